@@ -1,0 +1,1 @@
+"""Commands of this group are registered on scalinglab.cli.app.app."""

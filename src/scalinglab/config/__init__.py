@@ -1,0 +1,30 @@
+"""User-facing settings: TOML in, frozen validated pydantic models out, one-line errors."""
+
+from scalinglab.config.errors import ConfigError
+from scalinglab.config.load import apply_overrides, read_toml, validate
+from scalinglab.config.rules import check_rule, evaluate
+from scalinglab.config.run import (
+    BudgetConfig,
+    DataConfig,
+    LoopConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    ScheduleConfig,
+)
+
+__all__ = [
+    "BudgetConfig",
+    "ConfigError",
+    "DataConfig",
+    "LoopConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "apply_overrides",
+    "check_rule",
+    "evaluate",
+    "read_toml",
+    "validate",
+]

@@ -1,0 +1,57 @@
+"""What one training run returns: a structured record, never a scraped log."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["complete", "diverged"]
+
+
+class MetricRow(BaseModel):
+    """One logged point of a run's curve. Eval fields are set only at evaluation steps."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: int
+    tokens: int
+    train_loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_s: float | None = None
+    eval_loss: float | None = None
+    eval_loss_se: float | None = None
+
+
+class RunResult(BaseModel):
+    """The summary of a finished (complete or diverged) run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Status
+    steps: int
+    """Optimizer steps taken (equals steps_planned unless diverged)."""
+    steps_planned: int
+    tokens: int
+    """Training tokens seen."""
+    params_non_embedding: int
+    params_total: int
+    flops: float
+    """Training FLOPs spent: training_flops_per_token × tokens (model.accounting)."""
+    flops_6nd: float
+    """6·N_non-embedding·tokens, the scaling-law convention (what analysis uses by default)."""
+    vocab_size: int
+    lr: float
+    """Peak learning rate after resolving any width rule."""
+    depth: int
+    final_train_loss: float | None
+    """Mean train loss over the last logged window (None if diverged before any)."""
+    final_eval_loss: float | None
+    final_eval_loss_se: float | None
+    initial_eval_loss: float | None
+    diverged_step: int | None = None
+    wall_time_s: float
+    tokens_per_s: float
+    device: str
+    metrics: list[MetricRow] = []
