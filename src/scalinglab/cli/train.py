@@ -1,1 +1,55 @@
-"""Commands of this group are registered on scalinglab.cli.app.app."""
+"""`scalinglab train`: one run from flags and/or a TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from scalinglab.cli.app import app, err_console, out_console
+from scalinglab.config import RunConfig, apply_overrides, read_toml, validate
+
+
+def build_run_config(config: Optional[Path], sets: list[str], shortcuts: dict[str, object]) -> RunConfig:
+    data = read_toml(config) if config else {}
+    overrides = [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    where = str(config) if config else "--set"
+    return validate(RunConfig, apply_overrides(data, overrides + list(sets)), where)
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run settings (TOML, sections as RunConfig)."),
+    sets: list[str] = typer.Option([], "--set", help="Override a setting: --set optim.lr=0.004 (repeatable)."),
+    width: Optional[int] = typer.Option(None, help="Model width D (model.width)."),
+    depth: Optional[str] = typer.Option(None, help="Layers, or a rule such as 'width/64' (model.depth)."),
+    tokens: Optional[float] = typer.Option(None, help="Training tokens (budget.tokens); default 20 per parameter."),
+    lr: Optional[str] = typer.Option(None, help="Peak LR or a rule such as '2/width' (optim.lr)."),
+    seed: Optional[int] = typer.Option(None, help="Seed (seed)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (checkpoints, result.json); default runs/<hash>."),
+    json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Train one model and print its summary; rerunning the same command resumes or reuses it."""
+    from scalinglab.cli.progress import RichReporter, summary_table
+    from scalinglab.train import train_run
+
+    depth_value = depth if depth is None or depth.isdigit() else f'"{depth}"'
+    lr_value = lr if lr is None or _is_number(lr) else f'"{lr}"'
+    cfg = build_run_config(config, sets, {"model.width": width, "model.depth": depth_value,
+                                          "budget.tokens": tokens, "optim.lr": lr_value, "seed": seed})
+    out_dir = out or Path("runs") / f"w{cfg.model.width}-L{cfg.model.resolved_depth()}-{cfg.digest()}"
+    err_console.print(f"output: {out_dir}")
+    result = train_run(cfg, out_dir, reporter=RichReporter(err_console))
+    if json:
+        print(result.model_dump_json(indent=1, exclude={"metrics"}))
+    else:
+        out_console.print(summary_table(result))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False

@@ -7,6 +7,7 @@ with `model_copy(update=...)`, never by copying files.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -219,3 +220,7 @@ class RunConfig(Frozen):
     loop: LoopConfig = LoopConfig()
     seed: int = 0
     """Seeds the initialization and the order of training rows."""
+
+    def digest(self) -> str:
+        """A short content hash: equal configs share it, so the same run is never trained twice."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:10]

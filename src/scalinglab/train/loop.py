@@ -1,0 +1,205 @@
+"""One training run, start to finish: data, model, optimizer, the loop, eval, checkpoints, result.
+
+Knows nothing of studies. The order of training rows is a pure function of (seed, step), and all
+other state (weights, Adam moments, step, curves) is in the checkpoint, so a resumed run takes
+exactly the steps an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from scalinglab.config import ConfigError, RunConfig
+from scalinglab.data import TokenData, batch_rows, eval_batches, get_batch, load_tokens, row_indices
+from scalinglab.model import Transformer
+from scalinglab.plan.budget import Budget, resolve_budget
+from scalinglab.train.checkpoint import RESULT, load_checkpoint, save_checkpoint, save_text
+from scalinglab.train.optim import build_optimizer, prepare_gradients
+from scalinglab.train.result import MetricRow, RunResult
+from scalinglab.train.schedules import lr_multiplier
+
+
+class Reporter(Protocol):
+    """Receives progress; the CLI draws it, studies ignore it. All methods are optional no-ops."""
+
+    def on_start(self, total_steps: int, start_step: int, budget: Budget) -> None: ...
+    def on_log(self, row: MetricRow) -> None: ...
+    def on_end(self, result: RunResult) -> None: ...
+
+
+def resolve_device(cfg: RunConfig) -> tuple[torch.device, torch.dtype | None]:
+    """The device and the autocast dtype (None: plain fp32)."""
+    want = cfg.loop.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("loop.device: 'cuda' requested but no CUDA device is available")
+    device = torch.device("cuda" if want == "cuda" or (want == "auto" and torch.cuda.is_available()) else "cpu")
+    precision = cfg.loop.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return device, (torch.bfloat16 if precision == "bf16" else None)
+
+
+def build_model(cfg: RunConfig, vocab_size: int, device: torch.device) -> Transformer:
+    torch.manual_seed(cfg.seed)
+    model = Transformer(cfg.model, vocab_size).to(device)
+    if cfg.loop.compile:
+        model.hidden = torch.compile(model.hidden)  # the loss stays eager: it is already fused by hand
+    return model
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype) -> tuple[float, float]:
+    """Mean token cross-entropy (nats) on held-out rows, and its standard error across rows."""
+    model.eval()
+    row_means = []
+    for x, y in eval_batches(data.eval, cfg.data.seq_len, cfg.loop.eval_tokens, cfg.budget.batch_size):
+        with _autocast(device, dtype):
+            losses_BxL = model.token_losses(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
+        row_means.append(losses_BxL.mean(dim=1).cpu())
+    model.train()
+    means = torch.cat(row_means).double().numpy()
+    se = float(means.std(ddof=1) / math.sqrt(len(means))) if len(means) > 1 else float("nan")
+    return float(means.mean()), se
+
+
+def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
+    path = out_dir / RESULT
+    if not path.exists():
+        return None
+    stored = RunResult.model_validate_json(path.read_text())
+    if (out_dir / "config.json").read_text() != cfg.model_dump_json():
+        raise ConfigError(f"{out_dir}: holds a finished run of a different config; choose another output folder")
+    return stored
+
+
+def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None = None) -> RunResult:
+    """Train one run into `out_dir` (resuming from its checkpoint if there is one) and return its result."""
+    out_dir = Path(out_dir)
+    if (done := _finished_result(out_dir, cfg)) is not None:
+        return done
+    if cfg.loop.threads:
+        torch.set_num_threads(cfg.loop.threads)
+    data = load_tokens(cfg.data)
+    budget = resolve_budget(cfg, data.vocab_size)
+    device, dtype = resolve_device(cfg)
+    model = build_model(cfg, data.vocab_size, device)
+    peak_lr = cfg.optim.resolved_lr(cfg.model.width)
+    optimizer = build_optimizer(model, cfg.optim, peak_lr)
+    n_rows = batch_rows(len(data.train), cfg.data.seq_len)
+    if n_rows < 1:
+        raise ConfigError(f"data: the train split has {len(data.train)} tokens, fewer than one row of seq_len")
+
+    state = load_checkpoint(out_dir)
+    if state is not None and state["config"] != cfg.model_dump_json():
+        raise ConfigError(f"{out_dir}: holds a checkpoint of a different config; choose another output folder")
+    if state is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_text(out_dir / "config.json", cfg.model_dump_json())
+        init_eval, init_se = evaluate(model, data, cfg, device, dtype)
+        state = {"step": 0, "metrics": [MetricRow(step=0, tokens=0, eval_loss=init_eval, eval_loss_se=init_se)],
+                 "first_loss": None, "train_seconds": 0.0, "wall_seconds": 0.0}
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        state["metrics"] = [MetricRow(**m) for m in state["metrics"]]
+
+    steps = budget.steps
+    eval_every = cfg.loop.eval_every or max(1, steps // 10)
+    log_every = max(1, min(cfg.loop.log_every, steps))
+    metrics: list[MetricRow] = state["metrics"]
+    first_loss: float | None = state["first_loss"]
+    if reporter:
+        reporter.on_start(steps, state["step"], budget)
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(out_dir, {
+            "config": cfg.model_dump_json(), "step": step, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "metrics": [m.model_dump() for m in metrics],
+            "first_loss": first_loss, "train_seconds": train_seconds, "wall_seconds": wall_before + time.perf_counter() - t_wall,
+        })
+
+    train_seconds, wall_before = state["train_seconds"], state["wall_seconds"]
+    t_wall = last_checkpoint = time.perf_counter()
+    window_losses: list[torch.Tensor] = []  # device tensors: one host sync per log window, not per step
+    window_start, window_tokens_t0 = time.perf_counter(), state["step"]
+    diverged_step: int | None = None
+    step = state["step"]
+    while step < steps:
+        t0 = time.perf_counter()
+        lr = peak_lr * lr_multiplier(step, steps, cfg.schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = get_batch(data.train, row_indices(n_rows, step, cfg.budget.batch_size, cfg.seed), cfg.data.seq_len)
+        x_t, y_t = torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True)
+        with _autocast(device, dtype):
+            loss = model.loss(x_t, y_t)
+        loss.backward()
+        grad_norm = prepare_gradients(model, cfg.optim)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        window_losses.append(loss.detach())
+        step += 1
+        train_seconds += time.perf_counter() - t0
+
+        at_log = step % log_every == 0 or step == steps
+        at_eval = step % eval_every == 0 or step == steps
+        if at_log or at_eval:
+            losses = torch.stack(window_losses).float().cpu().numpy()
+            if first_loss is None:
+                first_loss = float(losses[0])
+            bad = ~np.isfinite(losses) | (losses > cfg.loop.divergence_factor * first_loss)
+            if bad.any():
+                diverged_step = step - len(losses) + int(np.argmax(bad)) + 1
+                metrics.append(MetricRow(step=diverged_step, tokens=diverged_step * budget.tokens_per_step,
+                                         train_loss=float(losses[bad][0]), lr=lr))
+                break
+            elapsed = time.perf_counter() - window_start
+            row = MetricRow(step=step, tokens=step * budget.tokens_per_step, train_loss=float(losses.mean()),
+                            lr=lr, grad_norm=float(grad_norm),
+                            tokens_per_s=(step - window_tokens_t0) * budget.tokens_per_step / max(elapsed, 1e-9))
+            if at_eval:
+                eval_loss, se = evaluate(model, data, cfg, device, dtype)
+                row = row.model_copy(update={"eval_loss": eval_loss, "eval_loss_se": se})
+            metrics.append(row)
+            if reporter:
+                reporter.on_log(row)
+            window_losses.clear()
+            window_start, window_tokens_t0 = time.perf_counter(), step
+            if time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < steps:
+                checkpoint(step)
+                last_checkpoint = time.perf_counter()
+
+    status = "diverged" if diverged_step is not None else "complete"
+    if status == "complete":
+        checkpoint(step)
+    trained = [m for m in metrics if m.train_loss is not None and m.step <= step]
+    evals = [m for m in metrics if m.eval_loss is not None]
+    final_eval = evals[-1] if status == "complete" else None
+    tokens = (diverged_step or step) * budget.tokens_per_step
+    result = RunResult(
+        status=status, steps=diverged_step or step, steps_planned=steps, tokens=tokens,
+        params_non_embedding=budget.params_non_embedding, params_total=budget.params_total,
+        flops=budget.flops * tokens / budget.tokens, flops_6nd=budget.flops_6nd * tokens / budget.tokens,
+        vocab_size=data.vocab_size, lr=peak_lr, depth=cfg.model.resolved_depth(),
+        final_train_loss=trained[-1].train_loss if trained and status == "complete" else None,
+        final_eval_loss=final_eval.eval_loss if final_eval else None,
+        final_eval_loss_se=final_eval.eval_loss_se if final_eval else None,
+        initial_eval_loss=evals[0].eval_loss if evals else None,
+        diverged_step=diverged_step, wall_time_s=wall_before + time.perf_counter() - t_wall,
+        tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), metrics=metrics,
+    )
+    save_text(out_dir / RESULT, result.model_dump_json(indent=1))
+    if reporter:
+        reporter.on_end(result)
+    return result

@@ -1,0 +1,43 @@
+"""A short throughput probe: a few real training steps of a model on random tokens, no data read."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from scalinglab.config import RunConfig
+from scalinglab.data import tokenizer_vocab_size
+from scalinglab.train.loop import _autocast, build_model, resolve_device
+from scalinglab.train.optim import build_optimizer, prepare_gradients
+
+
+def probe_throughput(cfg: RunConfig, steps: int = 3) -> float:
+    """Training tokens per second of this run's model and batch on this machine (after one warm-up step)."""
+    if cfg.loop.threads:
+        torch.set_num_threads(cfg.loop.threads)
+    vocab = tokenizer_vocab_size(cfg.data.tokenizer)
+    device, dtype = resolve_device(cfg)
+    model = build_model(cfg, vocab, device)
+    optimizer = build_optimizer(model, cfg.optim, cfg.optim.resolved_lr(cfg.model.width))
+    shape = (cfg.budget.batch_size, cfg.data.seq_len)
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.randint(0, vocab, shape, generator=gen).to(device) for _ in range(2))
+
+    def step() -> None:
+        with _autocast(device, dtype):
+            loss = model.loss(x, y)
+        loss.backward()
+        prepare_gradients(model, cfg.optim)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up: allocator, kernels, compile
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * shape[0] * shape[1] / (time.perf_counter() - t0)
