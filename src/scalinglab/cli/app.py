@@ -34,3 +34,8 @@ def run_app() -> None:
     except ConfigError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+@app.callback()
+def _root() -> None:
+    """Scaling-law research on language models: plan, train, fit, compare, report."""

@@ -12,6 +12,7 @@ from scalinglab.config.run import (
     RunConfig,
     ScheduleConfig,
 )
+from scalinglab.config.study import RunSpec, Study, SweepConfig, load_study
 
 __all__ = [
     "BudgetConfig",
@@ -21,10 +22,14 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "RunConfig",
+    "RunSpec",
     "ScheduleConfig",
+    "Study",
+    "SweepConfig",
     "apply_overrides",
     "check_rule",
     "evaluate",
+    "load_study",
     "read_toml",
     "validate",
 ]

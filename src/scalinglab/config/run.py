@@ -198,8 +198,8 @@ class LoopConfig(Frozen):
     threads: int | None = None
     """Torch intra-op threads; None leaves torch's default."""
     eval_every: int = 0
-    """Steps between evaluations; 0 picks about 10 evaluations per run."""
-    eval_tokens: int = 65536
+    """Steps between evaluations; 0 spends about a tenth of the run on 1 to 10 evaluations."""
+    eval_tokens: int = 32768
     """Held-out tokens scored at each evaluation (the final one too)."""
     log_every: int = 10
     """Steps between logged metrics."""

@@ -95,11 +95,12 @@ def _stdlib_files() -> list[Path]:
     root = Path(sysconfig.get_paths()["stdlib"])
     if not root.is_dir():
         raise ConfigError(f"data.source: stdlib: {root} is not a directory")
-    # Third-party packages live under site-/dist-packages, which may sit inside the stdlib tree.
-    files = [
-        p for p in root.rglob("*.py")
-        if not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts) and p.is_file()
-    ]
+    files = []
+    for folder, subdirs, names in os.walk(root):
+        # Third-party packages live under site-/dist-packages inside the stdlib tree (often far
+        # more files than the stdlib itself): prune them rather than walk and filter.
+        subdirs[:] = [d for d in subdirs if d not in ("site-packages", "dist-packages", "__pycache__")]
+        files += [Path(folder, n) for n in names if n.endswith(".py")]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -114,7 +115,10 @@ def _glob_files(source: str) -> list[Path]:
 def _stats(paths: Iterable[Path], root: Path | None = None) -> list:
     out = []
     for p in paths:
-        st = p.stat()
+        try:
+            st = p.stat()
+        except OSError as e:
+            raise ConfigError(f"data.source: cannot read {p}: {e.strerror or e}") from None
         out.append([(p.relative_to(root) if root else p.resolve()).as_posix(), st.st_size, st.st_mtime_ns])
     return out
 
@@ -179,7 +183,10 @@ def _hf_documents(source: str) -> Iterator[str]:
     if name in _HF_FILE_BUILDERS:
         if not arg:
             raise ConfigError(f"data.source: '{source}': the '{name}' builder needs files (use 'hf:{name}:<path or glob>')")
-        kwargs = {"data_files": os.path.expanduser(arg)}
+        files = os.path.expanduser(arg)
+        if "://" not in files and not glob.glob(files, recursive=True):
+            raise ConfigError(f"data.source: '{source}': no files match {files}")
+        kwargs = {"data_files": files}
     else:
         kwargs = {"name": arg}
     try:

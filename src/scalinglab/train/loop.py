@@ -73,6 +73,15 @@ def evaluate(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype)
     return float(means.mean()), se
 
 
+def auto_eval_every(steps: int, train_tokens: int, eval_tokens: int) -> int:
+    """Steps between evals such that evaluation costs about a tenth of training, with 1 to 10 evals.
+
+    An eval token costs about a third of a training token (forward only), hence the 0.3.
+    """
+    n_evals = min(10, max(1, int(0.3 * train_tokens / max(eval_tokens, 1))))
+    return max(1, steps // n_evals)
+
+
 def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
     path = out_dir / RESULT
     if not path.exists():
@@ -115,7 +124,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
         state["metrics"] = [MetricRow(**m) for m in state["metrics"]]
 
     steps = budget.steps
-    eval_every = cfg.loop.eval_every or max(1, steps // 10)
+    eval_every = cfg.loop.eval_every or auto_eval_every(steps, budget.tokens, cfg.loop.eval_tokens)
     log_every = max(1, min(cfg.loop.log_every, steps))
     metrics: list[MetricRow] = state["metrics"]
     first_loss: float | None = state["first_loss"]

@@ -1,0 +1,305 @@
+"""A study file: shared settings, a sweep, and named arms, validated whole before anything runs.
+
+    [study]
+    name = "crossover-cpu"              # optional; defaults to the file's stem
+
+    [model]                             # shared settings: the sections of a RunConfig
+    depth = "width/64"
+    [data]
+    tokenizer = "bpe:4096"
+    [budget]
+    tokens_per_param = 20
+
+    [sweep]                             # every run is the product arm x sweep axes
+    width = [64, 128, 192, 256]         # required, non-empty
+    seed = [0, 1]                       # optional: depth, lr, batch_size, weight_decay, l2, seed, tokens_per_param
+
+    [arms.constant]                     # shorthand keys (lr, weight_decay, ...) ...
+    lr = "2/192"
+    [arms.scaled]
+    lr = "2/width"
+    [arms.scaled.model]                 # ... or whole sections, as in a RunConfig
+    qk_norm = false
+
+With no `[arms]` the study has one arm, `base`. Every expanded RunConfig is validated when the file
+is loaded, and an error names the key as the user wrote it: `x.toml: arms.scaled.lr: ...`,
+`x.toml: sweep.width: 100 is not a multiple of head_dim 64`.
+
+Run identity: `run_id` = readable name + `RunConfig.digest()` of the fully resolved config (rules
+evaluated at the run's width). The name carries the arm and every swept value so ids are unique
+within a study and readable; the digest is what makes a run the same run. Execution reuses a
+finished result whose digest matches (see execute.driver), so renaming an arm or adding a sweep
+axis renames runs but trains nothing again, and two arms that meet at one width (constant 2/192 vs
+2/width at width 192) train that point once. Changing one arm changes only that arm's digests.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, field_validator
+
+from scalinglab.config.errors import ConfigError, from_validation
+from scalinglab.config.load import read_toml, validate
+from scalinglab.config.run import Frozen, RunConfig
+
+SECTIONS = ("model", "data", "optim", "schedule", "budget", "loop")
+
+# Sweep axis -> where it lands in a RunConfig.
+AXES = {
+    "width": ("model", "width"),
+    "depth": ("model", "depth"),
+    "lr": ("optim", "lr"),
+    "batch_size": ("budget", "batch_size"),
+    "weight_decay": ("optim", "weight_decay"),
+    "l2": ("optim", "l2"),
+    "seed": ("seed",),
+    "tokens_per_param": ("budget", "tokens_per_param"),
+}
+
+# Arm shorthand: `[arms.x] lr = ...` means `[arms.x.optim] lr = ...`. The settings recipes vary.
+SHORTHAND = {
+    "lr": "optim", "weight_decay": "optim", "l2": "optim", "decay_mode": "optim",
+    "grad_normalize": "optim", "grad_clip": "optim",
+    "depth": "model", "qk_norm": "model", "mlp": "model", "mlp_ratio": "model", "z_loss": "model",
+    "batch_size": "budget", "tokens": "budget", "tokens_per_param": "budget",
+}
+
+_ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+class StudyInfo(Frozen):
+    name: str | None = None
+    """Names the study (and its output folder's default); None uses the file's stem."""
+    description: str = ""
+    """Free text shown by `plan` and kept with the results."""
+
+
+class SweepConfig(Frozen):
+    """Lists of values; runs are their product (with the arms). Only width is required."""
+
+    width: list[int]
+    """Model widths D, each a multiple of head_dim."""
+    depth: list[int | str] | None = None
+    """Depths or rules such as 'width/64'; unset uses model.depth."""
+    lr: list[float | str] | None = None
+    """Peak learning rates or rules such as '2/width'."""
+    batch_size: list[int] | None = None
+    weight_decay: list[float] | None = None
+    l2: list[float] | None = None
+    seed: list[int] | None = None
+    tokens_per_param: list[float] | None = None
+    """Budgets in tokens per parameter (longer or shorter than Chinchilla's 20)."""
+
+    @field_validator("*")
+    @classmethod
+    def _non_empty_unique(cls, v: list | None) -> list | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("must list at least one value")
+        seen = set()
+        for x in v:
+            if x in seen:
+                raise ValueError(f"{x!r} is listed twice")
+            seen.add(x)
+        return v
+
+    def axes(self) -> dict[str, list]:
+        """The swept settings in a fixed order (width first), unset ones left out."""
+        return {name: getattr(self, name) for name in AXES if getattr(self, name) is not None}
+
+
+class StudyFile(Frozen):
+    """The file as written: sections stay plain tables here and are validated as RunConfigs."""
+
+    study: StudyInfo = StudyInfo()
+    sweep: SweepConfig
+    arms: dict[str, dict[str, Any]] = {}
+    model: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    optim: dict[str, Any] = {}
+    schedule: dict[str, Any] = {}
+    budget: dict[str, Any] = {}
+    loop: dict[str, Any] = {}
+    seed: int = 0
+
+
+class RunSpec(Frozen):
+    """One run of a study: which arm and sweep point, and the fully resolved config it trains."""
+
+    study: str
+    arm: str
+    axes: dict[str, int | float | str]
+    """This run's sweep values as written (an lr may be a rule; the config holds its value)."""
+    config: RunConfig
+    """Width set, depth and lr rules evaluated: everything explicit."""
+
+    @property
+    def width(self) -> int:
+        return self.config.model.width
+
+    @property
+    def depth(self) -> int:
+        return self.config.model.resolved_depth()
+
+    @property
+    def name(self) -> str:
+        """Readable and unique within the study, e.g. `w128-L2-scaled-20xN` or `w64-L1-base-lr0.01-s1-20xN`."""
+        cfg = self.config
+        parts = [f"w{self.width}", f"L{self.depth}", self.arm]
+        for axis in self.axes:
+            if axis == "lr":
+                parts.append(f"lr{cfg.optim.resolved_lr(self.width):.3g}")
+            elif axis == "batch_size":
+                parts.append(f"b{cfg.budget.batch_size}")
+            elif axis == "weight_decay":
+                parts.append(f"wd{cfg.optim.weight_decay:g}")
+            elif axis == "l2":
+                parts.append(f"l2_{cfg.optim.l2:g}")
+            elif axis == "seed":
+                parts.append(f"s{cfg.seed}")
+        b = cfg.budget
+        if b.tokens is not None:
+            parts.append(f"{_short(b.tokens)}tok")
+        else:
+            parts.append(f"{b.tokens_per_param:g}xN" + ("tot" if b.param_count == "total" else ""))
+        return "-".join(parts)
+
+    @property
+    def digest(self) -> str:
+        return self.config.digest()
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.name}-{self.digest}"
+
+
+@dataclass(frozen=True)
+class Study:
+    path: Path
+    name: str
+    description: str
+    arms: tuple[str, ...]
+    runs: tuple[RunSpec, ...]
+    """Arm by arm, then the sweep product in file order (width outermost)."""
+
+    def default_out_dir(self) -> Path:
+        """`<folder of the study file>/<file stem>/`: results.sqlite and runs/<run_id>/ go here."""
+        return self.path.parent / self.path.stem
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file, expanding and checking every run; raises ConfigError."""
+    path = Path(path)
+    where = str(path)
+    spec = validate(StudyFile, read_toml(path), where)
+    name = spec.study.name or path.stem
+    base = {s: dict(getattr(spec, s)) for s in SECTIONS} | {"seed": spec.seed}
+    base_sources = {(s, k): f"{s}.{k}" for s in SECTIONS for k in getattr(spec, s)}
+    if "seed" in spec.model_fields_set:
+        base_sources[("seed",)] = "seed"
+    axes = spec.sweep.axes()
+    for axis in axes:
+        if AXES[axis] in base_sources:
+            raise ConfigError(f"{where}: {'.'.join(AXES[axis])}: also swept by sweep.{axis}; set it in one place")
+
+    arms = spec.arms or {"base": {}}
+    runs: list[RunSpec] = []
+    for arm, table in arms.items():
+        if not _ARM_NAME.match(arm):
+            raise ConfigError(f"{where}: arms.{arm}: arm names may use letters, digits and _ . + - only")
+        overrides = _arm_overrides(arm, table, axes, where)
+        tree = copy.deepcopy(base)
+        sources = dict(base_sources)
+        for user_key, target, value in overrides:
+            _put(tree, target, value)
+            sources[target] = user_key
+        for values in itertools.product(*axes.values()):
+            point = dict(zip(axes, values))
+            run_tree = copy.deepcopy(tree)
+            run_sources = dict(sources)
+            for axis, value in point.items():
+                _put(run_tree, AXES[axis], value)
+                run_sources[AXES[axis]] = f"sweep.{axis}"
+            cfg = _validate_run(run_tree, run_sources, point, where)
+            runs.append(RunSpec(study=name, arm=arm, axes=point, config=_resolved(cfg)))
+    return Study(path=path, name=name, description=spec.study.description, arms=tuple(arms), runs=tuple(runs))
+
+
+def _arm_overrides(arm: str, table: dict[str, Any], axes: dict[str, list], where: str) -> list[tuple[str, tuple, Any]]:
+    """(key as written, place in a RunConfig, value) for each setting an arm overrides."""
+    out: list[tuple[str, tuple, Any]] = []
+    for key, value in table.items():
+        user_key = f"arms.{arm}.{key}"
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {user_key}: expected a table of {key} settings")
+            out += [(f"{user_key}.{k}", (key, k), v) for k, v in value.items()]
+        elif key in SHORTHAND:
+            out.append((user_key, (SHORTHAND[key], key), value))
+        elif key in ("seed", "width"):
+            out.append((user_key, AXES[key], value))
+        else:
+            known = [*SHORTHAND, *SECTIONS, "seed"]
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+            raise ConfigError(f"{where}: {user_key}: unknown key{hint}")
+    swept = {place: axis for axis, place in AXES.items() if axis in axes}
+    seen: dict[tuple, str] = {}
+    for user_key, place, _ in out:
+        if place == ("model", "width"):
+            raise ConfigError(f"{where}: {user_key}: widths are set by sweep.width, not by an arm")
+        if place in swept:
+            raise ConfigError(f"{where}: {user_key}: also swept by sweep.{swept[place]}; set it in one place")
+        if place in seen:
+            raise ConfigError(f"{where}: {user_key}: set twice in arms.{arm} (also as {seen[place]})")
+        seen[place] = user_key
+    return out
+
+
+def _put(tree: dict, place: tuple, value: Any) -> None:
+    node = tree
+    for part in place[:-1]:
+        node = node.setdefault(part, {})
+    node[place[-1]] = value
+
+
+def _validate_run(tree: dict, sources: dict[tuple, str], point: dict, where: str) -> RunConfig:
+    """Validate one expanded run, naming the key where the user wrote the bad value."""
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as e:
+        key, sep, msg = str(from_validation(e)).partition(": ")
+        if not sep:
+            raise ConfigError(f"{where}: {key}") from None
+        place = tuple(key.split("."))
+        # An error deeper than a setting (e.g. inside a list) belongs to the setting's key.
+        while len(place) > 1 and place not in sources:
+            place = place[:-1]
+        user_key = sources.get(place, key)
+        if user_key.startswith("sweep."):
+            value = point[user_key.removeprefix("sweep.")]
+            if str(value) not in msg:
+                msg = f"{value!r}: {msg}"
+        raise ConfigError(f"{where}: {user_key}: {msg}") from None
+
+
+def _resolved(cfg: RunConfig) -> RunConfig:
+    """The same run with its depth and lr rules evaluated at its width, so the config says everything."""
+    model = cfg.model.model_copy(update={"depth": cfg.model.resolved_depth()})
+    optim = cfg.optim.model_copy(update={"lr": cfg.optim.resolved_lr(cfg.model.width)})
+    return cfg.model_copy(update={"model": model, "optim": optim})
+
+
+def _short(x: float) -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"

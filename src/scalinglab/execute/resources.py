@@ -1,0 +1,78 @@
+"""How to spread a study over this machine: worker processes × threads per worker, and their env."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# glibc serves blocks above M_MMAP_THRESHOLD with a fresh mmap and returns heap tops above
+# M_TRIM_THRESHOLD to the kernel, so per-step tensors of a few MB are page-faulted afresh every
+# step (PERFORMANCE.md: 36% kernel time at width 64). Raising both keeps such blocks in the heap
+# and reuses them. glibc reads these once, at process start: the launcher sets them before
+# spawning workers. Measured by benchmarks/workers.py.
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(512 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(1024 * 2**20),
+}
+
+
+@dataclass(frozen=True)
+class Resources:
+    workers: int
+    """Runs trained at once (processes, or Ray tasks in flight)."""
+    threads: int
+    """Torch threads per worker (CPU cores a Ray task asks for)."""
+    gpus: float = 0.0
+    """GPUs per worker (Ray's num_gpus; the local pool gives each worker one device via CUDA_VISIBLE_DEVICES)."""
+
+
+def available_cpus() -> int:
+    """Cores this process may run on (the affinity mask, e.g. a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def cuda_devices() -> int:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def threads_for_width(width: int) -> int:
+    """Threads per worker on CPU for a model of this width.
+
+    Measured on the 2-core development machine, two 1-thread processes beat one 2-thread process
+    by 1.32× at width 64, 1.11× at 128 and 1.05× at 256 (PERFORMANCE.md; benchmarks/workers.py):
+    small matmuls don't split well across threads, separate processes share nothing. The gain
+    shrinks with width, so beyond the measured range give each run a few cores (an unmeasured
+    guess, kept modest: 2 up to width 1024, 4 above).
+    """
+    if width <= 256:
+        return 1
+    return 2 if width <= 1024 else 4
+
+
+def choose_resources(widths: list[int], n_runs: int, *, cpus: int | None = None, gpus: int | None = None,
+                     workers: int | None = None, threads: int | None = None) -> Resources:
+    """Workers × threads for a study whose largest model has max(widths), or the user's choice.
+
+    GPUs: one worker per device, the cores shared among them. CPU: threads_for_width of the largest
+    model, as many workers as cores allow, never more workers than runs; when runs are fewer than
+    the cores' worth of workers, spare cores go to each worker's threads.
+    """
+    cpus = cpus or available_cpus()
+    gpus = cuda_devices() if gpus is None else gpus
+    n_runs = max(1, n_runs)
+    if gpus:
+        w = workers or min(gpus, n_runs)
+        return Resources(workers=w, threads=threads or max(1, cpus // w), gpus=1.0)
+    if workers is None:
+        per = threads or threads_for_width(max(widths, default=64))
+        workers = max(1, min(n_runs, cpus // per))
+    if threads is None:
+        threads = max(1, cpus // workers)
+    return Resources(workers=workers, threads=threads)

@@ -1,0 +1,19 @@
+"""Shared fixtures: every test caches into its own tmp_path, never ~/.cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import T5_MODEL
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALINGLAB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def t5_model():
+    if not T5_MODEL.is_file():
+        pytest.skip(f"shared T5 SentencePiece model not found at {T5_MODEL}")
+    return T5_MODEL
