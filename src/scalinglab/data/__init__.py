@@ -73,6 +73,7 @@ def load_tokens(cfg: DataConfig) -> TokenData:
             except cache.CacheError as why:
                 log.info("building token cache %s (%s)", folder, why)
                 cache.remove_stale_temps(folder)
+                # A trained BPE depends on the data and V only: runs that differ in nothing else share it.
                 bpe_path = root / "tokenizers" / f"{cfg.tokenizer.replace(':', '-')}-{cache.fingerprint(data_key)}.json"
                 _build(cfg, folder, fp, bpe_path)
                 data = _read(folder, fp)

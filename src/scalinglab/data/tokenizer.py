@@ -46,7 +46,9 @@ class BpeTokenizer:
         self.eos_id = vocab_size - 1
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
-        return [np.array(e.ids, dtype=np.int64) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+        # encode_batch_fast (tokenizers >= 0.20) skips character offsets we never use: ~25% faster.
+        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        return [np.array(e.ids, dtype=np.int64) for e in encode(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
         return self._tok.decode([i for i in ids if i < self.bos_id])

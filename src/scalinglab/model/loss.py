@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import torch
 
-CHUNK_ROWS = 1024
+# Rows per chunk: on CPU, chunk·V fp32 values near 2 MB stay in cache across the five sweeps
+# below (measured at width 64, V 4,096: 128 rows ≈ 1.3× faster than 1,024); on a GPU, large chunks
+# keep the matmuls big. None picks by device; tests set a number.
+CHUNK_ROWS: int | None = None
+
+
+def _chunk_rows(device: torch.device, vocab: int) -> int:
+    if CHUNK_ROWS is not None:
+        return CHUNK_ROWS
+    if device.type == "cuda":
+        return 8192
+    return min(1024, max(64, (1 << 19) // vocab))
 
 
 def _logits(h_chunk: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -29,22 +40,26 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         grad_h = torch.empty_like(h) if needs_grad else None
         grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device) if needs_grad else None
         total = torch.zeros((), dtype=torch.float32, device=h.device)
-        for start in range(0, n, CHUNK_ROWS):
-            stop = min(start + CHUNK_ROWS, n)
+        rows = _chunk_rows(h.device, w.shape[0])
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
             logits_CxV = _logits(h[start:stop], w)
-            t = targets_N[start:stop]
-            lse_C = torch.logsumexp(logits_CxV, dim=-1)
-            target_logit_C = logits_CxV.gather(1, t[:, None]).squeeze(1)
-            total += (lse_C - target_logit_C).sum()
+            t_C1 = targets_N[start:stop, None]
+            target_logit_C1 = logits_CxV.gather(1, t_C1)
+            # logsumexp by hand, in place, so the chunk is swept as few times as possible:
+            # after these two lines logits_CxV holds exp(logit − max), the unnormalised softmax.
+            max_C1 = logits_CxV.amax(dim=1, keepdim=True)
+            logits_CxV.sub_(max_C1).exp_()
+            sum_C1 = logits_CxV.sum(dim=1, keepdim=True)
+            lse_C1 = max_C1 + sum_C1.log()
+            total += (lse_C1 - target_logit_C1).sum()
             if z_loss:
-                total += z_loss * (lse_C * lse_C).sum()
+                total += z_loss * (lse_C1 * lse_C1).sum()
             if needs_grad:
-                # d/dlogits of [lse − logit_t + z·lse²] = softmax·(1 + 2z·lse) − one_hot
-                grad_CxV = logits_CxV.sub_(lse_C[:, None]).exp_()
-                if z_loss:
-                    grad_CxV.mul_(1.0 + 2.0 * z_loss * lse_C[:, None])
-                grad_CxV[torch.arange(stop - start, device=t.device), t] -= 1.0
-                grad_CxV.div_(n)
+                # d/dlogits of [lse − logit_t + z·lse²]/n = softmax·(1 + 2z·lse)/n − one_hot/n
+                row_scale_C1 = (1.0 + 2.0 * z_loss * lse_C1) / (sum_C1 * n) if z_loss else 1.0 / (sum_C1 * n)
+                grad_CxV = logits_CxV.mul_(row_scale_C1)
+                grad_CxV.scatter_add_(1, t_C1, torch.full_like(target_logit_C1, -1.0 / n))
                 g = grad_CxV.to(compute_dtype)
                 grad_h[start:stop] = g @ w
                 grad_w.addmm_(g.t().float() if compute_dtype != torch.float32 else g.t(), h[start:stop].float())
@@ -76,8 +91,9 @@ def per_token_cross_entropy(h_NxD: torch.Tensor, weight_VxD: torch.Tensor, targe
     """Per-token losses for evaluation (no z-loss), chunked the same way."""
     out = torch.empty(h_NxD.shape[0], dtype=torch.float32, device=h_NxD.device)
     w = weight_VxD.to(h_NxD.dtype)
-    for start in range(0, h_NxD.shape[0], CHUNK_ROWS):
-        stop = min(start + CHUNK_ROWS, h_NxD.shape[0])
+    rows = _chunk_rows(h_NxD.device, w.shape[0])
+    for start in range(0, h_NxD.shape[0], rows):
+        stop = min(start + rows, h_NxD.shape[0])
         logits_CxV = _logits(h_NxD[start:stop], w)
         out[start:stop] = torch.nn.functional.cross_entropy(logits_CxV, targets_N[start:stop], reduction="none")
     return out
