@@ -1,1 +1,37 @@
-"""Commands of this group are registered on scalinglab.cli.app.app."""
+"""`scalinglab report`: figures, index.html and summaries for a study's results (report.build_report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from scalinglab.cli.app import app, err_console, fail, out_console
+from scalinglab.config import ConfigError
+
+
+@app.command()
+def report(
+    study_file: Path = typer.Argument(..., help="The study file (TOML).", show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: report/ in the study's results folder)."),
+    target_compute: Optional[float] = typer.Option(
+        None, "--target-compute", help="Forecast at this compute in FLOPs (default: 100x the largest run)."),
+    results: Optional[Path] = typer.Option(
+        None, "--results", help="The study's results folder, if `run --out` put it elsewhere."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for bands and intervals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+) -> None:
+    """Write index.html (static, no server), the figures (PNG and SVG), summary.md and summary.json."""
+    from scalinglab.report import build_report
+
+    if target_compute is not None and not target_compute > 0:
+        fail("--target-compute: must be a positive number of FLOPs, e.g. 1e21")
+    err_console.print(f"fitting and drawing {study_file} ...")
+    try:
+        result = build_report(study_file, out_dir=out, target_compute=target_compute, bootstrap=bootstrap,
+                              seed=seed, results_dir=results)
+    except ConfigError as e:
+        fail(str(e))
+    out_console.print(result.verdict, highlight=False, soft_wrap=True)
+    out_console.print(f"report: {result.index_html}", highlight=False, soft_wrap=True)

@@ -1,1 +1,272 @@
-"""Commands of this group are registered on scalinglab.cli.app.app."""
+"""`scalinglab plan | run | status | export`: a study file in, thin wrappers over execute and store."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich import box
+from rich.table import Table
+
+from scalinglab.cli.app import app, err_console, fail, out_console
+from scalinglab.config import ConfigError, Study, load_study
+
+STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
+OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
+WORKERS = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the cores and model sizes).")
+THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Torch threads per worker (default: from the model sizes).")
+ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) first, smallest first, or as listed.")
+
+
+@contextmanager
+def _user_errors():
+    """Bad input is one line and exit 2, whether called through `scalinglab` or typer's test runner."""
+    try:
+        yield
+    except ConfigError as e:
+        fail(str(e))
+
+
+def _load(path: Path) -> Study:
+    with _user_errors():
+        return load_study(path)
+
+
+def _order(order: str) -> str:
+    if order not in ("largest", "smallest", "listed"):
+        fail(f"--order: unknown order '{order}' (use largest, smallest or listed)")
+    return order
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    h, rem = divmod(seconds, 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+def _si(x: float) -> str:
+    for div, suffix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+@app.command()
+def plan(
+    study_file: Path = STUDY,
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few training steps per model shape to estimate durations."),
+    workers: Optional[int] = WORKERS,
+    threads_per_worker: Optional[int] = THREADS,
+    order: str = ORDER,
+    out: Optional[Path] = OUT,
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
+) -> None:
+    """Print every run of a study (size, tokens, FLOPs, estimated time) and the totals, without training."""
+    _show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), out, as_json)
+
+
+def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Optional[Path], as_json: bool) -> None:
+    from scalinglab.execute import plan_study
+    from scalinglab.plan import makespan
+    from scalinglab.store import FINAL
+
+    if probe and not as_json:
+        err_console.print("probing throughput (a few training steps per model shape)...")
+    with _user_errors():
+        p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
+    stored = dict(_stored_statuses(study, out))
+    remaining = [r for r in p.runs if stored.get(r.spec.run_id) not in FINAL]
+    left_s = makespan([r.seconds for r in remaining], p.workers)
+    if as_json:
+        print(json.dumps({
+            "study": study.name, "workers": p.workers, "threads_per_worker": p.threads, "runs": [
+                {"run_id": r.spec.run_id, "arm": r.spec.arm, "width": r.spec.width, "depth": r.spec.depth,
+                 "params": r.budget.params_non_embedding, "params_total": r.budget.params_total,
+                 "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
+                 "flops_6nd": r.budget.flops_6nd, "tokens_per_s": r.tokens_per_s, "seconds": r.seconds,
+                 "status": stored.get(r.spec.run_id, "pending")} for r in p.runs],
+            "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
+                       "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
+        }, indent=1))
+        return
+    # The run's name says it all but is long; columns keep the table narrow (ids are in --json).
+    axes = [a for a in study.runs[0].axes if a not in ("width", "depth")] if study.runs else []
+    table = Table(title=f"study {study.name}: {len(p.runs)} runs, {order} first", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = ["arm", "width", "depth", *axes, "params N/total", "tokens", "steps", "FLOPs", "est. time"]
+    if stored:
+        columns.append("status")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("arm", "status") else "right")
+    for r in p.runs:
+        b, cfg = r.budget, r.spec.config
+        swept = {"lr": f"{cfg.optim.resolved_lr(r.spec.width):.3g}", "batch_size": str(cfg.budget.batch_size),
+                 "weight_decay": f"{cfg.optim.weight_decay:g}", "l2": f"{cfg.optim.l2:g}", "seed": str(cfg.seed),
+                 "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
+        row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
+               f"{_si(b.params_non_embedding)}/{_si(b.params_total)}", _si(b.tokens), f"{b.steps:,}",
+               _si(b.flops), _duration(r.seconds)]
+        table.add_row(*row, *([stored.get(r.spec.run_id, "pending")] if stored else []))
+    out_console.print(table)
+    if study.description:
+        out_console.print(study.description.strip(), highlight=False)
+    out_console.print(
+        f"total: {len(p.runs)} runs, {_si(p.tokens)} tokens, {p.flops / 1e15:.4g} PFLOPs "
+        f"(6ND: {p.flops_6nd / 1e15:.4g} PFLOPs), on {p.workers} worker(s) × {p.threads} thread(s): "
+        f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
+    if len(remaining) != len(p.runs):
+        out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
+                          f"({len(p.runs) - len(remaining)} already done)", highlight=False)
+
+
+def _stored_statuses(study: Study, out: Optional[Path]):
+    from scalinglab.store import Store, study_paths
+
+    reader = Store.open_reader(study_paths(out or study.default_out_dir()).db)
+    if reader is None:
+        return []
+    with reader:
+        return [(row["run_id"], row["status"]) for row in reader.runs([s.run_id for s in study.runs])]
+
+
+class _StudyProgress:
+    """One overall bar (runs done, FLOPs done, ETA) and a line per finished run, on stderr."""
+
+    def __init__(self):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(),
+            TextColumn("{task.fields[runs]} runs"), TextColumn("{task.fields[flops]} FLOPs"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=err_console, transient=False,
+        )
+        self.task = None
+        self.done = self.total = 0
+        self.flops_done = self.flops_total = 0.0
+
+    def on_start(self, plan, todo, skipped: int) -> None:
+        self.total = len(todo)
+        self.flops_total = sum(r.budget.flops for r in todo)
+        err_console.print(f"{plan.study.name}: {len(plan.runs)} runs, {skipped} already done, {len(todo)} to train "
+                          f"on {plan.workers} worker(s) × {plan.threads} thread(s)", highlight=False)
+        if todo:
+            self.progress.start()
+            self.task = self.progress.add_task("study", total=self.flops_total or 1, runs=self._runs(),
+                                               flops=self._flops())
+
+    def _runs(self) -> str:
+        return f"{self.done}/{self.total}"
+
+    def _flops(self) -> str:
+        return f"{_si(self.flops_done)}/{_si(self.flops_total)}"
+
+    def on_finished(self, f) -> None:
+        self.done += 1
+        self.flops_done += f.run.budget.flops
+        if f.status == "failed":
+            line = f"[red]✗ {f.run.spec.run_id} failed:[/] {f.error}"
+        else:
+            loss = "-" if f.final_eval_loss is None else f"{f.final_eval_loss:.4f}"
+            color = "green" if f.status == "complete" else "yellow"
+            how = f"same run as {f.reused_from}" if f.reused_from else _duration(f.wall_time_s)
+            line = f"[{color}]✓ {f.run.spec.run_id} {f.status}[/]  eval loss {loss}  ({how})"
+        self.progress.console.print(line, highlight=False, soft_wrap=True)
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.flops_done, runs=self._runs(), flops=self._flops())
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+@app.command()
+def run(
+    study_file: Path = STUDY,
+    workers: Optional[int] = WORKERS,
+    threads_per_worker: Optional[int] = THREADS,
+    executor: str = typer.Option("local", "--executor", help="local (a process pool) or ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join ('auto': this machine's); default starts a local Ray."),
+    order: str = ORDER,
+    out: Optional[Path] = OUT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (as `scalinglab plan`) and train nothing."),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="With --dry-run: probe throughput for time estimates."),
+) -> None:
+    """Train every run of a study that has no result yet: resumes interrupted runs, retries failed ones."""
+    from scalinglab.execute import plan_study, run_study
+
+    study = _load(study_file)
+    order = _order(order)
+    if executor not in ("local", "ray"):
+        fail(f"--executor: unknown executor '{executor}' (use local or ray)")
+    if dry_run:
+        _show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
+        return
+    out_dir = out or study.default_out_dir()
+    progress = _StudyProgress()
+    try:
+        with _user_errors():
+            p = plan_study(study, workers=workers, threads=threads_per_worker, order=order, probe=False)
+            summary = run_study(p, out_dir, executor=executor, address=address, observer=progress)
+    finally:
+        progress.stop()
+    c = summary.counts
+    trained = sum(c.values())
+    err_console.print(
+        f"{study.name}: {trained} runs finished ({c['complete']} complete, {c['diverged']} diverged, "
+        f"{c['failed']} failed), {summary.skipped} were already done; {_duration(summary.wall_time_s)}. "
+        f"Results: {out_dir / 'results.sqlite'}", highlight=False, soft_wrap=True)
+    if c["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    study_file: Path = STUDY,
+    out: Optional[Path] = OUT,
+    as_json: bool = typer.Option(False, "--json", help="Print the counts and errors as JSON on stdout."),
+) -> None:
+    """Count a study's runs: done, running, failed, diverged, pending; show the failed runs' errors."""
+    from scalinglab.store import study_status
+
+    study = _load(study_file)
+    with _user_errors():
+        s = study_status(study, out)
+    if as_json:
+        print(json.dumps({"study": study.name, "total": s.total, **s.counts, "driver_running": s.driver_running,
+                          "failed_runs": [{"run_id": r, "error": e} for r, e in s.failed]}, indent=1))
+        return
+    c = s.counts
+    out_console.print(
+        f"{study.name}: {s.total} runs: {c['complete']} done, {c['running']} running, {c['failed']} failed, "
+        f"{c['diverged']} diverged, {c['pending']} pending" + ("" if s.driver_running else "  (no `run` active)"),
+        highlight=False)
+    for run_id, error in s.failed:
+        out_console.print(f"  [red]failed[/] {run_id}: {error}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def export(
+    study_file: Path = STUDY,
+    fmt: str = typer.Option("csv", "--format", help="csv, parquet or jsonl."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: <out>/results.<format>)."),
+    metrics: bool = typer.Option(False, "--metrics", help="Export the step curves instead of one row per run."),
+    out: Optional[Path] = OUT,
+) -> None:
+    """Write one row per run (spec fields and results) as CSV, Parquet or JSON lines: what analysis reads."""
+    from scalinglab.store import export_table, load_metrics, write_table
+
+    study = _load(study_file)
+    if fmt not in ("csv", "parquet", "jsonl"):
+        fail(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
+    out_dir = out or study.default_out_dir()
+    with _user_errors():
+        df = load_metrics(study, out_dir) if metrics else export_table(study, out_dir)
+        path = write_table(df, output or out_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
+    err_console.print(f"wrote {len(df)} rows to {path}", highlight=False)

@@ -199,16 +199,17 @@ def load_study(path: str | Path) -> Study:
     """Read and validate a study file, expanding and checking every run; raises ConfigError."""
     path = Path(path)
     where = str(path)
-    spec = validate(StudyFile, read_toml(path), where)
+    try:
+        raw = read_toml(path)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not valid TOML: not UTF-8 text") from None
+    spec = validate(StudyFile, raw, where)
     name = spec.study.name or path.stem
     base = {s: dict(getattr(spec, s)) for s in SECTIONS} | {"seed": spec.seed}
     base_sources = {(s, k): f"{s}.{k}" for s in SECTIONS for k in getattr(spec, s)}
     if "seed" in spec.model_fields_set:
         base_sources[("seed",)] = "seed"
-    axes = spec.sweep.axes()
-    for axis in axes:
-        if AXES[axis] in base_sources:
-            raise ConfigError(f"{where}: {'.'.join(AXES[axis])}: also swept by sweep.{axis}; set it in one place")
+    axes = spec.sweep.axes()  # a swept setting overrides the shared one; an arm may not also set it
 
     arms = spec.arms or {"base": {}}
     runs: list[RunSpec] = []

@@ -1,0 +1,175 @@
+"""Fitting a law to a table: one frozen LawFit per group (arm), with bootstrap intervals.
+
+`fit_points` works on arrays (the crossover's backtest refits subsets with it); `fit_law` reads a
+table, checks it, and fits every group.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scalinglab.analysis.allocation import Allocation, compute_optimal
+from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Bootstrap, bootstrap_fit, percentile_interval
+from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
+from scalinglab.analysis.optimize import fit_grid, fit_varpro
+from scalinglab.analysis.serialize import jsonable
+from scalinglab.analysis.table import Columns, select_runs
+from scalinglab.analysis.threads import single_threaded_blas
+from scalinglab.config import ConfigError
+
+METHODS = ("grid", "varpro")
+DEFAULT_DELTA = 1e-3  # Hoffmann et al. 2022: Huber δ = 1e-3 on log loss
+
+
+@dataclass(frozen=True, eq=False)
+class LawFit:
+    """One law fitted to one group's points. `status`: ok | boundary | not_converged."""
+
+    law: Law
+    group: str
+    params: dict[str, float]
+    objective: float
+    """Summed Huber loss of the log residuals at the optimum."""
+    status: str
+    method: str
+    delta: float
+    n_points: int
+    n_runs: int
+    data_range: dict[str, tuple[float, float]]
+    """Min and max of each input over the fitted points: a prediction outside is an extrapolation."""
+    residuals: np.ndarray
+    """log L̂ − log L per fitted point."""
+    bootstrap: Bootstrap | None = None
+    level: float = DEFAULT_LEVEL
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.array([self.params[n] for n in self.law.param_names])
+
+    def _log_x(self, inputs) -> np.ndarray:
+        if len(inputs) != self.law.n_terms:
+            raise TypeError(f"predict() of {self.law.formula} takes {', '.join(self.law.inputs)}")
+        arrays = np.broadcast_arrays(*[np.atleast_1d(np.asarray(v, dtype=float)) for v in inputs])
+        return np.log(np.stack(arrays, axis=-1).reshape(-1, self.law.n_terms))
+
+    def predict(self, *inputs) -> np.ndarray:
+        """Loss at compute C (L(C)) or at (N, D) (L(N, D)); arrays broadcast."""
+        return self.law.predict(self.vector, self._log_x(inputs))
+
+    def predict_samples(self, *inputs) -> np.ndarray:
+        """Loss under each bootstrap draw: (n_draws, n_points)."""
+        if self.bootstrap is None:
+            raise ValueError("this fit has no bootstrap (fit with bootstrap > 0)")
+        return self.law.predict(self.bootstrap.samples, self._log_x(inputs))
+
+    def predict_interval(self, *inputs, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile band of the prediction (e.g. over a grid of C, for the report's bands)."""
+        return percentile_interval(self.predict_samples(*inputs), self.level if level is None else level, axis=0)
+
+    def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
+        if self.bootstrap is None:
+            return (float("nan"), float("nan"))
+        return self.bootstrap.interval(self.law.param_names.index(name), self.level if level is None else level)
+
+    def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
+        return {n: self.interval(n, level) for n in self.law.param_names}
+
+    def to_dict(self) -> dict:
+        boot = self.bootstrap
+        return jsonable({
+            "group": self.group, "law": self.law.name, "formula": self.law.formula, "status": self.status,
+            "method": self.method, "params": self.params, "intervals": self.intervals(), "level": self.level,
+            "objective": self.objective, "delta": self.delta, "n_points": self.n_points, "n_runs": self.n_runs,
+            "data_range": self.data_range,
+            "bootstrap": None if boot is None else {"resamples": boot.n_resamples, "failed": boot.n_failed, "seed": boot.seed},
+        })
+
+
+def fit_points(law: Law | str, x: np.ndarray, loss: np.ndarray, runs: np.ndarray | None = None, *, group: str = "all",
+               method: str = "grid", bootstrap: int = DEFAULT_RESAMPLES, seed: int | tuple = 0,
+               delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> LawFit:
+    """Fit `law` to points x (n, k) (columns as law.inputs) and loss (n,); `runs` labels rows by run."""
+    law = get_law(law)
+    x = np.asarray(x, dtype=float).reshape(len(loss), law.n_terms)
+    loss = np.asarray(loss, dtype=float)
+    if method not in METHODS:
+        raise ConfigError(f"--method: unknown method '{method}' (choose from {', '.join(METHODS)})")
+    if not delta > 0:
+        raise ConfigError(f"--delta: must be positive, got {delta:g}")
+    if len(loss) < law.n_params:
+        raise ConfigError(f"group '{group}': {len(loss)} points, fewer than the {law.n_params} parameters of {law.formula}")
+    run_codes = np.unique(np.arange(len(loss)) if runs is None else np.asarray(runs), return_inverse=True)[1]
+    log_x, y = np.log(x), np.log(loss)
+    with single_threaded_blas():
+        sol = fit_grid(law, log_x, y, delta=delta) if method == "grid" else fit_varpro(law, log_x, y, delta=delta)
+        boot = bootstrap_fit(law, sol.theta, log_x, y, run_codes, bootstrap, seed, delta) if bootstrap > 0 else None
+    params = law.from_theta(sol.theta)
+    status = "boundary" if sol.at_bound else ("ok" if sol.converged else "not_converged")
+    residuals = np.log(law.predict(params, log_x)) - y
+    data_range = {name: (float(x[:, i].min()), float(x[:, i].max())) for i, name in enumerate(law.inputs)}
+    return LawFit(law, group, dict(zip(law.param_names, map(float, params))), sol.objective, status, method, delta,
+                  len(loss), int(run_codes.max()) + 1, data_range, residuals, boot, level)
+
+
+@dataclass(frozen=True, eq=False)
+class FitReport:
+    """Fits of one law to every group of a table, and what was left out."""
+
+    law: Law
+    source: str
+    fits: dict[str, LawFit]
+    excluded: dict[str, int]
+    target_compute: float | None = None
+    allocations: dict[str, Allocation] = field(default_factory=dict)
+    """Compute-optimal N*, D* per group at target_compute (L(N, D) only)."""
+
+    def __getitem__(self, group: str) -> LawFit:
+        return self.fits[group]
+
+    def to_dict(self) -> dict:
+        out = {"source": self.source, "law": self.law.name, "formula": self.law.formula, "excluded": self.excluded,
+               "fits": [f.to_dict() for f in self.fits.values()], "target_compute": self.target_compute}
+        if self.target_compute is not None and self.law.name == COMPUTE.name:
+            out["predictions"] = {g: _prediction(f, self.target_compute) for g, f in self.fits.items()}
+        if self.allocations:
+            out["allocations"] = {g: a.to_dict() for g, a in self.allocations.items()}
+        return jsonable(out)
+
+
+def _prediction(fit: LawFit, compute: float) -> dict:
+    interval = [float(v[0]) for v in fit.predict_interval(compute)] if fit.bootstrap else [None, None]
+    return {"compute": compute, "loss": float(fit.predict(compute)[0]), "interval": interval}
+
+
+def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, method: str = "grid",
+            bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
+            level: float = DEFAULT_LEVEL, target_compute: float | None = None) -> FitReport:
+    """Fit L(C) (law="compute") or L(N, D) (law="params-tokens") to each group of a table.
+
+    Rows whose status is not complete are left out and counted; the bootstrap resamples whole
+    runs within each group, seeded per group so that adding an arm leaves the others unchanged.
+    """
+    law = get_law(law)
+    runs = select_runs(df, columns, need=(*law.inputs, "loss"))
+    if target_compute is not None and not target_compute > 0:
+        raise ConfigError(f"--target-compute: must be positive, got {target_compute:g}")
+    fits = {}
+    for group, rows in runs.frame.groupby("group", sort=False):
+        try:
+            fits[group] = fit_points(law, rows[list(law.inputs)].to_numpy(), rows["loss"].to_numpy(),
+                                     rows["run"].to_numpy(), group=group, method=method, bootstrap=bootstrap,
+                                     seed=(seed, _stable_hash(group)), delta=delta, level=level)
+        except ConfigError as e:
+            raise ConfigError(f"{runs.source}: {e}") from None
+    allocations = {}
+    if target_compute is not None and law.name == PARAMS_TOKENS.name:
+        allocations = {g: compute_optimal(f, target_compute) for g, f in fits.items()}
+    return FitReport(law, runs.source, fits, runs.excluded, target_compute, allocations)
+
+
+def _stable_hash(text: str) -> int:
+    # Python's hash() of a str changes between processes; a seed must not.
+    return zlib.crc32(text.encode())

@@ -1,0 +1,28 @@
+"""Results to plain JSON values: numpy scalars to floats, NaN and ±inf to null."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def jsonable(value):
+    """Recursively convert `value` for json.dumps (which would write NaN, not valid JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def interval_dict(lo: float, hi: float) -> list[float | None]:
+    return jsonable([lo, hi])

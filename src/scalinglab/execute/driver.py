@@ -1,0 +1,188 @@
+"""The study driver: plan, skip what is done, hand the rest to an executor, record every outcome.
+
+The driver is the store's only writer. Runs are identified by run_id and are the same training
+run when their config digests match: a run whose digest already has a result (from a renamed arm,
+a new sweep axis, or another arm meeting it at one width) copies that result instead of training,
+and runs sharing a digest within one `run` train once. A run that raises is recorded `failed` and
+the study goes on; `run` retries failed runs and resumes interrupted ones from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from scalinglab.config import ConfigError, Study
+from scalinglab.execute.resources import Resources, choose_resources
+from scalinglab.execute.worker import Job, Outcome
+from scalinglab.plan import Order, Plan, PlannedRun, make_plan
+from scalinglab.store import FINAL, Store, study_paths, writer_lock
+
+ExecutorKind = Literal["local", "ray"]
+
+
+class Executor(Protocol):
+    slots: int
+    """Jobs in flight at once."""
+
+    def submit(self, job: Job) -> None: ...
+    def wait(self) -> list[Outcome]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How one run of this `run` ended, for the caller's progress display."""
+
+    run: PlannedRun
+    status: str
+    """complete, diverged or failed."""
+    final_eval_loss: float | None = None
+    wall_time_s: float | None = None
+    error: str | None = None
+    reused_from: str | None = None
+
+
+class Observer(Protocol):
+    """Told what the driver does; the CLI draws it. Methods may be left as no-ops."""
+
+    def on_start(self, plan: Plan, todo: list[PlannedRun], skipped: int) -> None: ...
+    def on_finished(self, finished: Finished) -> None: ...
+
+
+@dataclass
+class Summary:
+    counts: Counter = field(default_factory=Counter)
+    """complete / diverged / failed among the runs this call finished (reused ones included)."""
+    skipped: int = 0
+    """Runs with a result before this call (their own, or a run's of the same digest)."""
+    wall_time_s: float = 0.0
+
+
+def plan_study(study: Study, *, workers: int | None = None, threads: int | None = None, order: Order = "largest",
+               probe: bool = True) -> Plan:
+    """The plan of a study on this machine: resources chosen (or given), throughput probed unless `probe=False`."""
+    from scalinglab.execute.probe import probe_throughputs
+
+    res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads)
+    tps = probe_throughputs([r.config for r in study.runs], res) if probe else None
+    return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps)
+
+
+def make_executor(kind: ExecutorKind, resources: Resources, address: str | None = None) -> Executor:
+    if kind == "local":
+        if address:
+            raise ConfigError("--address is for --executor ray")
+        from scalinglab.execute.local import LocalExecutor
+
+        return LocalExecutor(resources)
+    if kind == "ray":
+        from scalinglab.execute.ray_executor import RayExecutor
+
+        return RayExecutor(resources, address=address)
+    raise ConfigError(f"--executor: unknown executor '{kind}' (use local or ray)")
+
+
+def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "local", address: str | None = None,
+              observer: Observer | None = None) -> Summary:
+    """Train every run of `plan` that has no result yet in `out_dir` (results.sqlite + runs/)."""
+    paths = study_paths(out_dir)
+    start = time.perf_counter()
+    summary = Summary()
+    with writer_lock(paths.db), Store.open_writer(paths.db) as store:
+        store.add_runs(r.spec for r in plan.runs)
+        store.release_running()  # left 'running' by a driver that was killed: they resume now
+        status = {row["run_id"]: row["status"] for row in store.runs()}
+        done_digests = store.final_by_digest()
+
+        todo: list[PlannedRun] = []
+        for run in plan.runs:
+            spec = run.spec
+            if status.get(spec.run_id) in FINAL:
+                summary.skipped += 1
+            elif spec.digest in done_digests:  # the same training run is stored under another id
+                store.copy_result(done_digests[spec.digest], spec.run_id)
+                summary.skipped += 1
+            else:
+                todo.append(run)
+        if observer:
+            observer.on_start(plan, todo, summary.skipped)
+
+        # One training per digest; the others of a group copy its result when it ends.
+        groups: dict[str, list[PlannedRun]] = {}
+        for run in todo:
+            groups.setdefault(run.spec.digest, []).append(run)
+        queue = [runs[0] for runs in groups.values()]
+        pool = make_executor(executor, Resources(plan.workers, plan.threads, _gpus(plan)), address) if queue else None
+        in_flight: dict[str, PlannedRun] = {}
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < pool.slots:
+                    run = queue.pop(0)
+                    in_flight[run.spec.run_id] = run
+                    store.mark_running(r.spec.run_id for r in groups[run.spec.digest])
+                    pool.submit(Job(run.spec.run_id, run.spec.config.model_dump_json(),
+                                    str(_run_dir(paths.runs, run)), plan.threads))
+                for outcome in pool.wait():
+                    run = in_flight.pop(outcome.run_id)
+                    _record(store, run, outcome, paths.runs, summary, observer)
+                    for twin in groups[run.spec.digest][1:]:
+                        if outcome.result_json is not None:
+                            _reuse(store, twin, run.spec.run_id, summary, observer)
+                        else:
+                            _record(store, twin, outcome, paths.runs, summary, observer)
+        finally:
+            if pool is not None:
+                pool.close()
+            store.release_running()  # interrupted (Ctrl-C): what was in flight resumes next time
+    summary.wall_time_s = time.perf_counter() - start
+    return summary
+
+
+def _gpus(plan: Plan) -> float:
+    from scalinglab.execute.resources import cuda_devices
+
+    wants_cuda = any(r.spec.config.loop.device in ("auto", "cuda") for r in plan.runs)
+    return 1.0 if wants_cuda and cuda_devices() else 0.0
+
+
+def _run_dir(runs_dir: Path, run: PlannedRun) -> Path:
+    """`runs/<run_id>`; a folder of the same digest under another name (a renamed arm) is resumed instead."""
+    own = runs_dir / run.spec.run_id
+    if not own.exists():
+        for other in sorted(runs_dir.glob(f"*-{run.spec.digest}")):
+            return other
+    return own
+
+
+def _record(store: Store, run: PlannedRun, outcome: Outcome, runs_dir: Path, summary: Summary,
+            observer: Observer | None) -> None:
+    from scalinglab.train.result import RunResult
+
+    run_id = run.spec.run_id
+    if outcome.result_json is not None:
+        result = RunResult.model_validate_json(outcome.result_json)
+        store.record_result(run_id, result, outcome.host or "")
+        finished = Finished(run, result.status, result.final_eval_loss, result.wall_time_s)
+    else:
+        store.record_failure(run_id, outcome.error or "unknown error", outcome.host)
+        if outcome.detail:
+            log = _run_dir(runs_dir, run) / "error.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(outcome.detail)
+        finished = Finished(run, "failed", error=outcome.error)
+    summary.counts[finished.status] += 1
+    if observer:
+        observer.on_finished(finished)
+
+
+def _reuse(store: Store, run: PlannedRun, source: str, summary: Summary, observer: Observer | None) -> None:
+    store.copy_result(source, run.spec.run_id)
+    row = store.runs([run.spec.run_id])[0]
+    summary.counts[row["status"]] += 1
+    if observer:
+        observer.on_finished(Finished(run, row["status"], row["final_eval_loss"], row["wall_time_s"],
+                                      reused_from=source))

@@ -1,0 +1,64 @@
+"""The local executor: a pool of 'spawn' worker processes, each with its own thread count.
+
+'spawn', not fork: a forked child inherits the driver's torch thread pool and locks, and the
+malloc settings (execute.resources.MALLOC_ENV) only take effect in a process that starts fresh.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from scalinglab.execute.resources import MALLOC_ENV, Resources
+from scalinglab.execute.worker import Job, Outcome, init_worker, train_job
+
+
+class LocalExecutor:
+    """Runs jobs on `resources.workers` processes; `slots` is how many may be in flight."""
+
+    def __init__(self, resources: Resources, malloc_env: bool = True):
+        self.slots = resources.workers
+        self._env = dict(MALLOC_ENV) if malloc_env else {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future, Job] = {}
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # Workers inherit os.environ at spawn; the user's own MALLOC_* settings win.
+            for key, value in self._env.items():
+                os.environ.setdefault(key, value)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.slots, mp_context=mp.get_context("spawn"),
+                initializer=init_worker, initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def submit(self, job: Job) -> None:
+        self._futures[self._ensure_pool().submit(train_job, job)] = job
+
+    def wait(self) -> list[Outcome]:
+        """Block until at least one job ends; return the ended ones."""
+        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+        outcomes = []
+        broken = False
+        for future in done:
+            job = self._futures.pop(future)
+            try:
+                outcomes.append(future.result())
+            except BrokenProcessPool:
+                broken = True
+                outcomes.append(Outcome(job.run_id, None, "WorkerDied: a worker process was killed or crashed "
+                                        "(out of memory?) while this run was in flight", None, None))
+            except Exception as e:  # e.g. the job could not be pickled
+                outcomes.append(Outcome(job.run_id, None, f"{type(e).__name__}: {e}", None, None))
+        if broken:  # a broken pool takes every in-flight job with it; start a fresh one for the rest
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        return outcomes
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,62 @@
+"""The Ray executor: each run a Ray task asking for its CPUs (and GPU), on a local or existing cluster.
+
+Ray is an optional extra (`pip install -e .[ray]`) and is imported only here, only when used.
+Checkpoints are written by the task to the study's runs folder, so on a multi-node cluster that
+folder must be on a file system every node sees; results come back to the driver, which alone
+writes the store.
+"""
+
+from __future__ import annotations
+
+from scalinglab.config import ConfigError
+from scalinglab.execute.resources import MALLOC_ENV, Resources
+from scalinglab.execute.worker import Job, Outcome, train_job
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'scalinglab[ray]'") from None
+    return ray
+
+
+class RayExecutor:
+    def __init__(self, resources: Resources, address: str | None = None, malloc_env: bool = True):
+        ray = self._ray = _import_ray()
+        self._started = False
+        if not ray.is_initialized():
+            env = {"env_vars": dict(MALLOC_ENV)} if malloc_env else None
+            if address:  # join a running cluster ('auto': the one this machine belongs to)
+                ray.init(address=address, runtime_env=env, log_to_driver=False)
+            else:
+                ray.init(num_cpus=resources.workers * resources.threads, num_gpus=resources.gpus * resources.workers
+                         or None, include_dashboard=False, runtime_env=env, log_to_driver=False)
+            self._started = True
+        cpus = int(ray.cluster_resources().get("CPU", resources.threads))
+        # In flight at once: what the cluster can run, so 'running' in the store means running.
+        self.slots = max(1, cpus // resources.threads) if address else resources.workers
+        self._task = ray.remote(num_cpus=resources.threads, num_gpus=resources.gpus, max_retries=0)(train_job)
+        self._refs: dict = {}
+
+    def submit(self, job: Job) -> None:
+        self._refs[self._task.remote(job)] = job
+
+    def wait(self) -> list[Outcome]:
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+        outcomes = []
+        for ref in ready:
+            job = self._refs.pop(ref)
+            try:
+                outcomes.append(self._ray.get(ref))
+            except Exception as e:  # the task's process died (a run's own errors come back as Outcomes)
+                message = " ".join(str(e).split())[:500]
+                outcomes.append(Outcome(job.run_id, None, f"{type(e).__name__}: {message}", None, None))
+        return outcomes
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._started:
+            self._ray.shutdown()

@@ -1,0 +1,73 @@
+"""What a worker does with one run: train it and hand back a plain, picklable outcome.
+
+Workers never touch the store: they return the RunResult (as JSON) or the error, and the driver
+writes. The spec travels as JSON so the same function serves a process pool and Ray.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import traceback
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run handed to an executor."""
+
+    run_id: str
+    config_json: str
+    """The RunSpec's resolved RunConfig, as JSON."""
+    out_dir: str
+    """Checkpoint and result.json folder (train_run resumes from it)."""
+    threads: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    result_json: str | None
+    """The RunResult as JSON when the run finished (complete or diverged)."""
+    error: str | None
+    """One line, `Type: message`, when it raised."""
+    detail: str | None
+    """The traceback, for the log."""
+    host: str | None
+
+
+def train_job(job: Job) -> Outcome:
+    """Train one run in this process (resuming from its checkpoint); never raises for a run's own error."""
+    host = socket.gethostname()
+    try:
+        import torch
+
+        from scalinglab.config import RunConfig
+        from scalinglab.train import train_run
+
+        cfg = RunConfig.model_validate_json(job.config_json)
+        if not cfg.loop.threads:  # the study's own setting wins; it is part of the run's identity
+            torch.set_num_threads(job.threads)
+        result = train_run(cfg, job.out_dir)
+        return Outcome(job.run_id, result.model_dump_json(), None, None, host)
+    except Exception as e:  # a failed run is a result of the study, not the end of it
+        message = " ".join(str(e).split()) or "(no message)"
+        return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host)
+
+
+def init_worker(parent_pid: int) -> None:
+    """Pool initializer: die with the driver (Linux), so a killed study leaves no run training on.
+
+    Without it a worker whose driver got SIGKILL finishes its run unobserved and could write the
+    same checkpoint folder as the next `scalinglab run`.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        return
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(1)

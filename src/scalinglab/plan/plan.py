@@ -1,0 +1,117 @@
+"""A study's plan: every run with its budget, FLOPs and estimated time, before anything trains."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from scalinglab.config import RunConfig, RunSpec, Study
+from scalinglab.plan.budget import Budget, resolve_budget
+
+Order = Literal["largest", "smallest", "listed"]
+
+# An evaluation is a forward pass without gradients: ~1/3 of a training step's FLOPs, a little
+# more in time on CPU (no backward to amortise the data movement). Calibrated on tiny CPU runs.
+EVAL_COST = 0.4
+# Per-run seconds beyond the steps: loading the token cache, building the model, the final
+# checkpoint and result. Per worker once: starting the process and importing torch.
+RUN_OVERHEAD_S = 1.0
+WORKER_START_S = 4.0
+
+
+@functools.cache
+def vocab_size(tokenizer: str) -> int:
+    from scalinglab.data import tokenizer_vocab_size
+
+    return tokenizer_vocab_size(tokenizer)
+
+
+def shape_key(cfg: RunConfig) -> str:
+    """What a run's speed depends on: the model, its input shape, the device. Runs that share it share a probe."""
+    return json.dumps([cfg.model.model_dump(), cfg.data.tokenizer, cfg.data.seq_len, cfg.budget.batch_size,
+                       cfg.loop.device, cfg.loop.precision, cfg.loop.compile, cfg.optim.grad_normalize])
+
+
+def evaluations(cfg: RunConfig, steps: int) -> int:
+    """How many evaluations a run makes: one before training, one every eval_every steps and one
+    at the end (train.loop's rule: eval_every = 0 means steps // 10)."""
+    every = cfg.loop.eval_every or max(1, steps // 10)
+    return 1 + math.ceil(steps / every)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    spec: RunSpec
+    budget: Budget
+    tokens_per_s: float | None
+    """Probed training throughput of this run's shape on one worker; None without a probe."""
+
+    @property
+    def seconds(self) -> float | None:
+        """Estimated wall time on one worker: training + evaluations + per-run overhead."""
+        if not self.tokens_per_s:
+            return None
+        cfg = self.spec.config
+        eval_tokens = evaluations(cfg, self.budget.steps) * cfg.loop.eval_tokens
+        return (self.budget.tokens + EVAL_COST * eval_tokens) / self.tokens_per_s + RUN_OVERHEAD_S
+
+
+@dataclass(frozen=True)
+class Plan:
+    study: Study
+    runs: tuple[PlannedRun, ...]
+    """In execution order."""
+    workers: int
+    threads: int
+    """Torch threads per worker (what the probe measured with)."""
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.budget.tokens for r in self.runs)
+
+    @property
+    def flops(self) -> float:
+        return sum(r.budget.flops for r in self.runs)
+
+    @property
+    def flops_6nd(self) -> float:
+        return sum(r.budget.flops_6nd for r in self.runs)
+
+    @property
+    def seconds(self) -> float | None:
+        """Estimated wall time of the whole study: runs dealt in order to whichever worker frees up first."""
+        return makespan([r.seconds for r in self.runs], self.workers)
+
+
+def makespan(seconds: list[float | None], workers: int) -> float | None:
+    if any(s is None for s in seconds):
+        return None
+    if not seconds:
+        return 0.0
+    free_at = [WORKER_START_S] * min(workers, len(seconds))
+    for s in seconds:
+        heapq.heappush(free_at, heapq.heappop(free_at) + s)
+    return max(free_at)
+
+
+def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order = "largest",
+              tokens_per_s: Mapping[str, float] | None = None, runs: list[RunSpec] | None = None) -> Plan:
+    """Budgets and estimates for a study's runs (all, or `runs`), in execution order.
+
+    `tokens_per_s` maps shape_key -> probed throughput per worker (execute.probe_throughputs);
+    without it the plan has FLOPs but no times. `largest` first (by FLOPs) keeps the longest run
+    from starting last, which is what bounds a study's wall time.
+    """
+    planned = []
+    for spec in study.runs if runs is None else runs:
+        budget = resolve_budget(spec.config, vocab_size(spec.config.data.tokenizer))
+        tps = (tokens_per_s or {}).get(shape_key(spec.config))
+        planned.append(PlannedRun(spec, budget, tps))
+    if order != "listed":
+        planned.sort(key=lambda r: r.budget.flops, reverse=order == "largest")
+    return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads)

@@ -1,0 +1,172 @@
+"""What a report is made of, read from the store: the run table, the curves, and which sweeps exist.
+
+Pure bookkeeping on the store's tables (no fitting, no drawing): which runs count for a fit,
+which axes the study sweeps, and the per-width groups the LR and batch figures draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config.load import read_toml
+from scalinglab.report.figures import Points, Trace
+from scalinglab.store import export_table, load_metrics
+
+# Axes over which a study tunes rather than scales: for L(C), each compute point keeps its best run.
+TUNED_AXES = ("lr", "batch_size", "weight_decay", "l2")
+
+
+@dataclass(frozen=True)
+class StudyData:
+    study: Study
+    table: pd.DataFrame
+    """store.export_table, plus `planned_compute` (6·N·D of the planned budget: where a diverged
+    run is drawn) and the arm's recipe label."""
+    metrics: pd.DataFrame
+    """store.load_metrics: one row per logged step."""
+    swept: tuple[str, ...]
+    """Sweep axes with more than one value, in the study's order (width first)."""
+    labels: dict[str, str]
+    """arm -> 'scaled (lr 2/width)': the arm's name and what its table sets."""
+
+    def counts(self) -> dict[str, int]:
+        counts = self.table["status"].value_counts()
+        return {s: int(counts.get(s, 0)) for s in ("complete", "diverged", "failed", "running", "pending")}
+
+    def finished(self) -> pd.DataFrame:
+        """Complete runs with a final eval loss: the only rows any fit sees."""
+        t = self.table
+        return t[(t["status"] == "complete") & t["loss"].notna()]
+
+    def diverged(self) -> pd.DataFrame:
+        return self.table[self.table["status"] == "diverged"]
+
+
+def read_study(study_path: Path, out_dir: Path) -> StudyData:
+    """Load the study file and its results; ConfigError when there is nothing to report on."""
+    study = load_study(study_path)
+    table = export_table(study, out_dir)
+    if not table["status"].isin(["complete", "diverged", "failed"]).any():
+        raise ConfigError(f"{study_path}: no results yet in {out_dir} (run `scalinglab run {study_path}` first)")
+    table = table.assign(planned_compute=_planned_compute(study, table))
+    metrics = load_metrics(study, out_dir)
+    swept = tuple(axis for axis, values in _axes(study).items() if len(values) > 1)
+    return StudyData(study, table, metrics, swept, arm_labels(study_path, study.arms))
+
+
+def _axes(study: Study) -> dict[str, list]:
+    values: dict[str, list] = {}
+    for run in study.runs:
+        for axis, value in run.axes.items():
+            if value not in values.setdefault(axis, []):
+                values[axis].append(value)
+    return values
+
+
+def _planned_compute(study: Study, table: pd.DataFrame) -> pd.Series:
+    """6·N·D at the planned budget: a diverged run stops early, but it is drawn where it was headed."""
+    from scalinglab.plan import make_plan
+
+    planned = {r.spec.run_id: r.budget.flops_6nd for r in make_plan(study, order="listed").runs}
+    return table["run_id"].map(planned).astype(float)
+
+
+def arm_labels(study_path: Path, arms: tuple[str, ...]) -> dict[str, str]:
+    """'scaled (lr 2/width, qk_norm false)': what each arm sets, as written in the file."""
+    raw = read_toml(study_path).get("arms", {})
+    labels = {}
+    for arm in arms:
+        settings = []
+        for key, value in raw.get(arm, {}).items():
+            items = value.items() if isinstance(value, dict) else [(key, value)]
+            settings += [f"{k} {str(v).lower() if isinstance(v, bool) else v}" for k, v in items]
+        labels[arm] = f"{arm} ({', '.join(settings)})" if settings else arm
+    return labels
+
+
+def envelope(finished: pd.DataFrame) -> pd.DataFrame:
+    """Per arm and compute point, the best run over the tuned axes (an LR sweep's optimum).
+
+    Seeds and scale axes stay separate rows: the bootstrap resamples them as runs.
+    """
+    keys = ["arm", "width", "depth", "params", "tokens", "seed"]
+    best = finished.sort_values("loss").groupby(keys, sort=False, dropna=False).head(1)
+    return best.sort_values(["arm", "compute"])
+
+
+def sweep_points(data: StudyData, axis: str) -> list[tuple[str, str, Points]]:
+    """Final loss against `axis` (lr or batch_size), one group per arm × width × budget.
+
+    Returns (arm, label, points). A group needs two or more values of the axis to be a curve.
+    """
+    t = data.table
+    t = t[t["status"].isin(["complete", "diverged"])]
+    by = ["arm", "width", "tokens_per_param"] if "tokens_per_param" in data.swept else ["arm", "width"]
+    multi_arm = t["arm"].nunique() > 1
+    out = []
+    for key, g in t.groupby(by, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        if g[axis].nunique() < 2:
+            continue
+        label = f"D={key[1]}" + (f", {key[2]:g}×N tokens" if len(key) > 2 else "")
+        if multi_arm:
+            label = f"{key[0]}, {label}"
+        ok = g[(g["status"] == "complete") & g["loss"].notna()]
+        bad = g[g["status"] == "diverged"]
+        out.append((key[0], label, Points(label, ok[axis].to_numpy(float), ok["loss"].to_numpy(float),
+                                          bad[axis].to_numpy(float))))
+    return out
+
+
+def traces(data: StudyData, arm: str, max_runs: int = 8) -> list[Trace]:
+    """Learning curves of one arm: per width, its longest run (at the best LR when LR is swept)."""
+    t = data.table
+    t = t[(t["arm"] == arm) & t["status"].isin(["complete", "diverged"])]
+    if t.empty or data.metrics.empty:
+        return []
+    picked = []
+    for _, g in t.groupby("width", sort=True):
+        longest = g[g["planned_compute"] == g["planned_compute"].max()]
+        done = longest[longest["loss"].notna()].sort_values("loss")
+        picked.append(done.iloc[0] if len(done) else longest.iloc[0])
+    out = []
+    for row in picked[:max_runs]:
+        m = data.metrics[data.metrics["run_id"] == row["run_id"]].sort_values("step")
+        train = m[m["train_loss"].notna()]
+        ev = m[m["eval_loss"].notna()]
+        label = f"D={row['width']}, L={row['depth']}"
+        out.append(Trace(label, train["step"].to_numpy(float), train["train_loss"].to_numpy(float),
+                         ev["step"].to_numpy(float), ev["eval_loss"].to_numpy(float),
+                         diverged=row["status"] == "diverged"))
+    return out
+
+
+def run_rows(data: StudyData) -> list[dict]:
+    """The run table as plain dicts (JSON-ready: NaN and pandas NA become None)."""
+    cols = ["name", "arm", "status", "width", "depth", "lr", "batch_size", "params", "params_total", "tokens",
+            "compute", "planned_compute", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
+            "diverged_step", "steps", "wall_time_s", "error", "run_id"]
+    rows = []
+    for rec in data.table[cols].to_dict("records"):
+        rec = {k: _plain(v) for k, v in rec.items()}
+        train, ev = rec["final_train_loss"], rec["final_eval_loss"]
+        rec["gap"] = ev - train if train is not None and ev is not None else None
+        rows.append(rec)
+    return rows
+
+
+def _plain(v):
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v

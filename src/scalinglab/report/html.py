@@ -1,0 +1,109 @@
+"""The page: one static index.html, figures as relative <img> files beside it, inline CSS, no JS.
+
+Everything that comes from a study (names, errors, descriptions) goes through html.escape; the
+page opens from disk with no server and no network.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d1d1f;
+       max-width: 1180px; margin: 24px auto; padding: 0 20px; }
+h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 34px 0 8px;
+     border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.meta { color: #666; font-size: 13px; }
+.verdict { background: #eef5fb; border-left: 5px solid #0072B2; padding: 12px 16px; margin: 18px 0;
+           font-size: 17px; }
+.note { color: #555; font-size: 13.5px; }
+.warn { background: #fff6e5; border-left: 5px solid #E69F00; padding: 8px 14px; margin: 10px 0; }
+ul.facts { margin: 6px 0; padding-left: 22px; } ul.facts li { margin: 3px 0; }
+figure { margin: 14px 0 22px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 13.5px; margin-top: 4px; }
+figcaption a { color: #0072B2; }
+table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; position: sticky; top: 0; }
+td.text, th.text { text-align: left; } td.err { text-align: left; white-space: normal; color: #a33;
+                                          max-width: 320px; font-size: 11.5px; }
+tr.diverged td { background: #fdf1e8; } tr.failed td { background: #f6e6e6; }
+tr.pending td, tr.running td { color: #888; }
+.scroll { overflow-x: auto; }
+code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
+"""
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A figure as the page shows it: the PNG beside index.html, and its SVG twin if written."""
+
+    name: str
+    """File stem, e.g. 'loss_vs_compute'."""
+    title: str
+    caption: str
+    png: str
+    svg: str | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    kind: str = "num"
+    """'text' (left-aligned), 'num' (4 significant digits), 'int', 'sci' (1.2e15), 'err' (wrapped)."""
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def fmt(value: object, kind: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "sci":
+        return f"{float(value):.3g}"
+    if kind == "num":
+        return f"{float(value):.4g}" if isinstance(value, (int, float)) else str(value)
+    return str(value)
+
+
+def table(columns: Sequence[Column], rows: Sequence[dict], row_class: str | None = None) -> str:
+    head = "".join(f'<th class="{"text" if c.kind in ("text", "err") else "num"}">{esc(c.title)}</th>'
+                   for c in columns)
+    body = []
+    for row in rows:
+        cls = f' class="{esc(row.get(row_class, ""))}"' if row_class else ""
+        cells = "".join(f'<td class="{c.kind}">{esc(fmt(row.get(c.key), c.kind))}</td>' for c in columns)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def figure(f: FigureFile) -> str:
+    svg = f' <a href="{esc(f.svg)}">SVG</a>' if f.svg else ""
+    return (f'<figure id="{esc(f.name)}"><img src="{esc(f.png)}" alt="{esc(f.title)}">'
+            f"<figcaption><b>{esc(f.title)}.</b> {esc(f.caption)}{svg}</figcaption></figure>")
+
+
+def bullets(items: Sequence[str]) -> str:
+    return '<ul class="facts">' + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>" if items else ""
+
+
+def page(title: str, meta: str, verdict: str, warnings: Sequence[str],
+         sections: Sequence[tuple[str, str]]) -> str:
+    """The whole document. `sections` are (heading, body HTML already escaped by the helpers above)."""
+    warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in warnings)
+    body = "".join(f"<section><h2>{esc(h)}</h2>{b}</section>" for h, b in sections if b)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
+        f"<style>{CSS}</style></head><body>"
+        f"<h1>{esc(title)}</h1><div class=\"meta\">{esc(meta)}</div>"
+        f"<div class=\"verdict\">{esc(verdict)}</div>{warn}{body}"
+        "<p class=\"meta\">Files beside this page: summary.md, summary.json, and every figure as PNG and SVG.</p>"
+        "</body></html>\n"
+    )

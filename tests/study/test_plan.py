@@ -1,0 +1,75 @@
+"""Plans: budgets and FLOPs per run without training, ordering, time estimates, resource choice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from scalinglab.cli import app
+from scalinglab.config import load_study
+from scalinglab.execute import choose_resources
+from scalinglab.plan import PlannedRun, make_plan, makespan, resolve_budget
+from scalinglab.plan.plan import WORKER_START_S
+
+from .helpers import write_study
+
+
+def test_plan_budgets_come_from_resolve_budget(tmp_path):
+    study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128, 192], extra="", tokens=2048))
+    plan = make_plan(study, order="largest")
+    assert [r.spec.width for r in plan.runs] == [192, 128, 64]
+    for r in plan.runs:
+        assert r.budget == resolve_budget(r.spec.config, 258)  # bytes: 256 + BOS + EOS
+        assert r.seconds is None  # no probe, no time
+    assert plan.flops == pytest.approx(sum(r.budget.flops for r in plan.runs))
+    assert plan.seconds is None
+    assert [r.spec.width for r in make_plan(study, order="smallest").runs] == [64, 128, 192]
+
+
+def test_estimate_divides_runs_across_workers(tmp_path):
+    study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128], sweep={"seed": [0, 1]}))
+    plan = make_plan(study, workers=2, tokens_per_s={})  # shapes unprobed: no estimate
+    assert plan.seconds is None
+    assert makespan([10.0, 10.0, 10.0, 10.0], 2) == pytest.approx(WORKER_START_S + 20)
+    assert makespan([30.0, 10.0, 10.0, 10.0], 2) == pytest.approx(WORKER_START_S + 30)
+    assert makespan([5.0], 4) == pytest.approx(WORKER_START_S + 5)
+
+
+def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):
+    path = write_study(tmp_path / "s.toml", widths=[64], sweep={"tokens_per_param": [20, 40]})
+    path.write_text(path.read_text().replace("tokens = 2048\n", ""))
+    runs = make_plan(load_study(path), order="listed").runs
+    n = runs[0].budget.params_non_embedding
+    assert [r.budget.tokens >= t * n for r, t in zip(runs, (20, 40))] == [True, True]
+    assert runs[1].budget.tokens > runs[0].budget.tokens
+    assert runs[0].spec.name == "w64-L1-base-20xN"
+
+
+@pytest.mark.parametrize(("widths", "runs", "cpus", "expected"), [
+    ([64, 128], 10, 2, (2, 1)),      # small models: many 1-thread workers (measured 1.05-1.32x)
+    ([64, 128, 256], 10, 16, (10, 1)),  # never more workers than runs
+    ([64], 1, 2, (1, 2)),           # one run: give it every core
+    ([512, 1024], 10, 8, (4, 2)),
+    ([2048], 3, 16, (3, 5)),
+])
+def test_resources_from_cores_and_model_size(widths, runs, cpus, expected):
+    res = choose_resources(widths, runs, cpus=cpus, gpus=0)
+    assert (res.workers, res.threads) == expected
+    assert choose_resources(widths, runs, cpus=cpus, gpus=0, workers=1, threads=1).workers == 1
+    gpu = choose_resources(widths, runs, cpus=cpus, gpus=2)
+    assert (gpu.workers, gpu.gpus) == (min(2, runs), 1.0)
+
+
+def test_plan_command_prints_flops_without_training(tmp_path):
+    path = write_study(tmp_path / "s.toml", widths=[64, 128])
+    result = CliRunner().invoke(app, ["plan", str(path), "--no-probe", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [r["width"] for r in data["runs"]] == [128, 64]
+    assert all(r["flops"] > 0 and r["seconds"] is None for r in data["runs"])
+    assert data["totals"]["flops"] == pytest.approx(sum(r["flops"] for r in data["runs"]))
+    table = CliRunner().invoke(app, ["plan", str(path), "--no-probe"], env={"COLUMNS": "120"})
+    assert table.exit_code == 0 and "FLOPs" in table.stdout and "PFLOPs" in table.stdout
+    assert not (tmp_path / "s").exists()  # nothing trained, nothing stored

@@ -1,0 +1,97 @@
+"""The results file: roundtrip, WAL, read-only readers beside a writer, atomic writes, one driver."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from scalinglab.config import ConfigError, load_study
+from scalinglab.store import Store, driver_alive, writer_lock
+from scalinglab.train.result import MetricRow, RunResult
+
+from .helpers import write_study
+
+
+def _result(loss: float, status: str = "complete") -> RunResult:
+    return RunResult(
+        status=status, steps=4, steps_planned=4, tokens=1024, params_non_embedding=100, params_total=200,
+        flops=1e9, flops_6nd=6e8, vocab_size=258, lr=0.01, depth=1, final_train_loss=loss + 0.1,
+        final_eval_loss=loss, final_eval_loss_se=0.01, initial_eval_loss=5.5, wall_time_s=1.0,
+        tokens_per_s=1000.0, device="cpu",
+        metrics=[MetricRow(step=0, tokens=0, eval_loss=5.5, eval_loss_se=0.1),
+                 MetricRow(step=4, tokens=1024, train_loss=loss + 0.1, lr=0.01, grad_norm=1.0, eval_loss=loss)],
+    )
+
+
+@pytest.fixture
+def specs(tmp_path):
+    return load_study(write_study(tmp_path / "s.toml", widths=[64, 128])).runs
+
+
+def test_roundtrip_and_wal(tmp_path, specs):
+    db = tmp_path / "out" / "results.sqlite"
+    with Store.open_writer(db) as store:
+        assert store.add_runs(specs) == 2
+        assert store.add_runs(specs) == 0  # known runs keep their rows
+        store.mark_running([specs[0].run_id])
+        store.record_result(specs[0].run_id, _result(3.2), host="h1")
+        store.record_failure(specs[1].run_id, "ValueError: boom", host="h2")
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Store.open_reader(db) as reader:
+        rows = {r["run_id"]: r for r in reader.runs()}
+        ok, bad = rows[specs[0].run_id], rows[specs[1].run_id]
+        assert (ok["status"], ok["final_eval_loss"], ok["host"], ok["attempts"]) == ("complete", 3.2, "h1", 1)
+        assert ok["digest"] == specs[0].digest and ok["spec"] == specs[0].model_dump_json()
+        assert (bad["status"], bad["error"]) == ("failed", "ValueError: boom")
+        curve = reader.metric_rows([specs[0].run_id])
+        assert [(m["step"], m["eval_loss"]) for m in curve] == [(0, 5.5), (4, 3.2)]
+        assert reader.final_by_digest() == {specs[0].digest: specs[0].run_id}
+
+
+def test_copy_result_and_release_running(tmp_path, specs):
+    with Store.open_writer(tmp_path / "r.sqlite") as store:
+        store.add_runs(specs)
+        store.record_result(specs[0].run_id, _result(3.0, "diverged"), host="h")
+        store.copy_result(specs[0].run_id, specs[1].run_id)
+        copied = store.runs([specs[1].run_id])[0]
+        assert (copied["status"], copied["final_eval_loss"], copied["reused_from"]) == ("diverged", 3.0, specs[0].run_id)
+        assert len(store.metric_rows([specs[1].run_id])) == 2
+        store.mark_running([specs[1].run_id])
+        assert store.release_running() == 1
+        assert store.runs([specs[1].run_id])[0]["status"] == "pending"
+
+
+def test_reader_sees_committed_state_while_writer_is_mid_transaction(tmp_path, specs):
+    db = tmp_path / "r.sqlite"
+    writer = Store.open_writer(db)
+    writer.add_runs(specs)
+    reader = Store.open_reader(db)
+    # A writer holding an open transaction (e.g. killed mid-write) blocks no reader, and its
+    # uncommitted rows are never seen.
+    writer._conn.execute("BEGIN IMMEDIATE")
+    writer._conn.execute("UPDATE runs SET status = 'complete'")
+    assert {r["status"] for r in reader.runs()} == {"pending"}
+    writer._conn.execute("ROLLBACK")
+    writer.record_result(specs[0].run_id, _result(3.1), host="h")
+    assert reader.runs([specs[0].run_id])[0]["status"] == "complete"
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader._conn.execute("DELETE FROM runs")
+    reader.close()
+    writer.close()
+
+
+def test_reader_of_a_missing_file_creates_nothing(tmp_path):
+    assert Store.open_reader(tmp_path / "none.sqlite") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_driver_per_results_file(tmp_path):
+    db = tmp_path / "results.sqlite"
+    assert not driver_alive(db)
+    with writer_lock(db):
+        assert driver_alive(db)
+        with pytest.raises(ConfigError, match="another `scalinglab run`"):
+            with writer_lock(db):
+                pass
+    assert not driver_alive(db)
