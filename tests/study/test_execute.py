@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import plan_study, run_study
-from scalinglab.store import COLUMNS, Store, export_table, load_metrics, study_paths, study_status
+from scalinglab.store import (
+    COLUMNS,
+    Store,
+    export_table,
+    load_metrics,
+    study_paths,
+    study_status,
+)
 
 from .helpers import write_study
 

@@ -18,6 +18,7 @@ from .helpers import write_study
 pytestmark = pytest.mark.slow
 
 SCALINGLAB = [sys.executable, "-m", "scalinglab"]
+ONE_WORKER = ["--workers", "1", "--threads-per-worker", "1"]
 
 
 def _children(pid: int) -> list[int]:
@@ -41,10 +42,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_sigkill_mid_study_loses_nothing_and_rerun_finishes(tmp_path, cache_dir):
-    # Four runs, one worker, checkpoints at every log step: the kill lands between runs' ends.
-    path = write_study(tmp_path / "s.toml", widths=[64], sweep={"seed": [0, 1, 2, 3]}, tokens=8192,
+    # Four runs, one worker, checkpoints at every log step: the kill lands after the first run ends.
+    path = write_study(tmp_path / "s.toml", widths=[64], sweep={"seed": [0, 1, 2, 3]}, tokens=4096,
                        checkpoint_seconds=0, cache_dir=cache_dir)
-    driver = subprocess.Popen([*SCALINGLAB, "run", str(path), "--workers", "1"],
+    driver = subprocess.Popen([*SCALINGLAB, "run", str(path), *ONE_WORKER],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 90
     status = study_status(path)
@@ -72,7 +73,7 @@ def test_sigkill_mid_study_loses_nothing_and_rerun_finishes(tmp_path, cache_dir)
     assert status.counts["running"] == 0 and not status.driver_running
     assert status.counts["complete"] + status.counts["pending"] == 4
 
-    rerun = subprocess.run([*SCALINGLAB, "run", str(path), "--workers", "1"], capture_output=True, text=True,
+    rerun = subprocess.run([*SCALINGLAB, "run", str(path), *ONE_WORKER], capture_output=True, text=True,
                            timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(done_before)} already done" in rerun.stderr

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import choose_resources
-from scalinglab.plan import PlannedRun, make_plan, makespan, resolve_budget
+from scalinglab.plan import make_plan, makespan, resolve_budget
 from scalinglab.plan.plan import WORKER_START_S
 
 from .helpers import write_study

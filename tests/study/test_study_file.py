@@ -74,6 +74,13 @@ def test_errors_name_the_key_as_written(tmp_path, arms, sweep, extra, message):
     assert str(err.value) == f"{tmp_path}/{message}"
 
 
+def test_widths_come_from_the_sweep_only(tmp_path):
+    path = write_study(tmp_path / "s.toml")
+    path.write_text(path.read_text().replace("[model]\n", "[model]\nwidth = 64\n"))
+    with pytest.raises(ConfigError, match=r"s.toml: model.width: widths are set by sweep.width$"):
+        load_study(path)
+
+
 def test_width_must_be_a_multiple_of_head_dim(tmp_path):
     with pytest.raises(ConfigError, match=r"s.toml: sweep.width: 100 is not a multiple of head_dim 64$"):
         load_study(write_study(tmp_path / "s.toml", widths=[64, 100]))

@@ -1,0 +1,70 @@
+"""Scaling-law analysis on a plain table: fits, bootstrap intervals, crossovers, hyperparameter laws.
+
+Works on a pandas DataFrame with columns such as arm, params, tokens, compute, loss (the study
+export, or anyone's published points), so it never imports torch. Public API:
+
+Input
+    load_table(path) -> DataFrame                 .csv, .parquet, .jsonl, .json
+    Columns(group=, params=, tokens=, compute=, loss=, ...)   the user's column names
+    select_runs(df, columns, need, keep_status) -> Runs      checked table, rows left out counted
+
+Loss laws (Hoffmann et al. 2022; Besiroglu et al. 2024)
+    fit_law(df, law="compute" | "params-tokens", *, columns, method="grid" | "varpro",
+            bootstrap=1000, seed=0, delta=1e-3, level=0.95, target_compute=None) -> FitReport
+    fit_points(law, x, loss, runs, ...) -> LawFit              the same on arrays
+    LawFit: params, intervals(), status, predict(C) or predict(N, D), predict_interval(...),
+            predict_samples(...), bootstrap (draws), to_dict()
+    compute_optimal(fit, compute) -> Allocation                 N*(C), D*(C), D*/N*, with intervals
+
+Comparing two arms
+    compare_arms(df, a, b, *, columns, target_compute=None, bootstrap=1000, seed=0) -> Comparison
+    Comparison: fit_a, fit_b, observed (paired differences), crossing (kind: in_range |
+                extrapolated | none | ambiguous, compute, interval), forecast (losses, intervals,
+                p_b_beats_a), backtest (held-out largest size), predict(C), to_dict()
+
+Hyperparameter laws (Wortsman et al. 2023)
+    fit_hyper_law(df, hparam="lr" | "batch_size", by="width" | "compute" | "params", *, columns)
+        -> HyperReport; per group a HyperLaw: optima (per width: optimum, largest_stable,
+           sensitivity), optimum_law and stable_law (PowerLaw with predict, predict_interval)
+"""
+
+from scalinglab.analysis.allocation import Allocation, compute_optimal
+from scalinglab.analysis.bootstrap import Bootstrap, percentile_interval
+from scalinglab.analysis.compare import Backtest, Comparison, Forecast, compare_arms
+from scalinglab.analysis.crossover import Crossing, Observed, find_crossing
+from scalinglab.analysis.fit import FitReport, LawFit, fit_law, fit_points
+from scalinglab.analysis.hyperparams import HyperLaw, HyperReport, Optimum, PowerLaw, fit_hyper_law, fit_power_law
+from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
+from scalinglab.analysis.table import Columns, Runs, load_table, select_runs
+
+__all__ = [
+    "COMPUTE",
+    "PARAMS_TOKENS",
+    "Allocation",
+    "Backtest",
+    "Bootstrap",
+    "Columns",
+    "Comparison",
+    "Crossing",
+    "FitReport",
+    "Forecast",
+    "HyperLaw",
+    "HyperReport",
+    "Law",
+    "LawFit",
+    "Observed",
+    "Optimum",
+    "PowerLaw",
+    "Runs",
+    "compare_arms",
+    "compute_optimal",
+    "find_crossing",
+    "fit_hyper_law",
+    "fit_law",
+    "fit_points",
+    "fit_power_law",
+    "get_law",
+    "load_table",
+    "percentile_interval",
+    "select_runs",
+]

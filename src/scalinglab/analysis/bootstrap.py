@@ -9,12 +9,14 @@ close to it, and a 4,500-start grid per resample would cost minutes.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import minimize_from
+from scalinglab.analysis.threads import single_threaded_blas
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
@@ -32,6 +34,14 @@ class Bootstrap:
 
     def interval(self, column: int, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
         return percentile_interval(self.samples[:, column], level)
+
+
+def group_seed(seed: int, group: str, *extra: int) -> tuple[int, ...]:
+    """One seed per group, so adding an arm leaves the other arms' resamples unchanged.
+
+    crc32, not hash(): Python salts str hashes per process, and a seed must reproduce.
+    """
+    return (seed, zlib.crc32(group.encode()), *extra)
 
 
 def percentile_interval(values: np.ndarray, level: float = DEFAULT_LEVEL, axis: int = 0):
@@ -56,12 +66,13 @@ def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray
     """Refit `n` resamples of runs; `run_codes` gives each row's run as 0..R-1."""
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
-    for _ in range(n):
-        w = resample_weights(run_codes, rng)
-        sol = minimize_from(law, theta0, log_x, y, w, delta)
-        if sol.converged and not sol.at_bound and np.all(np.isfinite(sol.theta)):
-            rows.append(law.from_theta(sol.theta))
-        else:
-            failed += 1
+    with single_threaded_blas():
+        for _ in range(n):
+            w = resample_weights(run_codes, rng)
+            sol = minimize_from(law, theta0, log_x, y, w, delta)
+            if sol.converged and not sol.at_bound and np.all(np.isfinite(sol.theta)):
+                rows.append(law.from_theta(sol.theta))
+            else:
+                failed += 1
     samples = np.array(rows) if rows else np.empty((0, law.n_params))
     return Bootstrap(samples, n, failed, seed)

@@ -6,18 +6,23 @@ table, checks it, and fits every group.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from scalinglab.analysis.allocation import Allocation, compute_optimal
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Bootstrap, bootstrap_fit, percentile_interval
+from scalinglab.analysis.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    Bootstrap,
+    bootstrap_fit,
+    group_seed,
+    percentile_interval,
+)
 from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
 from scalinglab.analysis.optimize import fit_grid, fit_varpro
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.table import Columns, select_runs
-from scalinglab.analysis.threads import single_threaded_blas
 from scalinglab.config import ConfigError
 
 METHODS = ("grid", "varpro")
@@ -103,9 +108,8 @@ def fit_points(law: Law | str, x: np.ndarray, loss: np.ndarray, runs: np.ndarray
         raise ConfigError(f"group '{group}': {len(loss)} points, fewer than the {law.n_params} parameters of {law.formula}")
     run_codes = np.unique(np.arange(len(loss)) if runs is None else np.asarray(runs), return_inverse=True)[1]
     log_x, y = np.log(x), np.log(loss)
-    with single_threaded_blas():
-        sol = fit_grid(law, log_x, y, delta=delta) if method == "grid" else fit_varpro(law, log_x, y, delta=delta)
-        boot = bootstrap_fit(law, sol.theta, log_x, y, run_codes, bootstrap, seed, delta) if bootstrap > 0 else None
+    sol = fit_grid(law, log_x, y, delta=delta) if method == "grid" else fit_varpro(law, log_x, y, delta=delta)
+    boot = bootstrap_fit(law, sol.theta, log_x, y, run_codes, bootstrap, seed, delta) if bootstrap > 0 else None
     params = law.from_theta(sol.theta)
     status = "boundary" if sol.at_bound else ("ok" if sol.converged else "not_converged")
     residuals = np.log(law.predict(params, log_x)) - y
@@ -161,15 +165,10 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
         try:
             fits[group] = fit_points(law, rows[list(law.inputs)].to_numpy(), rows["loss"].to_numpy(),
                                      rows["run"].to_numpy(), group=group, method=method, bootstrap=bootstrap,
-                                     seed=(seed, _stable_hash(group)), delta=delta, level=level)
+                                     seed=group_seed(seed, group), delta=delta, level=level)
         except ConfigError as e:
             raise ConfigError(f"{runs.source}: {e}") from None
     allocations = {}
     if target_compute is not None and law.name == PARAMS_TOKENS.name:
         allocations = {g: compute_optimal(f, target_compute) for g, f in fits.items()}
     return FitReport(law, runs.source, fits, runs.excluded, target_compute, allocations)
-
-
-def _stable_hash(text: str) -> int:
-    # Python's hash() of a str changes between processes; a seed must not.
-    return zlib.crc32(text.encode())

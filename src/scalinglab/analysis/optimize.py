@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import minimize, nnls
 
 from scalinglab.analysis.laws import Law
+from scalinglab.analysis.threads import single_threaded_blas
 
 # Exponents stay in [0, 10]: a negative exponent means loss grows with scale, which is a failed
 # fit to report (status "boundary"), not an answer. log E and log A_k are free.
@@ -89,21 +90,34 @@ def _at_bound(law: Law, theta: np.ndarray) -> bool:
 
 
 def minimize_from(law: Law, theta0, log_x, y, w, delta: float) -> Solution:
-    """One L-BFGS-B run (with the analytic gradient) from θ0."""
-    res = minimize(objective, np.asarray(theta0, float), args=(log_x, y, w, delta), jac=True,
+    """One L-BFGS-B run (with the analytic gradient) from θ0.
+
+    The optimizer sees log x centred on its mean c and log A_k shifted to log A_k − α_k·c_k (the
+    term's size at the centre): the same model, but log A and α are no longer tied together by
+    log x ≈ 20–40 (on the Chinchilla bootstrap: 31 iterations per refit instead of 54).
+    """
+    k = law.n_terms
+    center = log_x.mean(axis=0)
+
+    start = np.array(theta0, dtype=float)
+    start[1 : k + 1] -= start[k + 1 :] * center
+    res = minimize(objective, start, args=(log_x - center, y, w, delta), jac=True,
                    method="L-BFGS-B", bounds=_bounds(law), options=LBFGS_OPTIONS)
-    # status 2 (ABNORMAL line search) at J's floor is L-BFGS's usual way to stop at ftol≈0:
-    # the point is a minimum to machine precision, so count it as converged when the gradient is small.
+    theta = res.x.copy()
+    theta[1 : k + 1] += theta[k + 1 :] * center
+    # An ABNORMAL line search at J's floor is L-BFGS's usual way to stop at ftol ≈ 0: the point is
+    # a minimum to machine precision, so count it as converged when the gradient is small.
     ok = bool(res.success) or float(np.max(np.abs(res.jac))) < 1e-6
-    return Solution(res.x, float(res.fun), ok, _at_bound(law, res.x), 1)
+    return Solution(theta, float(res.fun), ok, _at_bound(law, theta), 1)
 
 
-def fit_grid(law: Law, log_x, y, w=None, delta: float = 1e-3, max_starts: int | None = 32) -> Solution:
+def fit_grid(law: Law, log_x, y, w=None, delta: float = 1e-3, max_starts: int | None = 8) -> Solution:
     """Multi-start L-BFGS from the law's grid; the best optimum wins.
 
     Every grid point is scored at once (cheap); L-BFGS then runs from the best start of each
     exponent combination plus the `max_starts` best overall (all starts when None), since a start
     far worse than its neighbours on the same exponents ends in the same basin or a worse one.
+    On the Chinchilla points 27 such starts find the optimum that all 4,500 find (in 0.8 s, not 800 s).
     """
     w = np.ones_like(y) if w is None else w
     grid = law.start_grid(log_x, y)
@@ -115,10 +129,11 @@ def fit_grid(law: Law, log_x, y, w=None, delta: float = 1e-3, max_starts: int | 
         _, first = np.unique(grid[order][:, law.n_terms + 1 :], axis=0, return_index=True)
         picks = np.union1d(order[:max_starts], order[first])
     best = None
-    for i in picks:
-        sol = minimize_from(law, grid[i], log_x, y, w, delta)
-        if best is None or sol.objective < best.objective:
-            best = sol
+    with single_threaded_blas():
+        for i in picks:
+            sol = minimize_from(law, grid[i], log_x, y, w, delta)
+            if best is None or sol.objective < best.objective:
+                best = sol
     return Solution(best.theta, best.objective, best.converged, best.at_bound, len(picks))
 
 
@@ -156,10 +171,11 @@ def fit_varpro(law: Law, log_x, y, w=None, delta: float = 1e-3) -> Solution:
         theta = _theta_of(law, _project(law, expo, log_x, loss, sw), expo, loss)
         return objective(theta, log_x, y, w, delta)[0]
 
-    j = np.array([profile(c) for c in cands])
-    res = minimize(profile, cands[int(np.argmin(j))], method="Nelder-Mead",
-                   options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 2000})
-    expo = np.clip(res.x, *EXPONENT_BOUNDS)
-    theta0 = _theta_of(law, _project(law, expo, log_x, loss, sw), expo, loss)
-    sol = minimize_from(law, theta0, log_x, y, w, delta)
+    with single_threaded_blas():
+        j = np.array([profile(c) for c in cands])
+        res = minimize(profile, cands[int(np.argmin(j))], method="Nelder-Mead",
+                       options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 2000})
+        expo = np.clip(res.x, *EXPONENT_BOUNDS)
+        theta0 = _theta_of(law, _project(law, expo, log_x, loss, sw), expo, loss)
+        sol = minimize_from(law, theta0, log_x, y, w, delta)
     return Solution(sol.theta, sol.objective, sol.converged, sol.at_bound, len(cands))

@@ -22,7 +22,3 @@ def jsonable(value):
         f = float(value)
         return f if math.isfinite(f) else None
     return value
-
-
-def interval_dict(lo: float, hi: float) -> list[float | None]:
-    return jsonable([lo, hi])

@@ -155,6 +155,10 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
     columns = columns or Columns()
     source = _source(df)
     frame, names = _standardize(df, columns)
+    # Before deriving, so a message names the user's column rather than a derived one.
+    for std in ("params", "tokens", "compute"):
+        if std in frame:
+            _check_positive(frame, std, names, source)
     _derive(frame, names)
     for std in need:
         if std not in frame:
@@ -180,18 +184,25 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
             frame = frame[~bad]
     if frame.empty:
         raise ConfigError(f"{source}: no usable rows ({_describe(excluded)} left out)")
-
     for std in need:
-        values = frame[std].to_numpy()
-        finite = np.isfinite(values)
-        if std != "loss" and not finite.all():
-            i = int(frame.index[~finite][0])
+        if std != "loss" and not np.isfinite(frame[std].to_numpy()).all():
+            i = int(frame.index[~np.isfinite(frame[std].to_numpy())][0])
             raise ConfigError(f"{source}: column '{names[std]}' has a missing value (row {i + 1})")
-        bad = finite & (values <= 0)
-        if bad.any():
-            i = int(frame.index[bad][0])
-            raise ConfigError(f"{source}: column '{names[std]}' must be positive (row {i + 1}: {values[bad][0]:g})")
+        _check_positive(frame, std, names, source)
     return Runs(frame.reset_index(drop=True), source, excluded, names)
+
+
+def _check_positive(frame: pd.DataFrame, std: str, names: dict[str, str], source: str) -> None:
+    values = frame[std].to_numpy(dtype=float)
+    bad = np.isfinite(values) & (values <= 0)
+    if bad.any():
+        i = int(frame.index[bad][0])
+        raise ConfigError(f"{source}: column '{names[std]}' must be positive (row {i + 1}: {values[bad][0]:g})")
+
+
+def size_key(values: pd.Series) -> pd.Series:
+    """Values rounded to 6 significant digits: one width or budget despite float noise in the table."""
+    return values.map(lambda v: float(f"{v:.6g}"))
 
 
 def _describe(excluded: dict[str, int]) -> str:

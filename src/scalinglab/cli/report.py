@@ -16,7 +16,7 @@ def report(
     study_file: Path = typer.Argument(..., help="The study file (TOML).", show_default=False),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: report/ in the study's results folder)."),
     target_compute: Optional[float] = typer.Option(
-        None, "--target-compute", help="Forecast at this compute in FLOPs (default: 100x the largest run)."),
+        None, "--target-compute", help="Forecast at this compute in FLOPs (default: 10x the largest run, as `compare`)."),
     results: Optional[Path] = typer.Option(
         None, "--results", help="The study's results folder, if `run --out` put it elsewhere."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for bands and intervals."),

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich import box
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from scalinglab.cli.app import app, err_console, fail, out_console
@@ -174,9 +174,9 @@ class _StudyProgress:
             line = f"[red]✗ {f.run.spec.run_id} failed:[/] {f.error}"
         else:
             loss = "-" if f.final_eval_loss is None else f"{f.final_eval_loss:.4f}"
-            color = "green" if f.status == "complete" else "yellow"
+            mark = "[green]✓" if f.status == "complete" else "[yellow]!"
             how = f"same run as {f.reused_from}" if f.reused_from else _duration(f.wall_time_s)
-            line = f"[{color}]✓ {f.run.spec.run_id} {f.status}[/]  eval loss {loss}  ({how})"
+            line = f"{mark} {f.run.spec.run_id} {f.status}[/]  eval loss {loss}  ({how})"
         self.progress.console.print(line, highlight=False, soft_wrap=True)
         if self.task is not None:
             self.progress.update(self.task, completed=self.flops_done, runs=self._runs(), flops=self._flops())
@@ -199,15 +199,17 @@ def run(
     probe: bool = typer.Option(True, "--probe/--no-probe", help="With --dry-run: probe throughput for time estimates."),
 ) -> None:
     """Train every run of a study that has no result yet: resumes interrupted runs, retries failed ones."""
-    from scalinglab.execute import plan_study, run_study
-
-    study = _load(study_file)
+    study = _load(study_file)  # before importing torch: bad input answers at once
     order = _order(order)
     if executor not in ("local", "ray"):
         fail(f"--executor: unknown executor '{executor}' (use local or ray)")
+    if address and executor != "ray":
+        fail("--address: only for --executor ray")
     if dry_run:
         _show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
         return
+    from scalinglab.execute import plan_study, run_study
+
     out_dir = out or study.default_out_dir()
     progress = _StudyProgress()
     try:

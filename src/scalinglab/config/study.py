@@ -206,9 +206,9 @@ def load_study(path: str | Path) -> Study:
     spec = validate(StudyFile, raw, where)
     name = spec.study.name or path.stem
     base = {s: dict(getattr(spec, s)) for s in SECTIONS} | {"seed": spec.seed}
-    base_sources = {(s, k): f"{s}.{k}" for s in SECTIONS for k in getattr(spec, s)}
-    if "seed" in spec.model_fields_set:
-        base_sources[("seed",)] = "seed"
+    base_sources = {(s, k): f"{s}.{k}" for s in SECTIONS for k in getattr(spec, s)} | {("seed",): "seed"}
+    if "width" in spec.model:
+        raise ConfigError(f"{where}: model.width: widths are set by sweep.width")
     axes = spec.sweep.axes()  # a swept setting overrides the shared one; an arm may not also set it
 
     arms = spec.arms or {"base": {}}

@@ -72,23 +72,33 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
     return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps)
 
 
-def make_executor(kind: ExecutorKind, resources: Resources, address: str | None = None) -> Executor:
-    if kind == "local":
-        if address:
-            raise ConfigError("--address is for --executor ray")
-        from scalinglab.execute.local import LocalExecutor
+def check_executor(kind: ExecutorKind, address: str | None = None) -> None:
+    """Refuse an executor that cannot start, before anything is stored."""
+    if kind not in ("local", "ray"):
+        raise ConfigError(f"--executor: unknown executor '{kind}' (use local or ray)")
+    if kind == "local" and address:
+        raise ConfigError("--address: only for --executor ray")
+    if kind == "ray":
+        from scalinglab.execute.ray_executor import import_ray
 
-        return LocalExecutor(resources)
+        import_ray()
+
+
+def make_executor(kind: ExecutorKind, resources: Resources, address: str | None = None) -> Executor:
+    check_executor(kind, address)
     if kind == "ray":
         from scalinglab.execute.ray_executor import RayExecutor
 
         return RayExecutor(resources, address=address)
-    raise ConfigError(f"--executor: unknown executor '{kind}' (use local or ray)")
+    from scalinglab.execute.local import LocalExecutor
+
+    return LocalExecutor(resources)
 
 
 def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "local", address: str | None = None,
               observer: Observer | None = None) -> Summary:
     """Train every run of `plan` that has no result yet in `out_dir` (results.sqlite + runs/)."""
+    check_executor(executor, address)
     paths = study_paths(out_dir)
     start = time.perf_counter()
     summary = Summary()

@@ -20,6 +20,7 @@ class LocalExecutor:
 
     def __init__(self, resources: Resources, malloc_env: bool = True):
         self.slots = resources.workers
+        self._gpus = resources.workers if resources.gpus else 0  # one device per worker
         self._env = dict(MALLOC_ENV) if malloc_env else {}
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, Job] = {}
@@ -29,9 +30,10 @@ class LocalExecutor:
             # Workers inherit os.environ at spawn; the user's own MALLOC_* settings win.
             for key, value in self._env.items():
                 os.environ.setdefault(key, value)
+            ctx = mp.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.slots, mp_context=mp.get_context("spawn"),
-                initializer=init_worker, initargs=(os.getpid(),),
+                max_workers=self.slots, mp_context=ctx,
+                initializer=init_worker, initargs=(os.getpid(), ctx.Value("i", 0), self._gpus),
             )
         return self._pool
 
@@ -59,6 +61,14 @@ class LocalExecutor:
         return outcomes
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers; runs still in flight (the driver was interrupted) are killed, their
+        checkpoints left for the next `run` to resume."""
+        if self._pool is None:
+            return
+        if self._futures:
+            # ProcessPoolExecutor has no public way to stop a running task (3.14 adds terminate_workers).
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.kill()
+            self._futures.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None

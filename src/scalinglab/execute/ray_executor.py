@@ -13,7 +13,7 @@ from scalinglab.execute.resources import MALLOC_ENV, Resources
 from scalinglab.execute.worker import Job, Outcome, train_job
 
 
-def _import_ray():
+def import_ray():
     try:
         import ray
     except ImportError:
@@ -23,7 +23,7 @@ def _import_ray():
 
 class RayExecutor:
     def __init__(self, resources: Resources, address: str | None = None, malloc_env: bool = True):
-        ray = self._ray = _import_ray()
+        ray = self._ray = import_ray()
         self._started = False
         if not ray.is_initialized():
             env = {"env_vars": dict(MALLOC_ENV)} if malloc_env else None

@@ -57,12 +57,20 @@ def train_job(job: Job) -> Outcome:
         return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host)
 
 
-def init_worker(parent_pid: int) -> None:
-    """Pool initializer: die with the driver (Linux), so a killed study leaves no run training on.
+def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
+    """Pool initializer: die with the driver (Linux), so a killed study leaves no run training on,
+    and with `gpus`, take the next device of the machine for this worker's lifetime.
 
-    Without it a worker whose driver got SIGKILL finishes its run unobserved and could write the
-    same checkpoint folder as the next `scalinglab run`.
+    Without the first a worker whose driver got SIGKILL finishes its run unobserved and could
+    write the same checkpoint folder as the next `scalinglab run`.
     """
+    if gpus and gpu_counter is not None:
+        with gpu_counter.get_lock():
+            index = gpu_counter.value
+            gpu_counter.value += 1
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")  # the user's own restriction, if any
+        devices = visible if len(visible) >= gpus and visible[0] else [str(i) for i in range(gpus)]
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % gpus]  # before any CUDA call in this process
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1

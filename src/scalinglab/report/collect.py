@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config import ConfigError, Study
 from scalinglab.config.load import read_toml
-from scalinglab.report.figures import Points, Trace
+from scalinglab.report.figures import Trace
 from scalinglab.store import export_table, load_metrics
 
 # Axes over which a study tunes rather than scales: for L(C), each compute point keeps its best run.
@@ -26,7 +26,7 @@ class StudyData:
     study: Study
     table: pd.DataFrame
     """store.export_table, plus `planned_compute` (6·N·D of the planned budget: where a diverged
-    run is drawn) and the arm's recipe label."""
+    run is drawn) and `nominal_compute` (the same before rounding tokens to whole steps)."""
     metrics: pd.DataFrame
     """store.load_metrics: one row per logged step."""
     swept: tuple[str, ...]
@@ -47,16 +47,20 @@ class StudyData:
         return self.table[self.table["status"] == "diverged"]
 
 
-def read_study(study_path: Path, out_dir: Path) -> StudyData:
-    """Load the study file and its results; ConfigError when there is nothing to report on."""
-    study = load_study(study_path)
+def read_study(study: Study, out_dir: Path) -> StudyData:
+    """The study's results from its store; ConfigError when there is nothing to report on."""
     table = export_table(study, out_dir)
     if not table["status"].isin(["complete", "diverged", "failed"]).any():
-        raise ConfigError(f"{study_path}: no results yet in {out_dir} (run `scalinglab run {study_path}` first)")
-    table = table.assign(planned_compute=_planned_compute(study, table))
-    metrics = load_metrics(study, out_dir)
+        raise ConfigError(f"{study.path}: no results yet in {out_dir} (run `scalinglab run {study.path}` first)")
+    return study_data(study, table, load_metrics(study, out_dir))
+
+
+def study_data(study: Study, table: pd.DataFrame, metrics: pd.DataFrame | None = None) -> StudyData:
+    """StudyData from a table in store.export_table's columns (and optionally its curves)."""
+    metrics = pd.DataFrame(columns=["run_id", "step", "train_loss", "eval_loss"]) if metrics is None else metrics
     swept = tuple(axis for axis, values in _axes(study).items() if len(values) > 1)
-    return StudyData(study, table, metrics, swept, arm_labels(study_path, study.arms))
+    return StudyData(study, table.join(_planned(study), on="run_id"), metrics, swept,
+                     arm_labels(study.path, study.arms))
 
 
 def _axes(study: Study) -> dict[str, list]:
@@ -68,12 +72,19 @@ def _axes(study: Study) -> dict[str, list]:
     return values
 
 
-def _planned_compute(study: Study, table: pd.DataFrame) -> pd.Series:
-    """6·N·D at the planned budget: a diverged run stops early, but it is drawn where it was headed."""
+def _planned(study: Study) -> pd.DataFrame:
+    """Per run_id: 6·N·D of the planned budget (a diverged run stops early, but is drawn where it
+    was headed), the same for the requested tokens before rounding to whole steps (equal across a
+    batch sweep), and the planned steps."""
     from scalinglab.plan import make_plan
 
-    planned = {r.spec.run_id: r.budget.flops_6nd for r in make_plan(study, order="listed").runs}
-    return table["run_id"].map(planned).astype(float)
+    rows = {}
+    for r in make_plan(study, order="listed").runs:
+        b, cfg = r.budget, r.spec.config.budget
+        n = b.params_non_embedding if cfg.param_count == "non_embedding" else b.params_total
+        wanted = cfg.tokens if cfg.tokens is not None else cfg.tokens_per_param * n
+        rows[r.spec.run_id] = (b.flops_6nd, 6.0 * b.params_non_embedding * wanted, b.steps)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["planned_compute", "nominal_compute", "steps_planned"])
 
 
 def arm_labels(study_path: Path, arms: tuple[str, ...]) -> dict[str, str]:
@@ -94,33 +105,10 @@ def envelope(finished: pd.DataFrame) -> pd.DataFrame:
 
     Seeds and scale axes stay separate rows: the bootstrap resamples them as runs.
     """
-    keys = ["arm", "width", "depth", "params", "tokens", "seed"]
+    # Nominal, not actual, compute: a batch sweep rounds each run's tokens to its own whole steps.
+    keys = ["arm", "width", "depth", "params", "nominal_compute", "seed"]
     best = finished.sort_values("loss").groupby(keys, sort=False, dropna=False).head(1)
     return best.sort_values(["arm", "compute"])
-
-
-def sweep_points(data: StudyData, axis: str) -> list[tuple[str, str, Points]]:
-    """Final loss against `axis` (lr or batch_size), one group per arm × width × budget.
-
-    Returns (arm, label, points). A group needs two or more values of the axis to be a curve.
-    """
-    t = data.table
-    t = t[t["status"].isin(["complete", "diverged"])]
-    by = ["arm", "width", "tokens_per_param"] if "tokens_per_param" in data.swept else ["arm", "width"]
-    multi_arm = t["arm"].nunique() > 1
-    out = []
-    for key, g in t.groupby(by, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        if g[axis].nunique() < 2:
-            continue
-        label = f"D={key[1]}" + (f", {key[2]:g}×N tokens" if len(key) > 2 else "")
-        if multi_arm:
-            label = f"{key[0]}, {label}"
-        ok = g[(g["status"] == "complete") & g["loss"].notna()]
-        bad = g[g["status"] == "diverged"]
-        out.append((key[0], label, Points(label, ok[axis].to_numpy(float), ok["loss"].to_numpy(float),
-                                          bad[axis].to_numpy(float))))
-    return out
 
 
 def traces(data: StudyData, arm: str, max_runs: int = 8) -> list[Trace]:
@@ -150,7 +138,7 @@ def run_rows(data: StudyData) -> list[dict]:
     """The run table as plain dicts (JSON-ready: NaN and pandas NA become None)."""
     cols = ["name", "arm", "status", "width", "depth", "lr", "batch_size", "params", "params_total", "tokens",
             "compute", "planned_compute", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
-            "diverged_step", "steps", "wall_time_s", "error", "run_id"]
+            "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id"]
     rows = []
     for rec in data.table[cols].to_dict("records"):
         rec = {k: _plain(v) for k, v in rec.items()}

@@ -75,8 +75,10 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
         return style.empty(ax, "no finished runs yet")
     for i, (g, curve) in enumerate(zip(groups, curves)):
         c = style.color(i)
-        ax.plot(g.x, g.loss, linestyle="none", marker=style.marker(i), color=c, label=f"{g.label} (runs)", zorder=3)
-        style.diverged_rug(ax, g.diverged_x, c, label=f"{g.label} diverged" if len(g.diverged_x) else None)
+        if len(g.x):
+            ax.plot(g.x, g.loss, linestyle="none", marker=style.marker(i), color=c, label=f"{g.label}: runs",
+                    zorder=3)
+        style.diverged_rug(ax, g.diverged_x, c, label=f"{g.label}: diverged" if len(g.diverged_x) else None)
         if curve is None:
             continue
         if curve.lo is not None and curve.hi is not None:
@@ -94,7 +96,8 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
     ax.set_xlabel(x_label)
     ax.set_ylabel("final eval loss (nats/token)")
     style.log_loss_axis(ax)
-    style.legend(ax, loc="upper right", ncols=1)
+    # Outside the axes: curves extrapolated to the target fill the plot's whole width.
+    style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -104,74 +107,83 @@ def _vertical(ax: Axes, m: Mark, colour: str, linestyle: str) -> None:
     ax.axvline(m.x, color=colour, linestyle=linestyle, linewidth=1.2, label=m.label)
 
 
-def loss_vs_lr(ax: Axes, groups: Sequence[Points], optimum: Sequence[float | None] = (),
-               largest_stable: Sequence[float | None] = ()) -> Axes:
-    """U-curves: final loss against peak LR per width, the optimum (star) and the largest stable LR (|)."""
+HPARAM_LABELS = {
+    "lr": "peak learning rate η (log₂ scale)",
+    "batch_size": "batch size (sequences per step, log₂ scale)",
+}
+BY_LABELS = {"width": "width D (residual dimension)", "compute": "training compute C (FLOPs, 6·N·D)",
+             "params": "non-embedding parameters N"}
+
+
+def loss_vs_hparam(ax: Axes, groups: Sequence[Points], hparam: str, optimum: Sequence[float | None] = (),
+                   largest_stable: Sequence[float | None] = ()) -> Axes:
+    """U-curves: final loss against a swept hyperparameter per group (width or budget), with the
+    optimum (star, on the curve) and the largest stable value (dotted line, only where something diverged)."""
     if not any(len(g.x) or len(g.diverged_x) for g in groups):
-        return style.empty(ax, "no finished runs in the LR sweep")
+        return style.empty(ax, f"no finished runs in the {hparam} sweep")
     for i, g in enumerate(groups):
         c = style.color(i)
         order = np.argsort(g.x)
         ax.plot(g.x[order], g.loss[order], marker=style.marker(i), color=c, label=g.label)
         style.diverged_rug(ax, g.diverged_x, c)
         best = optimum[i] if i < len(optimum) else None
-        if best is not None and np.isfinite(best):
-            y = float(np.interp(np.log(best), np.log(g.x[order]), g.loss[order])) if len(g.x) else np.nan
+        if best is not None and np.isfinite(best) and len(g.x):
+            y = float(np.interp(np.log(best), np.log(g.x[order]), g.loss[order]))
             ax.plot([best], [y], marker="*", markersize=14, color=c, markeredgecolor="black",
                     markeredgewidth=0.6, linestyle="none", zorder=5)
         stable = largest_stable[i] if i < len(largest_stable) else None
         if stable is not None and np.isfinite(stable):
             ax.axvline(stable, color=c, linestyle=":", linewidth=1.2)
-    # Legend entries that explain the symbols once, not per width.
+    # Legend entries that explain the symbols once, not per group.
     ax.plot([], [], marker="*", markersize=11, color="white", markeredgecolor="black", linestyle="none",
-            label="optimal LR (fit)")
-    ax.plot([], [], color="#555555", linestyle=":", label="largest stable LR")
+            label="optimum")
+    if any(s is not None and np.isfinite(s) for s in largest_stable):
+        ax.plot([], [], color="#555555", linestyle=":", label="largest stable")
     if any(len(g.diverged_x) for g in groups):
         ax.plot([], [], marker=style.DIVERGED_MARKER, color="#555555", linestyle="none", markeredgewidth=1.8,
                 label="diverged (no final loss)")
-    style.log_x(ax, base=2)
-    ax.set_xlabel("peak learning rate η (log₂ scale)")
+    style.log_x(ax, base=2, plain=hparam == "batch_size")
+    ax.set_xlabel(HPARAM_LABELS.get(hparam, hparam))
     ax.set_ylabel("final eval loss (nats/token)")
     style.log_loss_axis(ax)
-    style.legend(ax, loc="best")
+    style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
-def lr_law(ax: Axes, width: np.ndarray, lr: np.ndarray, curve: Curve | None = None,
-           stable: np.ndarray | None = None) -> Axes:
-    """Optimal (and largest stable) LR against width, log-log, with the fitted power law."""
-    if len(width) == 0:
-        return style.empty(ax, "no optimum found at any width")
-    ax.plot(width, lr, marker="*", markersize=11, linestyle="none", color=style.color(0), label="optimal LR")
-    if stable is not None and np.isfinite(stable).any():
-        ax.plot(width, stable, marker="v", linestyle="none", color=style.color(1), label="largest stable LR")
-    if curve is not None:
-        ax.plot(curve.x, curve.loss, color=style.color(0), label=curve.label or "fit")
-    style.log_x(ax, base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("width D (residual dimension)")
-    ax.set_ylabel("peak learning rate η")
-    style.legend(ax, loc="best")
-    return ax
+@dataclass(frozen=True)
+class Optima:
+    """One group's optimum (and largest stable value) of a hyperparameter across widths or budgets."""
+
+    label: str
+    by: np.ndarray
+    optimum: np.ndarray
+    stable: np.ndarray
+    """NaN where nothing diverged (no stable edge seen)."""
+    law: Curve | None = None
+    """The fitted power law of the optimum, on a grid of `by`."""
 
 
-def loss_vs_batch(ax: Axes, groups: Sequence[Points]) -> Axes:
-    """Final loss against batch size (sequences per step) at fixed tokens, per width."""
-    if not any(len(g.x) or len(g.diverged_x) for g in groups):
-        return style.empty(ax, "no finished runs in the batch sweep")
+def hparam_law(ax: Axes, groups: Sequence[Optima], hparam: str, by: str) -> Axes:
+    """Optimal (stars) and largest stable (triangles) hyperparameter against width or compute,
+    log-log, with the fitted power law of the optimum."""
+    if not any(len(g.by) for g in groups):
+        return style.empty(ax, f"no optimum found for {hparam}")
     for i, g in enumerate(groups):
         c = style.color(i)
-        order = np.argsort(g.x)
-        ax.plot(g.x[order], g.loss[order], marker=style.marker(i), color=c, label=g.label)
-        if len(g.x):
-            k = int(np.argmin(g.loss))
-            ax.plot([g.x[k]], [g.loss[k]], marker="*", markersize=14, color=c, markeredgecolor="black",
-                    markeredgewidth=0.6, linestyle="none", zorder=5)
-        style.diverged_rug(ax, g.diverged_x, c)
-    style.log_x(ax, base=2)
-    ax.set_xlabel("batch size (sequences per step, log₂ scale)")
-    ax.set_ylabel("final eval loss (nats/token)")
-    style.log_loss_axis(ax)
+        ax.plot(g.by, g.optimum, marker="*", markersize=12, linestyle="none", color=c, label=f"{g.label}: optimum")
+        if np.isfinite(g.stable).any():
+            ax.plot(g.by, g.stable, marker="v", linestyle="none", color=c, markerfacecolor="none",
+                    label=f"{g.label}: largest stable")
+        if g.law is not None:
+            if g.law.lo is not None and g.law.hi is not None:
+                ax.fill_between(g.law.x, g.law.lo, g.law.hi, color=c, alpha=style.BAND_ALPHA, linewidth=0)
+            ax.plot(g.law.x, g.law.loss, color=c, label=g.law.label or None)
+    style.log_x(ax, base=2 if by == "width" else 10, plain=by == "width")
+    ax.set_yscale("log", base=2)
+    if hparam == "batch_size":
+        style.plain_ticks(ax.yaxis)
+    ax.set_xlabel(BY_LABELS.get(by, by))
+    ax.set_ylabel(HPARAM_LABELS.get(hparam, hparam).replace(" (log₂ scale)", "").replace(", log₂ scale", ""))
     style.legend(ax, loc="best")
     return ax
 
@@ -186,8 +198,15 @@ def learning_curves(ax: Axes, traces: Sequence[Trace], title: str = "") -> Axes:
         ax.plot(t.step, t.train, color=c, label=label, linewidth=1.3)
         if len(t.eval_step):
             ax.plot(t.eval_step, t.eval, color=c, linestyle="--", marker=style.marker(i), markersize=4)
+        if t.diverged and len(t.step):
+            style.diverged_rug(ax, t.step[-1:], c)
     ax.plot([], [], color="#555555", label="train loss")
     ax.plot([], [], color="#555555", linestyle="--", marker="o", markersize=4, label="eval loss")
+    # A diverged run's last loss can be 1e4: keep the scale where the learning happens.
+    starts = [v for t in traces for v in (t.eval[:1] if len(t.eval) else t.train[:1]) if np.isfinite(v)]
+    finite = [v for t in traces for v in np.concatenate([t.train, t.eval]) if np.isfinite(v) and v > 0]
+    if starts and finite:
+        ax.set_ylim(min(finite) / 1.05, max(starts) * 1.15)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats/token)")
     style.log_loss_axis(ax)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d1d1f;
-       max-width: 1180px; margin: 24px auto; padding: 0 20px; }
+       max-width: 1240px; margin: 24px auto; padding: 0 20px; }
 h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 34px 0 8px;
      border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .meta { color: #666; font-size: 13px; }
@@ -27,8 +27,8 @@ figcaption a { color: #0072B2; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
 th { background: #f4f4f4; position: sticky; top: 0; }
-td.text, th.text { text-align: left; } td.err { text-align: left; white-space: normal; color: #a33;
-                                          max-width: 320px; font-size: 11.5px; }
+td.text, th.text { text-align: left; }
+td.err { text-align: left; white-space: normal; color: #a33; min-width: 230px; max-width: 380px; font-size: 11.5px; }
 tr.diverged td { background: #fdf1e8; } tr.failed td { background: #f6e6e6; }
 tr.pending td, tr.running td { color: #888; }
 .scroll { overflow-x: auto; }

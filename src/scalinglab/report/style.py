@@ -26,6 +26,8 @@ DIVERGED_MARKER = "x"
 FAILED_COLOR = "#888888"
 BAND_ALPHA = 0.18
 FIGSIZE = (7.0, 4.4)
+WIDE = (9.6, 4.8)
+"""For plots whose legend sits outside, on the right."""
 DPI = 130
 
 RC = {
@@ -99,8 +101,16 @@ def _plain(x: float, _pos=None) -> str:
     return f"{x:.3g}"
 
 
-def log_x(ax: Axes, base: int = 10) -> None:
+def log_x(ax: Axes, base: int = 10, plain: bool = False) -> None:
+    """A log x axis; `plain` labels ticks 64, 128, ... instead of 2^6, 2^7 (widths, batch sizes)."""
     ax.set_xscale("log", base=base)
+    if plain:
+        plain_ticks(ax.xaxis)
+
+
+def plain_ticks(axis) -> None:
+    """Tick labels as plain numbers (64, 128) rather than powers (2^6, 2^7)."""
+    axis.set_major_formatter(FuncFormatter(_plain))
 
 
 def diverged_rug(ax: Axes, xs, colour: str, label: str | None = None) -> None:
@@ -127,8 +137,3 @@ def empty(ax: Axes, message: str) -> Axes:
     ax.grid(False)
     return ax
 
-
-def flops(x: float) -> str:
-    """1.2e+21 -> '1.2e21' for text; compact and unambiguous."""
-    mantissa, _, exp = f"{x:.2g}".partition("e")
-    return f"{mantissa}e{int(exp)}" if exp else mantissa

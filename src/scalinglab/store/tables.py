@@ -7,6 +7,7 @@ in the store but are left out. Reading uses a read-only connection, so it is saf
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -66,11 +67,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
     for planned in make_plan(study, order="listed").runs:
         spec, budget, cfg = planned.spec, planned.budget, planned.spec.config
         got = stored.get(spec.run_id, {})
-
-        def result(key: str, planned_value=None):
-            value = got.get(key)
-            return planned_value if value is None else value
-
+        result = functools.partial(_stored_or_planned, got)
         rows.append({
             "run_id": spec.run_id, "name": spec.name, "study": spec.study, "arm": spec.arm,
             "status": got.get("status", "pending"), "width": spec.width, "depth": spec.depth,
@@ -137,6 +134,12 @@ def study_status(study: Study | str | Path, out_dir: str | Path | None = None) -
         if status == "failed":
             failed.append((spec.run_id, row["error"] or ""))
     return StudyStatus(counts=counts, failed=failed, driver_running=live)
+
+
+def _stored_or_planned(got: dict, key: str, planned):
+    """The stored result where there is one (a diverged run's actual tokens), else the plan's value."""
+    value = got.get(key)
+    return planned if value is None else value
 
 
 def load_metrics(study: Study | str | Path, out_dir: str | Path | None = None) -> pd.DataFrame:

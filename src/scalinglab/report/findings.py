@@ -1,0 +1,146 @@
+"""What the analysis says about a study: a fit per arm, comparisons against the first arm, LR and
+batch optima. Every step that lacks data records why instead of raising, so a report is always made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from scalinglab.analysis import COMPUTE, Comparison, HyperReport, LawFit, compare_arms, fit_hyper_law, fit_points
+from scalinglab.analysis.bootstrap import group_seed
+from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
+from scalinglab.config import ConfigError
+from scalinglab.report.collect import StudyData, envelope
+
+
+@dataclass(frozen=True, eq=False)
+class ArmFit:
+    """L(C) of one arm, or why there is none. status: ok | boundary | not_converged | insufficient data."""
+
+    arm: str
+    status: str
+    fit: LawFit | None
+    n_points: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Pair:
+    """Arm b against the baseline a: the analysis' Comparison, or why there is none."""
+
+    a: str
+    b: str
+    comparison: Comparison | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Hyper:
+    """A swept hyperparameter (lr, batch_size): optimum and largest stable value per width or budget."""
+
+    hparam: str
+    by: str
+    """width, or compute when one width holds several budgets (e.g. an LR sweep per budget)."""
+    report: HyperReport | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Findings:
+    fits: dict[str, ArmFit]
+    pairs: list[Pair]
+    baseline: str | None
+    """The arm every other arm is compared with: the study's first arm that could be fitted."""
+    target_compute: float | None
+    target_source: str
+    """'given' (--target-compute) or e.g. '10× the largest compute run'."""
+    fit_rows: pd.DataFrame
+    """The points the fits saw: per arm and compute point, the best complete run over tuned axes."""
+    hyper: dict[str, Hyper]
+    """Per swept hyperparameter (lr, batch_size) present in the study."""
+
+    @property
+    def headline(self) -> Pair | None:
+        """The comparison the verdict speaks about: the first one that worked."""
+        return next((p for p in self.pairs if p.comparison is not None), None)
+
+
+def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed: int) -> Findings:
+    rows = envelope(data.finished())
+    by_arm = {arm: rows[rows["arm"] == arm] for arm in data.study.arms}
+    status = data.table.groupby("arm")["status"].value_counts()
+    short = {arm: _too_few(r, status.get(arm)) for arm, r in by_arm.items()}
+    fittable = [arm for arm in data.study.arms if not short[arm]]
+    baseline = fittable[0] if fittable else None
+    if target_compute is not None:
+        target, source = float(target_compute), "given"
+    elif fittable:
+        target = DEFAULT_TARGET_FACTOR * float(rows[rows["arm"].isin(fittable)]["compute"].max())
+        source = f"{DEFAULT_TARGET_FACTOR:g}× the largest compute run"
+    else:
+        target, source = None, "no fit"
+
+    # compare_arms fits both arms with the seeds fit_points gets below, so its fits are reused
+    # as the arms' own: each arm is fitted once (the baseline once per pair).
+    fits: dict[str, ArmFit] = {}
+    pairs = []
+    for arm in data.study.arms:
+        if baseline is None or arm == baseline:
+            continue
+        if short[arm]:
+            pairs.append(Pair(baseline, arm, None, short[arm]))
+            continue
+        try:
+            c = compare_arms(rows, baseline, arm, target_compute=target, bootstrap=bootstrap, seed=seed)
+        except ConfigError as e:
+            pairs.append(Pair(baseline, arm, None, str(e)))
+            continue
+        pairs.append(Pair(baseline, arm, c))
+        fits.setdefault(baseline, ArmFit(baseline, c.fit_a.status, c.fit_a, c.fit_a.n_points))
+        fits[arm] = ArmFit(arm, c.fit_b.status, c.fit_b, c.fit_b.n_points)
+    for arm in data.study.arms:
+        if arm not in fits:
+            fits[arm] = (ArmFit(arm, "insufficient data", None, len(by_arm[arm]), short[arm]) if short[arm]
+                         else _fit_arm(by_arm[arm], arm, bootstrap, seed))
+    fits = {arm: fits[arm] for arm in data.study.arms}
+    hyper = {h: analyse_hyper(data, h) for h in ("lr", "batch_size") if h in data.swept}
+    return Findings(fits, pairs, baseline, target, source, rows, hyper)
+
+
+def analyse_hyper(data: StudyData, hparam: str) -> Hyper:
+    """fit_hyper_law by width when each arm's width has one budget, else by (nominal) compute.
+
+    The compute handed over is the nominal one of the planned budget: a diverged run's recorded
+    compute stops at divergence and a batch sweep rounds tokens to whole steps per batch size, and
+    either would split one budget's sweep into several curves.
+    """
+    t = data.table.assign(compute=data.table["nominal_compute"])
+    one_budget = t.groupby(["arm", "width"])["compute"].nunique().max() <= 1
+    by = "width" if one_budget else "compute"
+    try:
+        return Hyper(hparam, by, fit_hyper_law(t, hparam, by))
+    except ConfigError as e:
+        return Hyper(hparam, by, None, str(e))
+
+
+def _too_few(rows: pd.DataFrame, status: pd.Series | None) -> str:
+    """Why an arm cannot be fitted ('' when it can): L(C) has 3 parameters, so 3 distinct computes."""
+    n = rows["compute"].map(lambda v: float(f"{v:.6g}")).nunique() if len(rows) else 0
+    if n >= COMPUTE.n_params:
+        return ""
+    status = {} if status is None else status.to_dict()
+    others = ", ".join(f"{status[s]} {s}" for s in ("diverged", "failed", "pending", "running") if status.get(s))
+    return (f"{n} complete run{'' if n == 1 else 's'} at distinct compute" + (f", {others}" if others else "")
+            + f"; fitting {COMPUTE.formula} needs at least {COMPUTE.n_params}")
+
+
+def _fit_arm(rows: pd.DataFrame, arm: str, bootstrap: int, seed: int) -> ArmFit:
+    try:
+        # The seed compare_arms gives each arm: a fit here is the one a comparison would make.
+        fit = fit_points(COMPUTE, rows[["compute"]].to_numpy(), rows["loss"].to_numpy(), rows["run_id"].to_numpy(),
+                         group=arm, bootstrap=bootstrap, seed=group_seed(seed, arm))
+    except ConfigError as e:
+        return ArmFit(arm, "insufficient data", None, len(rows), str(e))
+    return ArmFit(arm, fit.status, fit, len(rows))

@@ -1,0 +1,107 @@
+"""`scalinglab fit` and `scalinglab compare`: tables, --json, and exit status 2 with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import scalinglab.cli.analysis  # noqa: F401  (registers fit and compare)
+from scalinglab.cli.app import app
+from tests.analysis.helpers import CHINCHILLA, arm, crossing_a, lr_sweep
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def arms_csv(tmp_path):
+    df = pd.concat([arm("const", 2.0, 60.0, 0.1, noise=5e-4, seed=1),
+                    arm("scaled", *crossing_a(1e14), noise=5e-4, seed=2)], ignore_index=True)
+    df.loc[len(df)] = ["const-big", "const", 1024.0, 1e9, 2e10, 1.2e20, np.nan, "diverged"]
+    path = tmp_path / "runs.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_fit_prints_a_table_per_arm_and_counts_left_out_rows(arms_csv):
+    res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "20", "--target-compute", "1e17"])
+    assert res.exit_code == 0, res.output
+    assert "L(C) = E + A·C^-alpha" in res.output and "const" in res.output and "scaled" in res.output
+    assert "predicted loss at C = 1e+17" in res.output
+    assert "left out: 1 rows (status diverged)" in res.output
+
+
+def test_fit_json_is_machine_readable(arms_csv):
+    res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "10", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert [f["group"] for f in d["fits"]] == ["const", "scaled"]
+    assert d["excluded"] == {"status diverged": 1}
+    assert d["fits"][0]["params"]["alpha"] == pytest.approx(0.1, rel=0.05)
+
+
+@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared data missing")
+def test_fit_params_tokens_on_published_points_with_named_columns():
+    res = runner.invoke(app, ["fit", str(CHINCHILLA), "--law", "params-tokens", "--params", "Model Size",
+                              "--compute", "Training FLOP", "--bootstrap", "0", "--target-compute", "5.76e23", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["fits"][0]["n_points"] == 245 and d["fits"][0]["status"] == "ok"
+    assert d["allocations"]["all"]["tokens_per_param"] > 1
+
+
+def test_compare_reports_crossover_forecast_and_backtest(arms_csv):
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "30",
+                              "--target-compute", "1e18"])
+    assert res.exit_code == 0, res.output
+    for text in ("observed sign changes: between", "fitted crossover: in_range", "P(scaled beats const) = 1",
+                 "backtest at width", "(right)"):
+        assert text in res.output
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "0", "--json"])
+    d = json.loads(res.stdout)
+    assert d["crossing"]["kind"] == "in_range" and d["backtest"]["correct"] is True
+
+
+def test_fit_lr_law(tmp_path):
+    path = tmp_path / "sweep.jsonl"
+    lr_sweep((64, 128, 256)).to_json(path, orient="records", lines=True)
+    res = runner.invoke(app, ["fit", str(path), "--law", "lr", "--by", "width"])
+    assert res.exit_code == 0, res.output
+    assert "optimal lr = c·width^k" in res.output and "largest stable" in res.output
+    d = json.loads(runner.invoke(app, ["fit", str(path), "--law", "lr", "--json"]).stdout)
+    assert d["laws"][0]["optimum_law"]["exponent"] == pytest.approx(-1.0, abs=0.1)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--loss", "eval_loss"], "runs.csv: column 'eval_loss' not found (columns: run_id, arm, width,"),
+    (["--law", "chinchilla"], "--law: unknown law 'chinchilla'"),
+])
+def test_bad_flags_exit_2_with_one_line(arms_csv, args, message):
+    res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "0", *args])
+    assert res.exit_code == 2
+    assert message in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.assign(params=-d["params"]).drop(columns="compute"), "column 'params' must be positive (row 1:"),
+    (lambda d: d.head(2), "group 'const': 2 points, fewer than the 3 parameters of L(C)"),
+    (lambda d: d.drop(columns=["compute", "tokens"]), "column 'compute' not found and cannot be derived"),
+])
+def test_bad_tables_exit_2_with_one_line(tmp_path, arms_csv, change, message):
+    path = tmp_path / "bad.csv"
+    change(pd.read_csv(arms_csv)).to_csv(path, index=False)
+    res = runner.invoke(app, ["fit", str(path), "--bootstrap", "0"])
+    assert res.exit_code == 2
+    assert f"bad.csv: {message}" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_compare_unknown_arm_and_missing_file_exit_2(arms_csv, tmp_path):
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "wide", "--bootstrap", "0"])
+    assert res.exit_code == 2 and "--b: arm 'wide' not found (arms: const, scaled)" in res.output
+    res = runner.invoke(app, ["fit", str(tmp_path / "nope.csv")])
+    assert res.exit_code == 2 and "nope.csv: file not found" in res.output

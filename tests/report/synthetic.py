@@ -1,0 +1,89 @@
+"""Studies with made-up results: a table in the store's export columns, losses from known laws.
+
+No training: the study file is real (so runs, budgets and labels are the planner's), the losses
+are drawn from power laws whose crossing and optima are known, with small multiplicative noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scalinglab.config import load_study
+from scalinglab.report.collect import StudyData, study_data
+from scalinglab.store import export_table
+
+# L(C) = E + A·C^-α per arm. "constant" is ahead at small compute, "scaled" from C* on.
+LAWS = {"constant": (1.9, 22.3, 0.08), "scaled": (2.0, 40.0, 0.10)}
+CROSSING = 1.0e14
+"""Where the two laws above meet (solved by hand: both give 3.592 there)."""
+
+CROSSING_TOML = """
+[study]
+description = "Synthetic: constant vs scaled LR, crossing at 1e14 FLOPs."
+[model]
+depth = "width/64"
+[data]
+tokenizer = "bytes"
+[sweep]
+width = [64, 128, 192, 256, 320, 384]
+[arms.constant]
+lr = "2/192"
+[arms.scaled]
+lr = "2/width"
+"""
+
+LR_TOML = """
+[study]
+description = "Synthetic: an LR sweep per width, diverging above 8x the optimum."
+[model]
+depth = 2
+[data]
+tokenizer = "bytes"
+[sweep]
+width = [64, 128, 256]
+lr = [0.00048828125, 0.0009765625, 0.001953125, 0.00390625, 0.0078125, 0.015625, 0.03125, 0.0625]
+"""
+
+
+def law(arm: str, compute):
+    e, a, alpha = LAWS[arm]
+    return e + a * np.asarray(compute, dtype=float) ** -alpha
+
+
+def _complete(table, loss, rng, noise: float):
+    table["loss"] = table["final_eval_loss"] = loss * np.exp(rng.normal(0, noise, len(table)))
+    table["final_train_loss"] = table["loss"] - 0.01
+    table["final_eval_loss_se"] = 0.01
+    table["status"] = "complete"
+    return table
+
+
+def crossing_study(folder: Path, noise: float = 0.003, seed: int = 0) -> StudyData:
+    path = folder / "crossing.toml"
+    path.write_text(CROSSING_TOML)
+    study = load_study(path)
+    table = export_table(study)  # no store yet: every run pending, with its planned budget
+    loss = np.array([law(arm, c) for arm, c in zip(table["arm"], table["compute"])])
+    return study_data(study, _complete(table, loss, np.random.default_rng(seed), noise))
+
+
+def optimal_lr(width):
+    """The made-up optimum: 0.5/width (so 2^-7 at width 64)."""
+    return 0.5 / np.asarray(width, dtype=float)
+
+
+def lr_study(folder: Path, noise: float = 0.002, seed: int = 0) -> StudyData:
+    path = folder / "lr.toml"
+    path.write_text(LR_TOML)
+    study = load_study(path)
+    table = export_table(study)
+    u = np.log2(table["lr"] / optimal_lr(table["width"]))
+    loss = law("scaled", table["compute"]) + 0.04 * u**2
+    table = _complete(table, loss.to_numpy(), np.random.default_rng(seed), noise)
+    diverged = u > 3.0  # above 8x the optimum
+    table.loc[diverged, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
+    table.loc[diverged, "status"] = "diverged"
+    table.loc[diverged, "diverged_step"] = 3
+    return study_data(study, table)

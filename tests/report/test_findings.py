@@ -1,0 +1,76 @@
+"""The report's science on synthetic tables (no training): who wins, where curves cross, LR optima."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scalinglab.report import write_report
+from scalinglab.report.findings import analyse
+from scalinglab.report.summary import verdict
+from tests.report.synthetic import CROSSING, crossing_study, law, lr_study, optimal_lr
+
+
+def _winner_and_loser(sentence: str) -> tuple[str, str]:
+    winner, _, rest = sentence.partition(" is predicted to beat ")
+    return winner.split(", ", 1)[1].split(" ")[0], rest.split(" ")[0]
+
+
+def test_verdict_names_the_winner_on_each_side_of_the_crossing(tmp_path):
+    data = crossing_study(tmp_path)
+    above = analyse(data, target_compute=1e17, bootstrap=100, seed=0)
+    below = analyse(data, target_compute=1e12, bootstrap=100, seed=0)
+    assert law("scaled", 1e17) < law("constant", 1e17) and law("constant", 1e12) < law("scaled", 1e12)
+    assert _winner_and_loser(verdict(data, above)) == ("scaled", "constant")
+    assert _winner_and_loser(verdict(data, below)) == ("constant", "scaled")
+    assert verdict(data, above).startswith("At 1e17 FLOPs, scaled (lr 2/width) is predicted to beat constant")
+
+    c = above.headline.comparison
+    assert c.crossing.kind == "in_range" and c.crossing.winner_after == "b"
+    lo, hi = c.crossing.interval
+    assert lo < CROSSING < hi and abs(np.log10(c.crossing.compute / CROSSING)) < 0.3
+    assert c.backtest.status == "ok" and c.backtest.correct
+
+
+def test_crossing_report_page(tmp_path):
+    result = write_report(crossing_study(tmp_path), tmp_path / "report", bootstrap=100)
+    page = result.index_html.read_text()
+    assert result.verdict in page
+    assert "cross at" in page and "Backtest: refitted without the largest width 384" in page
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["forecast"]["headline"]["p_b_beats_a"] > 0.9
+    assert summary["target_compute_source"].startswith("10×")
+    # No metrics in a synthetic table: no learning-curve figure, and no crash for it.
+    assert [p.name for p in result.figures] == ["loss_vs_compute.png", "loss_vs_compute.svg"]
+
+
+def test_lr_sweep_optima_and_law(tmp_path):
+    data = lr_study(tmp_path)
+    result = write_report(data, tmp_path / "report", bootstrap=20)
+    lr = result.summary["hyperparameters"]["lr"]
+    assert lr["by"] == "width"
+    (base,) = lr["laws"]
+    for o in base["optima"]:
+        assert o["status"] == "ok"
+        assert o["optimum"] == pytest.approx(optimal_lr(o["by_value"]), rel=0.2)
+    assert base["optimum_law"]["exponent"] == pytest.approx(-1.0, abs=0.15)
+    # Width 128 and 256 diverge above 8x their optimum: the largest stable LR is 8x the optimum.
+    stable = {o["by_value"]: o["largest_stable"] for o in base["optima"] if o["diverged_in_grid"]}
+    assert stable == {128.0: pytest.approx(8 * optimal_lr(128)), 256.0: pytest.approx(8 * optimal_lr(256))}
+    assert {"loss_vs_lr.png", "lr_law.svg"} <= {p.name for p in result.figures}
+    assert "optimal LR ≈" in result.index_html.read_text()
+
+
+def test_too_few_points_still_make_a_report(tmp_path):
+    data = crossing_study(tmp_path)
+    wide = data.table["width"] > 128
+    data.table.loc[wide, ["loss", "final_eval_loss", "final_train_loss"]] = np.nan
+    data.table.loc[wide, "status"] = "pending"
+    result = write_report(data, tmp_path / "report", bootstrap=10)
+    assert result.verdict.startswith("No scaling law could be fitted")
+    fits = result.summary["fits"]
+    assert all(f["status"] == "insufficient data" and "needs at least 3" in f["reason"] for f in fits.values())
+    assert result.summary["forecast"] is None
+    assert "8 run(s) have no result yet" in result.index_html.read_text()

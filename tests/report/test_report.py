@@ -1,0 +1,156 @@
+"""The report of a real tiny study (trained through the study runner) with diverged and failed runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from scalinglab.cli import app
+from scalinglab.config import ConfigError, load_study
+from scalinglab.execute import plan_study, run_study
+from scalinglab.report import build_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# One width, three budgets, an LR sweep whose top value (50) diverges at once, and an arm whose
+# data source matches no file, so its runs fail at train time (the runner records them 'failed').
+STUDY = """
+[study]
+name = "tiny"
+description = "Report test: LR sweep, a recipe arm, diverged and failed runs."
+[model]
+depth = 1
+[data]
+tokenizer = "bytes"
+seq_len = 32
+max_documents = 200
+cache_dir = "{cache}"
+[budget]
+batch_size = 8
+[loop]
+threads = 1
+eval_tokens = 2048
+[sweep]
+width = [64]
+tokens_per_param = [0.05, 0.1, 0.2]
+lr = [0.003, 0.01, 50.0]
+[arms.base]
+[arms.noqk]
+qk_norm = false
+[arms.broken.data]
+source = "files:{missing}/*.txt"
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
+    path = folder / "tiny.toml"
+    path.write_text(STUDY.format(cache=folder / "cache", missing=folder / "missing"))
+    study = load_study(path)
+    run_study(plan_study(study, workers=1, threads=1, probe=False), study.default_out_dir())
+    return path, build_report(path, bootstrap=50)
+
+
+@pytest.mark.slow
+def test_report_files_are_complete_and_valid(trained):
+    path, result = trained
+    assert result.out_dir == path.parent / "tiny" / "report"
+    page = result.index_html.read_text()
+    assert {p.suffix for p in result.figures} == {".png", ".svg"}
+    for image in result.figures:
+        assert f'"{image.name}"' in page, f"index.html does not reference {image.name}"
+        if image.suffix == ".png":
+            assert image.read_bytes().startswith(PNG_SIGNATURE)
+        else:
+            assert ET.parse(image).getroot().tag.endswith("svg")
+    names = {p.stem for p in result.figures}
+    assert {"loss_vs_compute", "loss_vs_lr", "lr_law", "learning_curves"} <= names
+    assert sorted(p.name for p in result.out_dir.iterdir()) == sorted(
+        [p.name for p in result.figures] + ["index.html", "summary.json", "summary.md"])
+    # Written into a temporary folder and renamed into place: nothing left beside it.
+    assert [p.name for p in result.out_dir.parent.iterdir() if p.name.startswith(".report")] == []
+    # Static: no script, nothing fetched from the network.
+    assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
+
+
+@pytest.mark.slow
+def test_report_counts_and_fits(trained):
+    _, result = trained
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary == result.summary
+    # 3 arms x 3 budgets x 3 LRs; LR 50 diverges in both trainable arms; every broken run fails.
+    assert summary["runs"] == {"complete": 12, "diverged": 6, "failed": 9, "running": 0, "pending": 0,
+                                    "total": 27}
+    table = summary["table"]
+    assert sum(r["status"] == "diverged" for r in table) == 6
+    assert all(r["lr"] == 50.0 for r in table if r["status"] == "diverged")
+    failed = [r for r in table if r["status"] == "failed"]
+    assert len(failed) == 9 and all("missing" in r["error"] for r in failed)
+    assert {r["name"] for r in summary["failed_runs"]} == {r["name"] for r in failed}
+
+    fits = summary["fits"]
+    assert set(fits) == {"base", "noqk", "broken"}
+    for arm in ("base", "noqk"):  # the best of each budget's LRs: 3 points, as many as L(C) has parameters
+        assert fits[arm]["status"] in ("ok", "boundary", "not_converged")
+        assert fits[arm]["n_points"] == 3 and set(fits[arm]["params"]) == {"E", "A", "alpha"}
+    assert fits["broken"]["status"] == "insufficient data" and "9 failed" in fits["broken"]["reason"]
+
+    forecast = summary["forecast"]
+    assert forecast["compute"] > max(r["compute"] for r in table if r["status"] == "complete")
+    assert set(forecast["arms"]) == {"base", "noqk"}
+    assert forecast["headline"]["a"] == "base" and forecast["headline"]["b"] == "noqk"
+    assert [c["status"] for c in summary["comparisons"]] == ["ok", "insufficient data"]
+
+    lr = summary["hyperparameters"]["lr"]
+    assert lr["by"] == "compute"  # one width holds three budgets, so each budget is its own U-curve
+    optima = [o for law in lr["laws"] for o in law["optima"]]
+    assert len(optima) == 6 and all(o["largest_stable"] == 0.01 and o["diverged_in_grid"] for o in optima)
+
+
+@pytest.mark.slow
+def test_summary_md_and_page_say_the_verdict(trained):
+    _, result = trained
+    assert result.verdict.startswith("At ")
+    assert "predicted to beat" in result.verdict or "cannot separate" in result.verdict
+    assert result.verdict in (result.out_dir / "summary.md").read_text()
+    page = result.index_html.read_text()
+    assert "9 run(s) failed" in page
+    assert "w64-L1-broken-lr0.003-0.05xN" in page  # failed runs are listed, with their error
+    assert "diverged at step" in page
+
+
+@pytest.mark.slow
+def test_cli_report_prints_verdict_and_path(trained, tmp_path):
+    path, _ = trained
+    out = tmp_path / "cli-report"
+    res = CliRunner().invoke(app, ["report", str(path), "--out", str(out), "--bootstrap", "20",
+                                   "--target-compute", "1e12"])
+    assert res.exit_code == 0, res.output
+    assert "At 1e12 FLOPs" in res.output and str(out / "index.html") in res.output.replace("\n", "")
+    assert json.loads((out / "summary.json").read_text())["target_compute_source"] == "given"
+
+
+def test_cli_report_user_errors(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", str(tmp_path / "nope.toml")])
+    assert res.exit_code == 2 and "file not found" in res.output
+    study = tmp_path / "fresh.toml"
+    study.write_text('[data]\ntokenizer = "bytes"\n[sweep]\nwidth = [64]\n')
+    res = runner.invoke(app, ["report", str(study)])
+    assert res.exit_code == 2 and "no results yet" in res.output
+    assert not (tmp_path / "fresh" / "report").exists()
+
+
+def test_report_never_replaces_a_folder_it_did_not_write(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('[data]\ntokenizer = "bytes"\n[sweep]\nwidth = [64]\n')
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not a scalinglab report"):
+        build_report(study, out_dir=tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
