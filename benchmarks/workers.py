@@ -21,17 +21,24 @@ from scalinglab.execute.resources import MALLOC_ENV
 
 
 def _worker(cfg_json: str, steps: int, barrier, results) -> None:
+    import resource
+
     from scalinglab.config import RunConfig
     from scalinglab.train import probe_throughput
 
     cfg = RunConfig.model_validate_json(cfg_json)
     probe_throughput(cfg, steps=1)  # build, warm up caches and the allocator, then line up
     barrier.wait()
-    results.put(probe_throughput(cfg, steps=steps))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    tokens_per_s = probe_throughput(cfg, steps=steps)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    # Minor page faults per step: what the malloc env is meant to remove, and unlike tokens/s
+    # not blurred by whatever else shares the CPU. (+2: probe_throughput's model build and warm-up step.)
+    results.put((tokens_per_s, (after.ru_minflt - before.ru_minflt) / (steps + 2)))
 
 
-def measure(cfg_json: str, workers: int, steps: int, env: dict[str, str]) -> float:
-    """Total tokens/s of `workers` concurrent processes started with `env` added."""
+def measure(cfg_json: str, workers: int, steps: int, env: dict[str, str]) -> tuple[float, float]:
+    """Total tokens/s of `workers` concurrent processes started with `env` added, and page faults per step."""
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(workers), ctx.Queue()
     saved = {k: os.environ.get(k) for k in MALLOC_ENV}
@@ -47,10 +54,10 @@ def measure(cfg_json: str, workers: int, steps: int, env: dict[str, str]) -> flo
             os.environ.pop(k, None)
             if v is not None:
                 os.environ[k] = v
-    total = sum(results.get() for _ in procs)
+    got = [results.get() for _ in procs]
     for p in procs:
         p.join()
-    return total
+    return sum(g[0] for g in got), statistics.mean(g[1] for g in got)
 
 
 def main() -> None:
@@ -74,6 +81,7 @@ def main() -> None:
     for size in args.sizes.split(","):
         width, depth = (int(v) for v in size.split("/"))
         figures: dict[tuple, list[float]] = {}
+        faults: dict[tuple, list[float]] = {}
         for _ in range(args.repeats):
             for w, t in layouts:
                 cfg = RunConfig.model_validate({
@@ -82,10 +90,13 @@ def main() -> None:
                     "budget": {"batch_size": args.batch_size}, "loop": {"threads": t, "device": "cpu"},
                 })
                 for env_name, env in envs.items():
-                    figures.setdefault((w, t, env_name), []).append(measure(cfg.model_dump_json(), w, args.steps, env))
+                    tok_s, flt = measure(cfg.model_dump_json(), w, args.steps, env)
+                    figures.setdefault((w, t, env_name), []).append(tok_s)
+                    faults.setdefault((w, t, env_name), []).append(flt)
         med = {k: statistics.median(v) for k, v in figures.items()}
         for env_name in envs:
-            row = "  ".join(f"{w}x{t}: {med[(w, t, env_name)]:>8,.0f} tok/s" for w, t in layouts)
+            row = "  ".join(f"{w}x{t}: {med[(w, t, env_name)]:>8,.0f} tok/s "
+                            f"({statistics.median(faults[(w, t, env_name)]):,.0f} faults/step)" for w, t in layouts)
             print(f"width {width:>4}/{depth:<2} {env_name:<13} {row}")
         if len(layouts) >= 2:
             (w0, t0), (w1, t1) = layouts[:2]

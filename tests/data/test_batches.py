@@ -51,16 +51,17 @@ def test_row_indices_batch_larger_than_an_epoch():
     assert sorted(rows[:3]) == sorted(rows[3:6]) == [0, 1, 2]
 
 
-def test_eval_batches_are_the_first_windows_in_order():
-    stream = np.arange(1000, dtype=np.uint32)
+def test_eval_batches_spread_over_the_whole_stream():
+    stream = np.arange(1000, dtype=np.uint32)  # 99 windows of 10
     batches = list(eval_batches(stream, 10, max_tokens=55, batch_size=2))
     assert [x.shape for x, _ in batches] == [(2, 10), (2, 10), (1, 10)]  # 55 tokens -> 5 windows
     x = np.concatenate([x for x, _ in batches])
-    assert np.array_equal(x.ravel(), np.arange(50))
+    assert list(x[:, 0]) == [0, 240, 490, 740, 980]  # first and last window, evenly between
     again = np.concatenate([x for x, _ in eval_batches(stream, 10, 55, 2)])
     assert np.array_equal(x, again)
-    # Capped by the stream: at most batch_rows windows.
-    assert sum(len(x) for x, _ in eval_batches(stream, 10, 10**9, 64)) == 99
+    # Capped by the stream: at most batch_rows windows, each once.
+    everything = np.concatenate([x for x, _ in eval_batches(stream, 10, 10**9, 64)])
+    assert len(everything) == 99 and len(np.unique(everything[:, 0])) == 99
 
 
 def test_eval_batches_too_short_stream():

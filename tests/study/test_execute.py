@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from scalinglab.cli import app
 from scalinglab.config import load_study
-from scalinglab.execute import plan_study, run_study
+from scalinglab.execute import Observer, plan_study, run_study
 from scalinglab.store import (
     COLUMNS,
     Store,
@@ -31,7 +31,7 @@ ARMS = {
 }
 
 
-class Events:
+class Events(Observer):
     def __init__(self):
         self.started, self.finished = None, []
 

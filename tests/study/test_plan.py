@@ -11,7 +11,7 @@ from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import choose_resources
 from scalinglab.plan import make_plan, makespan, resolve_budget
-from scalinglab.plan.plan import WORKER_START_S
+from scalinglab.plan.plan import STUDY_START_S, WORKER_START_S
 
 from .helpers import write_study
 
@@ -32,9 +32,10 @@ def test_estimate_divides_runs_across_workers(tmp_path):
     study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128], sweep={"seed": [0, 1]}))
     plan = make_plan(study, workers=2, tokens_per_s={})  # shapes unprobed: no estimate
     assert plan.seconds is None
-    assert makespan([10.0, 10.0, 10.0, 10.0], 2) == pytest.approx(WORKER_START_S + 20)
-    assert makespan([30.0, 10.0, 10.0, 10.0], 2) == pytest.approx(WORKER_START_S + 30)
-    assert makespan([5.0], 4) == pytest.approx(WORKER_START_S + 5)
+    start = STUDY_START_S + WORKER_START_S
+    assert makespan([10.0, 10.0, 10.0, 10.0], 2) == pytest.approx(start + 20)
+    assert makespan([30.0, 10.0, 10.0, 10.0], 2) == pytest.approx(start + 30)
+    assert makespan([5.0], 4) == pytest.approx(start + 5)
 
 
 def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):

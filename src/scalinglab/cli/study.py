@@ -119,8 +119,8 @@ def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Opt
     if study.description:
         out_console.print(study.description.strip(), highlight=False)
     out_console.print(
-        f"total: {len(p.runs)} runs, {_si(p.tokens)} tokens, {p.flops / 1e15:.4g} PFLOPs "
-        f"(6ND: {p.flops_6nd / 1e15:.4g} PFLOPs), on {p.workers} worker(s) × {p.threads} thread(s): "
+        f"total: {len(p.runs)} runs, {_si(p.tokens)} tokens, {_si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
+        f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
         f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
     if len(remaining) != len(p.runs):
         out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
@@ -138,7 +138,8 @@ def _stored_statuses(study: Study, out: Optional[Path]):
 
 
 class _StudyProgress:
-    """One overall bar (runs done, FLOPs done, ETA) and a line per finished run, on stderr."""
+    """An execute.Observer: one overall bar (runs done, FLOPs done, ETA) and a line per finished run,
+    on stderr. (Not a subclass: importing execute pulls in torch, which `--help` should not wait for.)"""
 
     def __init__(self):
         self.progress = Progress(
@@ -166,6 +167,10 @@ class _StudyProgress:
 
     def _flops(self) -> str:
         return f"{_si(self.flops_done)}/{_si(self.flops_total)}"
+
+    def on_progress(self, in_flight_flops: float) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.flops_done + in_flight_flops)
 
     def on_finished(self, f) -> None:
         self.done += 1

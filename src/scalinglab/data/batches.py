@@ -56,9 +56,15 @@ def get_batch(stream: np.ndarray, rows: np.ndarray, seq_len: int) -> tuple[np.nd
 
 
 def eval_batches(stream: np.ndarray, seq_len: int, max_tokens: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The first max_tokens of the eval stream as consecutive windows (at least one, at most as
-    many as the stream holds), in batches of up to batch_size rows. Same tokens every call."""
-    n_rows = min(max(1, max_tokens // seq_len), batch_rows(len(stream), seq_len))
-    if n_rows < 1:
+    """max_tokens of the eval stream as windows spread evenly over all of it (at least one, at most
+    as many as the stream holds), in batches of up to batch_size rows. Same tokens every call.
+
+    Spread, not the first max_tokens: the stream is documents end to end, and its head may be one
+    or two long files whose loss says little about the split as a whole.
+    """
+    available = batch_rows(len(stream), seq_len)
+    if available < 1:
         raise ValueError(f"eval stream has {len(stream)} tokens, fewer than seq_len + 1 = {seq_len + 1}")
-    return (get_batch(stream, np.arange(i, min(i + batch_size, n_rows)), seq_len) for i in range(0, n_rows, batch_size))
+    n_rows = min(max(1, max_tokens // seq_len), available)
+    rows = np.linspace(0, available - 1, n_rows).round().astype(np.int64)
+    return (get_batch(stream, rows[i : i + batch_size], seq_len) for i in range(0, n_rows, batch_size))

@@ -17,11 +17,12 @@ from typing import Literal, Protocol
 
 from scalinglab.config import ConfigError, Study
 from scalinglab.execute.resources import Resources, choose_resources
-from scalinglab.execute.worker import Job, Outcome
+from scalinglab.execute.worker import Job, Outcome, read_progress
 from scalinglab.plan import Order, Plan, PlannedRun, make_plan
 from scalinglab.store import FINAL, Store, study_paths, writer_lock
 
 ExecutorKind = Literal["local", "ray"]
+PROGRESS_EVERY_S = 1.0
 
 
 class Executor(Protocol):
@@ -29,7 +30,7 @@ class Executor(Protocol):
     """Jobs in flight at once."""
 
     def submit(self, job: Job) -> None: ...
-    def wait(self) -> list[Outcome]: ...
+    def wait(self, timeout: float | None = None) -> list[Outcome]: ...
     def close(self) -> None: ...
 
 
@@ -46,11 +47,17 @@ class Finished:
     reused_from: str | None = None
 
 
-class Observer(Protocol):
-    """Told what the driver does; the CLI draws it. Methods may be left as no-ops."""
+class Observer:
+    """Told what the driver does; the CLI draws it. Subclass and override what you need."""
 
-    def on_start(self, plan: Plan, todo: list[PlannedRun], skipped: int) -> None: ...
-    def on_finished(self, finished: Finished) -> None: ...
+    def on_start(self, plan: Plan, todo: list[PlannedRun], skipped: int) -> None:
+        """Before training: the plan, the runs to train, and how many already have results."""
+
+    def on_progress(self, in_flight_flops: float) -> None:
+        """About every second: FLOPs done so far by the runs still training (their progress files)."""
+
+    def on_finished(self, finished: Finished) -> None:
+        """A run ended (complete, diverged, failed) or got the result of its same-digest twin."""
 
 
 @dataclass
@@ -136,7 +143,11 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
                     store.mark_running(r.spec.run_id for r in groups[run.spec.digest])
                     pool.submit(Job(run.spec.run_id, run.spec.config.model_dump_json(),
                                     str(_run_dir(paths.runs, run)), plan.threads))
-                for outcome in pool.wait():
+                outcomes = pool.wait(timeout=PROGRESS_EVERY_S)
+                if observer and not outcomes:
+                    observer.on_progress(sum(read_progress(_run_dir(paths.runs, r)) * r.budget.flops
+                                             for r in in_flight.values()))
+                for outcome in outcomes:
                     run = in_flight.pop(outcome.run_id)
                     _record(store, run, outcome, paths.runs, summary, observer)
                     for twin in groups[run.spec.digest][1:]:

@@ -40,9 +40,9 @@ class LocalExecutor:
     def submit(self, job: Job) -> None:
         self._futures[self._ensure_pool().submit(train_job, job)] = job
 
-    def wait(self) -> list[Outcome]:
-        """Block until at least one job ends; return the ended ones."""
-        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        """Block until at least one job ends (or `timeout` seconds pass); return the ended ones."""
+        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
         outcomes = []
         broken = False
         for future in done:
@@ -65,10 +65,11 @@ class LocalExecutor:
         checkpoints left for the next `run` to resume."""
         if self._pool is None:
             return
-        if self._futures:
-            # ProcessPoolExecutor has no public way to stop a running task (3.14 adds terminate_workers).
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                process.kill()
-            self._futures.clear()
+        # Kill rather than ask: idle workers hold nothing of value (every result is back), and a
+        # torch process takes seconds to tear itself down. ProcessPoolExecutor has no public way
+        # to stop a running task (3.14 adds terminate_workers).
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.kill()
+        self._futures.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None

@@ -42,8 +42,8 @@ class RayExecutor:
     def submit(self, job: Job) -> None:
         self._refs[self._task.remote(job)] = job
 
-    def wait(self) -> list[Outcome]:
-        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
         outcomes = []
         for ref in ready:
             job = self._refs.pop(ref)

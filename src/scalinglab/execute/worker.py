@@ -7,11 +7,15 @@ writes. The spec travels as JSON so the same function serves a process pool and 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import socket
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
+
+PROGRESS = "progress.json"
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,44 @@ def train_job(job: Job) -> Outcome:
         cfg = RunConfig.model_validate_json(job.config_json)
         if not cfg.loop.threads:  # the study's own setting wins; it is part of the run's identity
             torch.set_num_threads(job.threads)
-        result = train_run(cfg, job.out_dir)
+        result = train_run(cfg, job.out_dir, reporter=ProgressFile(Path(job.out_dir)))
         return Outcome(job.run_id, result.model_dump_json(), None, None, host)
     except Exception as e:  # a failed run is a result of the study, not the end of it
         message = " ".join(str(e).split()) or "(no message)"
         return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host)
+
+
+class ProgressFile:
+    """A train reporter that keeps `<run dir>/progress.json` ({"step", "steps"}) current, so the
+    driver can show progress inside long runs without workers writing the store."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / PROGRESS
+        self.steps = 0
+
+    def _write(self, step: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"step": step, "steps": self.steps}))
+        os.replace(tmp, self.path)  # readers see the old or the new file, never half of one
+
+    def on_start(self, total_steps: int, start_step: int, budget) -> None:
+        self.steps = total_steps
+        self._write(start_step)
+
+    def on_log(self, row) -> None:
+        self._write(row.step)
+
+    def on_end(self, result) -> None:
+        self._write(result.steps)
+
+
+def read_progress(out_dir: Path) -> float:
+    """Fraction of a run's steps done, from its progress file (0 when there is none yet)."""
+    try:
+        got = json.loads((out_dir / PROGRESS).read_text())
+        return min(1.0, got["step"] / got["steps"]) if got["steps"] else 0.0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:

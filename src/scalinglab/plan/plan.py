@@ -18,10 +18,13 @@ Order = Literal["largest", "smallest", "listed"]
 # An evaluation is a forward pass without gradients: ~1/3 of a training step's FLOPs, a little
 # more in time on CPU (no backward to amortise the data movement). Calibrated on tiny CPU runs.
 EVAL_COST = 0.4
-# Per-run seconds beyond the steps: loading the token cache, building the model, the final
-# checkpoint and result. Per worker once: starting the process and importing torch.
-RUN_OVERHEAD_S = 1.0
-WORKER_START_S = 4.0
+# Fixed costs, measured on the 2-core development machine (a faster one pays less, so the
+# estimate errs long): per run, building the model and writing its checkpoint and result; per
+# worker once, starting a process, importing torch and the first run's data and kernels; per
+# study once, the driver's own start (imports, store) and end.
+RUN_OVERHEAD_S = 0.3
+WORKER_START_S = 6.0
+STUDY_START_S = 3.0
 
 
 @functools.cache
@@ -96,7 +99,7 @@ def makespan(seconds: list[float | None], workers: int) -> float | None:
     free_at = [WORKER_START_S] * min(workers, len(seconds))
     for s in seconds:
         heapq.heappush(free_at, heapq.heappop(free_at) + s)
-    return max(free_at)
+    return STUDY_START_S + max(free_at)
 
 
 def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order = "largest",
