@@ -43,7 +43,7 @@ def _alive(pid: int) -> bool:
 
 def test_sigkill_mid_study_loses_nothing_and_rerun_finishes(tmp_path, cache_dir):
     # Four runs, one worker, checkpoints at every log step: the kill lands after the first run ends.
-    path = write_study(tmp_path / "s.toml", widths=[64], sweep={"seed": [0, 1, 2, 3]}, tokens=4096,
+    path = write_study(tmp_path / "s.toml", widths=[64], sweep={"seed": [0, 1, 2, 3]}, tokens=8192,
                        checkpoint_seconds=0, cache_dir=cache_dir)
     driver = subprocess.Popen([*SCALINGLAB, "run", str(path), *ONE_WORKER],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -43,7 +43,7 @@ def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):
     path.write_text(path.read_text().replace("tokens = 2048\n", ""))
     runs = make_plan(load_study(path), order="listed").runs
     n = runs[0].budget.params_non_embedding
-    assert [r.budget.tokens >= t * n for r, t in zip(runs, (20, 40))] == [True, True]
+    assert [r.budget.tokens >= t * n for r, t in zip(runs, (20, 40), strict=True)] == [True, True]
     assert runs[1].budget.tokens > runs[0].budget.tokens
     assert runs[0].spec.name == "w64-L1-base-20xN"
 

@@ -70,20 +70,23 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
 ) -> None:
     """Print every run of a study (size, tokens, FLOPs, estimated time) and the totals, without training."""
-    _show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), out, as_json)
+    show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), out, as_json)
 
 
-def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Optional[Path], as_json: bool) -> None:
+def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Optional[int], order: str,
+              out: Optional[Path], as_json: bool) -> None:
+    """Print a study's plan: a table and totals (stdout), or JSON with `as_json`."""
     from scalinglab.execute import plan_study
     from scalinglab.plan import makespan
-    from scalinglab.store import FINAL
+    from scalinglab.store import FINAL, study_status
 
     if probe and not as_json:
         err_console.print("probing throughput (a few training steps per model shape)...")
     with _user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
-    stored = dict(_stored_statuses(study, out))
-    remaining = [r for r in p.runs if stored.get(r.spec.run_id) not in FINAL]
+        status = study_status(study, out)
+    show_status = status.counts["pending"] < status.total  # a status column once anything has run
+    remaining = [r for r in p.runs if status.by_run[r.spec.run_id] not in FINAL]
     left_s = makespan([r.seconds for r in remaining], p.workers)
     if as_json:
         print(json.dumps({
@@ -92,7 +95,7 @@ def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Opt
                  "params": r.budget.params_non_embedding, "params_total": r.budget.params_total,
                  "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
                  "flops_6nd": r.budget.flops_6nd, "tokens_per_s": r.tokens_per_s, "seconds": r.seconds,
-                 "status": stored.get(r.spec.run_id, "pending")} for r in p.runs],
+                 "status": status.by_run[r.spec.run_id]} for r in p.runs],
             "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
                        "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
         }, indent=1))
@@ -102,7 +105,7 @@ def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Opt
     table = Table(title=f"study {study.name}: {len(p.runs)} runs, {order} first", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ["arm", "width", "depth", *axes, "params N/total", "tokens", "steps", "FLOPs", "est. time"]
-    if stored:
+    if show_status:
         columns.append("status")
     for col in columns:
         table.add_column(col, justify="left" if col in ("arm", "status") else "right")
@@ -114,7 +117,7 @@ def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Opt
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
                f"{_si(b.params_non_embedding)}/{_si(b.params_total)}", _si(b.tokens), f"{b.steps:,}",
                _si(b.flops), _duration(r.seconds)]
-        table.add_row(*row, *([stored.get(r.spec.run_id, "pending")] if stored else []))
+        table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:
         out_console.print(study.description.strip(), highlight=False)
@@ -125,16 +128,6 @@ def _show_plan(study: Study, probe: bool, workers, threads, order: str, out: Opt
     if len(remaining) != len(p.runs):
         out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
                           f"({len(p.runs) - len(remaining)} already done)", highlight=False)
-
-
-def _stored_statuses(study: Study, out: Optional[Path]):
-    from scalinglab.store import Store, study_paths
-
-    reader = Store.open_reader(study_paths(out or study.default_out_dir()).db)
-    if reader is None:
-        return []
-    with reader:
-        return [(row["run_id"], row["status"]) for row in reader.runs([s.run_id for s in study.runs])]
 
 
 class _StudyProgress:
@@ -165,12 +158,13 @@ class _StudyProgress:
     def _runs(self) -> str:
         return f"{self.done}/{self.total}"
 
-    def _flops(self) -> str:
-        return f"{_si(self.flops_done)}/{_si(self.flops_total)}"
+    def _flops(self, in_flight: float = 0.0) -> str:
+        return f"{_si(self.flops_done + in_flight)}/{_si(self.flops_total)}"
 
     def on_progress(self, in_flight_flops: float) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=self.flops_done + in_flight_flops)
+            self.progress.update(self.task, completed=self.flops_done + in_flight_flops,
+                                 flops=self._flops(in_flight_flops))
 
     def on_finished(self, f) -> None:
         self.done += 1
@@ -211,26 +205,34 @@ def run(
     if address and executor != "ray":
         fail("--address: only for --executor ray")
     if dry_run:
-        _show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
+        show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
         return
+    summary = train_study(study, workers=workers, threads=threads_per_worker, executor=executor, address=address,
+                          order=order, out=out)
+    if summary.counts["failed"]:
+        raise typer.Exit(1)
+
+
+def train_study(study: Study, *, workers: Optional[int] = None, threads: Optional[int] = None,
+                executor: str = "local", address: Optional[str] = None, order: str = "largest",
+                out: Optional[Path] = None):
+    """Train a study's missing runs with the progress bar and a closing summary line; returns execute.Summary."""
     from scalinglab.execute import plan_study, run_study
 
     out_dir = out or study.default_out_dir()
     progress = _StudyProgress()
     try:
         with _user_errors():
-            p = plan_study(study, workers=workers, threads=threads_per_worker, order=order, probe=False)
+            p = plan_study(study, workers=workers, threads=threads, order=order, probe=False)
             summary = run_study(p, out_dir, executor=executor, address=address, observer=progress)
     finally:
         progress.stop()
     c = summary.counts
-    trained = sum(c.values())
     err_console.print(
-        f"{study.name}: {trained} runs finished ({c['complete']} complete, {c['diverged']} diverged, "
+        f"{study.name}: {sum(c.values())} runs finished ({c['complete']} complete, {c['diverged']} diverged, "
         f"{c['failed']} failed), {summary.skipped} were already done; {_duration(summary.wall_time_s)}. "
         f"Results: {out_dir / 'results.sqlite'}", highlight=False, soft_wrap=True)
-    if c["failed"]:
-        raise typer.Exit(1)
+    return summary
 
 
 @app.command()

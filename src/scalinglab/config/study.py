@@ -71,6 +71,23 @@ SHORTHAND = {
     "batch_size": "budget", "tokens": "budget", "tokens_per_param": "budget",
 }
 
+# Settings that may hold a file path after a `kind:` prefix; relative paths are read from the
+# study file's folder, so a study means the same thing from whatever directory it is run.
+PATH_SETTINGS = ("source", "tokenizer")
+_PATH_KINDS = ("files:", "sentencepiece:")
+
+
+def anchor_path(value: Any, folder: Path) -> Any:
+    """`sentencepiece:x.model` / `files:data/*.txt` relative to `folder`; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    for kind in _PATH_KINDS:
+        if value.startswith(kind):
+            rest = Path(value.removeprefix(kind)).expanduser()
+            return kind + str(rest if rest.is_absolute() else (folder / rest))
+    return value
+
+
 _ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -206,6 +223,9 @@ def load_study(path: str | Path) -> Study:
     spec = validate(StudyFile, raw, where)
     name = spec.study.name or path.stem
     base = {s: dict(getattr(spec, s)) for s in SECTIONS} | {"seed": spec.seed}
+    for key in PATH_SETTINGS:
+        if key in base["data"]:
+            base["data"][key] = anchor_path(base["data"][key], path.parent)
     base_sources = {(s, k): f"{s}.{k}" for s in SECTIONS for k in getattr(spec, s)} | {("seed",): "seed"}
     if "width" in spec.model:
         raise ConfigError(f"{where}: model.width: widths are set by sweep.width")
@@ -220,10 +240,12 @@ def load_study(path: str | Path) -> Study:
         tree = copy.deepcopy(base)
         sources = dict(base_sources)
         for user_key, target, value in overrides:
+            if target[0] == "data" and target[-1] in PATH_SETTINGS:
+                value = anchor_path(value, path.parent)
             _put(tree, target, value)
             sources[target] = user_key
         for values in itertools.product(*axes.values()):
-            point = dict(zip(axes, values))
+            point = dict(zip(axes, values, strict=True))
             run_tree = copy.deepcopy(tree)
             run_sources = dict(sources)
             for axis, value in point.items():

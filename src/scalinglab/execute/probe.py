@@ -33,11 +33,11 @@ def _probe(config_json: str, threads: int, seconds: float) -> float:
     # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
     first = probe_throughput(cfg, steps=1)
     per_step = cfg.budget.batch_size * cfg.data.seq_len
-    steps = min(50, max(2, round(seconds * first / per_step)))
+    steps = min(200, max(2, round(seconds * first / per_step)))
     return probe_throughput(cfg, steps=steps)
 
 
-def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: float = 1.0,
+def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: float = 2.0,
                       malloc_env: bool = True) -> dict[str, float]:
     """shape_key -> training tokens/s of one worker while `resources.workers` run side by side."""
     shapes = {shape_key(c): c for c in configs}

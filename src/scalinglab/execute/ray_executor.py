@@ -30,8 +30,10 @@ class RayExecutor:
             if address:  # join a running cluster ('auto': the one this machine belongs to)
                 ray.init(address=address, runtime_env=env, log_to_driver=False)
             else:
-                ray.init(num_cpus=resources.workers * resources.threads, num_gpus=resources.gpus * resources.workers
-                         or None, include_dashboard=False, runtime_env=env, log_to_driver=False)
+                # address="local": a new Ray of our own even when `ray start` left a cluster on this machine.
+                ray.init(address="local", num_cpus=resources.workers * resources.threads,
+                         num_gpus=resources.gpus * resources.workers or None, include_dashboard=False,
+                         runtime_env=env, log_to_driver=False)
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", resources.threads))
         # In flight at once: what the cluster can run, so 'running' in the store means running.

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 # M_TRIM_THRESHOLD to the kernel, so per-step tensors of a few MB are page-faulted afresh every
 # step (PERFORMANCE.md: 36% kernel time at width 64). Raising both keeps such blocks in the heap
 # and reuses them. glibc reads these once, at process start: the launcher sets them before
-# spawning workers. Measured by benchmarks/workers.py.
+# spawning workers. Measured with benchmarks/workers.py (2 cores, width 64/2, seq 256, batch 16;
+# median of 3): page faults per step fall 10-40x; 1-thread workers gain 1.05-1.07x at vocab 4096
+# (the chunked loss already keeps the logits small) and 1.13-1.21x at vocab 32000, whose logit
+# chunks are 131 MB; one 2-thread process gains 1.65x at vocab 32000 but loses 0.80-0.85x at
+# 4096. Studies run 1-thread workers by default, where it never lost, so it stays on.
 MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(512 * 2**20),
     "MALLOC_TRIM_THRESHOLD_": str(1024 * 2**20),
@@ -46,10 +50,13 @@ def threads_for_width(width: int) -> int:
     """Threads per worker on CPU for a model of this width.
 
     Measured on the 2-core development machine, two 1-thread processes beat one 2-thread process
-    by 1.32× at width 64, 1.11× at 128 and 1.05× at 256 (PERFORMANCE.md; benchmarks/workers.py):
-    small matmuls don't split well across threads, separate processes share nothing. The gain
-    shrinks with width, so beyond the measured range give each run a few cores (an unmeasured
-    guess, kept modest: 2 up to width 1024, 4 above).
+    by 1.32× at width 64, 1.11× at 128 and 1.05× at 256 (PERFORMANCE.md, before the chunked loss);
+    with the chunked loss and MALLOC_ENV, 1.34× at 64/2 and 1.31× at 128/4 (benchmarks/workers.py;
+    1.02-1.04× without the env), and 5-8× when other work shares the cores, where a 2-thread
+    process waits on its descheduled second thread at every op. Small matmuls don't split well
+    across threads; separate processes share nothing. The gain shrinks with width, so beyond the
+    measured range give each run a few cores (an unmeasured guess, kept modest: 2 up to width
+    1024, 4 above).
     """
     if width <= 256:
         return 1

@@ -63,14 +63,17 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
     if reader is not None:
         with reader:
             stored = {row["run_id"]: row for row in reader.runs()}
+    live = driver_alive(paths.db)
     rows = []
     for planned in make_plan(study, order="listed").runs:
         spec, budget, cfg = planned.spec, planned.budget, planned.spec.config
         got = stored.get(spec.run_id, {})
         result = functools.partial(_stored_or_planned, got)
+        status = got.get("status", "pending")
         rows.append({
             "run_id": spec.run_id, "name": spec.name, "study": spec.study, "arm": spec.arm,
-            "status": got.get("status", "pending"), "width": spec.width, "depth": spec.depth,
+            "status": "pending" if status == "running" and not live else status,  # as study_status says
+            "width": spec.width, "depth": spec.depth,
             "lr": cfg.optim.resolved_lr(spec.width), "batch_size": cfg.budget.batch_size,
             "weight_decay": cfg.optim.weight_decay, "l2": cfg.optim.l2, "decay_mode": cfg.optim.decay_mode,
             "seed": cfg.seed, "params": budget.params_non_embedding, "params_total": budget.params_total,
@@ -93,7 +96,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
     for col in ("steps", "diverged_step", "tokens", "vocab_size"):
         df[col] = df[col].astype("Int64")
     for col in ("loss", "final_train_loss", "final_eval_loss", "final_eval_loss_se", "initial_loss",
-                "wall_time_s", "tokens_per_s", "compute", "flops"):
+                "wall_time_s", "tokens_per_s", "compute", "flops", "tokens_per_param"):
         df[col] = df[col].astype("float64")
     return df
 
@@ -104,6 +107,8 @@ class StudyStatus:
     """Runs of the study per status: pending, running, complete, diverged, failed."""
     failed: list[tuple[str, str]]
     """(run_id, error) of the failed runs."""
+    by_run: dict[str, str]
+    """run_id -> status, for every run of the study."""
     driver_running: bool
     """Whether a `scalinglab run` holds this study now. If not, 'running' rows were interrupted
     and are counted as pending (the next `run` resumes them)."""
@@ -124,16 +129,17 @@ def study_status(study: Study | str | Path, out_dir: str | Path | None = None) -
             stored = {row["run_id"]: row for row in reader.runs([s.run_id for s in study.runs])}
     live = driver_alive(paths.db)
     counts = dict.fromkeys(STATUSES, 0)
-    failed = []
+    failed, by_run = [], {}
     for spec in study.runs:
         row = stored.get(spec.run_id)
         status = row["status"] if row else "pending"
         if status == "running" and not live:
             status = "pending"
         counts[status] += 1
+        by_run[spec.run_id] = status
         if status == "failed":
             failed.append((spec.run_id, row["error"] or ""))
-    return StudyStatus(counts=counts, failed=failed, driver_running=live)
+    return StudyStatus(counts=counts, failed=failed, by_run=by_run, driver_running=live)
 
 
 def _stored_or_planned(got: dict, key: str, planned):
