@@ -1,0 +1,42 @@
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "scalinglab", "demo", "--quick", "--out", str(tmp_path / "demo")],
+                          capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "verdict:" in done.stdout
+    reports = list((tmp_path / "demo").rglob("summary.json"))
+    assert len(reports) == 1
+    folder = reports[0].parent
+    summary = json.loads(reports[0].read_text())
+    text = json.dumps(summary)
+    assert "constant" in text and "scaled" in text and "forecast" in text
+    assert (folder / "index.html").exists()
+    images = [p for p in folder.rglob("*") if p.suffix in (".png", ".svg")]
+    assert images
+    for image in images:
+        if image.suffix == ".png":
+            assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            ET.parse(image)
+
+
+@pytest.mark.parametrize("name", ["crossover", "learning-dynamics", "regularization", "large-lr", "small-batch",
+                                  "other-crossovers"])
+def test_plan_of_every_paper_study(name):
+    from pathlib import Path
+
+    study = Path(__file__).resolve().parents[2] / "studies" / f"{name}-paper.toml"
+    done = subprocess.run([sys.executable, "-m", "scalinglab", "plan", str(study), "--no-probe", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["totals"]["flops"] > 1e18 and all(r["flops"] > 0 for r in plan["runs"])
