@@ -57,22 +57,16 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
     from scalinglab.plan.plan import make_plan, vocab_size
 
     study = _study(study)
-    paths = study_paths(out_dir or study.default_out_dir())
-    reader = Store.open_reader(paths.db)
-    stored = {}
-    if reader is not None:
-        with reader:
-            stored = {row["run_id"]: row for row in reader.runs()}
-    live = driver_alive(paths.db)
+    stored, live = _stored_rows(study, out_dir)
     rows = []
     for planned in make_plan(study, order="listed").runs:
         spec, budget, cfg = planned.spec, planned.budget, planned.spec.config
         got = stored.get(spec.run_id, {})
         result = functools.partial(_stored_or_planned, got)
-        status = got.get("status", "pending")
+        status = _current_status(got, live)
         rows.append({
             "run_id": spec.run_id, "name": spec.name, "study": spec.study, "arm": spec.arm,
-            "status": "pending" if status == "running" and not live else status,  # as study_status says
+            "status": status,
             "width": spec.width, "depth": spec.depth,
             "lr": cfg.optim.resolved_lr(spec.width), "batch_size": cfg.budget.batch_size,
             "weight_decay": cfg.optim.weight_decay, "l2": cfg.optim.l2, "decay_mode": cfg.optim.decay_mode,
@@ -121,25 +115,35 @@ class StudyStatus:
 def study_status(study: Study | str | Path, out_dir: str | Path | None = None) -> StudyStatus:
     """Count the study's runs by status from a read-only view of its results (no torch, no budgets)."""
     study = _study(study)
+    stored, live = _stored_rows(study, out_dir)
+    counts = dict.fromkeys(STATUSES, 0)
+    failed, by_run = [], {}
+    for spec in study.runs:
+        row = stored.get(spec.run_id)
+        status = _current_status(row or {}, live)
+        counts[status] += 1
+        by_run[spec.run_id] = status
+        if status == "failed":
+            failed.append((spec.run_id, row["error"] or ""))
+    return StudyStatus(counts=counts, failed=failed, by_run=by_run, driver_running=live)
+
+
+def _stored_rows(study: Study, out_dir: str | Path | None) -> tuple[dict[str, dict], bool]:
+    """The study's stored rows by run_id (read-only, so a concurrent `run` is undisturbed), and
+    whether a driver holds the study now."""
     paths = study_paths(out_dir or study.default_out_dir())
     reader = Store.open_reader(paths.db)
     stored = {}
     if reader is not None:
         with reader:
             stored = {row["run_id"]: row for row in reader.runs([s.run_id for s in study.runs])}
-    live = driver_alive(paths.db)
-    counts = dict.fromkeys(STATUSES, 0)
-    failed, by_run = [], {}
-    for spec in study.runs:
-        row = stored.get(spec.run_id)
-        status = row["status"] if row else "pending"
-        if status == "running" and not live:
-            status = "pending"
-        counts[status] += 1
-        by_run[spec.run_id] = status
-        if status == "failed":
-            failed.append((spec.run_id, row["error"] or ""))
-    return StudyStatus(counts=counts, failed=failed, by_run=by_run, driver_running=live)
+    return stored, driver_alive(paths.db)
+
+
+def _current_status(row: dict, live: bool) -> str:
+    """A 'running' row with no driver alive was interrupted: it is pending (the next `run` resumes it)."""
+    status = row.get("status", "pending") if row else "pending"
+    return "pending" if status == "running" and not live else status
 
 
 def _stored_or_planned(got: dict, key: str, planned):
