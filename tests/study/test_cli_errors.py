@@ -25,7 +25,7 @@ def _broken(tmp_path, case: str):
         return write_study(good, widths=[64, 96]), "sweep.width: 96 is not a multiple of head_dim 64"
     if case == "unreadable file":
         good.write_bytes(b"\x00\xff not toml")
-        return good, "s.toml: not valid TOML"
+        return good, "s.toml: not UTF-8 text (byte 1)"
     if case == "missing file":
         return tmp_path / "nope.toml", "nope.toml: file not found"
     raise AssertionError(case)

@@ -59,8 +59,18 @@ def test_resources_from_cores_and_model_size(widths, runs, cpus, expected):
     res = choose_resources(widths, runs, cpus=cpus, gpus=0)
     assert (res.workers, res.threads) == expected
     assert choose_resources(widths, runs, cpus=cpus, gpus=0, workers=1, threads=1).workers == 1
-    gpu = choose_resources(widths, runs, cpus=cpus, gpus=2)
-    assert (gpu.workers, gpu.gpus) == (min(2, runs), 1.0)
+
+
+@pytest.mark.parametrize(("widths", "runs", "gpus", "expected"), [
+    ([128], 8, 1, (8, 0.125, 1)),    # a sweep of small models shares one GPU
+    ([128], 3, 2, (3, 2 / 3, 2)),    # never more workers than runs; both devices used
+    ([2048], 4, 2, (2, 1.0, 2)),     # big models: one per device
+    ([2048], 1, 2, (1, 1.0, 1)),
+])
+def test_gpu_workers_share_devices_by_model_size(widths, runs, gpus, expected):
+    res = choose_resources(widths, runs, cpus=16, gpus=gpus)
+    assert (res.workers, res.gpus, res.devices) == expected
+    assert res.threads == 16 // res.workers
 
 
 def test_plan_command_prints_flops_without_training(tmp_path):

@@ -94,6 +94,9 @@ def test_missing_sweep_and_unreadable_files(tmp_path):
         load_study(tmp_path / "nosweep.toml")
     with pytest.raises(ConfigError, match="missing.toml: file not found"):
         load_study(tmp_path / "missing.toml")
-    (tmp_path / "bad.toml").write_bytes(b"[sweep\nwidth = \xff")
+    (tmp_path / "bad.toml").write_bytes(b"[sweep\nwidth = 1")
     with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
         load_study(tmp_path / "bad.toml")
+    (tmp_path / "latin1.toml").write_bytes('[study]\nname = "étude"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.toml: not UTF-8 text \(byte 16\)"):
+        load_study(tmp_path / "latin1.toml")

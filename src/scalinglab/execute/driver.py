@@ -164,10 +164,12 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
 
 
 def _gpus(plan: Plan) -> float:
+    """GPUs per worker: the machine's devices shared among the plan's workers (0 on CPU)."""
     from scalinglab.execute.resources import cuda_devices
 
     wants_cuda = any(r.spec.config.loop.device in ("auto", "cuda") for r in plan.runs)
-    return 1.0 if wants_cuda and cuda_devices() else 0.0
+    devices = cuda_devices() if wants_cuda else 0
+    return min(1.0, devices / plan.workers) if devices else 0.0
 
 
 def _run_dir(runs_dir: Path, run: PlannedRun) -> Path:

@@ -20,7 +20,7 @@ class LocalExecutor:
 
     def __init__(self, resources: Resources, malloc_env: bool = True):
         self.slots = resources.workers
-        self._gpus = resources.workers if resources.gpus else 0  # one device per worker
+        self._gpus = resources.devices  # dealt out to the workers in turn
         self._env = dict(MALLOC_ENV) if malloc_env else {}
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, Job] = {}

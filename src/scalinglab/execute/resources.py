@@ -27,7 +27,13 @@ class Resources:
     threads: int
     """Torch threads per worker (CPU cores a Ray task asks for)."""
     gpus: float = 0.0
-    """GPUs per worker (Ray's num_gpus; the local pool gives each worker one device via CUDA_VISIBLE_DEVICES)."""
+    """GPUs per worker: 1, or a fraction when small runs share a device (Ray's num_gpus; the local
+    pool deals the devices out to its workers in turn via CUDA_VISIBLE_DEVICES)."""
+
+    @property
+    def devices(self) -> int:
+        """GPUs the workers use between them (0 on CPU)."""
+        return max(1, round(self.workers * self.gpus)) if self.gpus else 0
 
 
 def available_cpus() -> int:
@@ -63,11 +69,27 @@ def threads_for_width(width: int) -> int:
     return 2 if width <= 1024 else 4
 
 
+def runs_per_gpu(width: int) -> int:
+    """Runs sharing one GPU for models of this width.
+
+    A small model cannot fill an H100 alone: its step is a few hundred tiny kernels, and the GPU
+    idles while Python launches them. Several processes per device overlap one run's launch
+    overhead with another's kernels. Not yet measured here (no GPU was lent to this project's
+    development so far); `benchmarks/workers.py --sizes 128/2 --layouts 8x1,1x1` on a GPU machine
+    measures it. Kept modest so that eight runs' activations fit on a 40 GB device at width 512.
+    """
+    if width <= 256:
+        return 8
+    if width <= 512:
+        return 4
+    return 2 if width <= 1024 else 1
+
+
 def choose_resources(widths: list[int], n_runs: int, *, cpus: int | None = None, gpus: int | None = None,
                      workers: int | None = None, threads: int | None = None) -> Resources:
     """Workers × threads for a study whose largest model has max(widths), or the user's choice.
 
-    GPUs: one worker per device, the cores shared among them. CPU: threads_for_width of the largest
+    GPUs: runs_per_gpu of the largest model on each device, the cores shared among the workers. CPU: threads_for_width of the largest
     model, as many workers as cores allow, never more workers than runs; when runs are fewer than
     the cores' worth of workers, spare cores go to each worker's threads.
     """
@@ -75,8 +97,8 @@ def choose_resources(widths: list[int], n_runs: int, *, cpus: int | None = None,
     gpus = cuda_devices() if gpus is None else gpus
     n_runs = max(1, n_runs)
     if gpus:
-        w = workers or min(gpus, n_runs)
-        return Resources(workers=w, threads=threads or max(1, cpus // w), gpus=1.0)
+        w = workers or min(gpus * runs_per_gpu(max(widths, default=64)), n_runs)
+        return Resources(workers=w, threads=threads or max(1, cpus // w), gpus=min(1.0, gpus / w))
     if workers is None:
         per = threads or threads_for_width(max(widths, default=64))
         workers = max(1, min(n_runs, cpus // per))
