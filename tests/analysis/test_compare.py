@@ -67,6 +67,8 @@ def test_two_crossings_are_ambiguous():
     r = compare(crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, bootstrap=0)
     assert r.crossing.n_crossings == 2
     assert r.crossing.kind == "ambiguous"
+    first, second = r.crossing.crossings
+    assert first < second and r.crossing.compute == first
 
 
 def test_forecast_probability_is_the_share_of_bootstrap_pairs(crossed):

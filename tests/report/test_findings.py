@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scalinglab.report import write_report
@@ -39,6 +40,10 @@ def test_crossing_report_page(tmp_path):
     page = result.index_html.read_text()
     assert result.verdict in page
     assert "cross at" in page and "Backtest: refitted without the largest width 384" in page
+    # The measured differences come first, before any fit: one per width, and where the sign flips.
+    measured = next(line for line in (result.out_dir / "summary.md").read_text().splitlines()
+                    if line.startswith("- Measured, eval loss of scaled"))
+    assert measured.count(" +") + measured.count(" -") == 6 and "the sign flips between width" in measured
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["forecast"]["headline"]["p_b_beats_a"] > 0.9
     assert summary["target_compute_source"].startswith("10×")
@@ -74,3 +79,19 @@ def test_too_few_points_still_make_a_report(tmp_path):
     assert all(f["status"] == "insufficient data" and "needs at least 3" in f["reason"] for f in fits.values())
     assert result.summary["forecast"] is None
     assert "8 run(s) have no result yet" in result.index_html.read_text()
+
+
+def test_two_fitted_crossings_are_named_with_their_compute():
+    from scalinglab.analysis import compare_arms
+    from scalinglab.report.findings import Pair
+    from scalinglab.report.summary import pair_sentences
+    from tests.analysis.helpers import arm, crossing_a
+
+    # b: steeper and with the higher E, so it is behind, then ahead, then behind again.
+    df = pd.concat([arm("a", 2.0, 60.0, 0.1, noise=0.0, seed=1),
+                    arm("b", *crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, seed=2)], ignore_index=True)
+    c = compare_arms(df, "a", "b", bootstrap=0)
+    sentences = pair_sentences(Pair("a", "b", c), {"a": "A", "b": "B"})
+    ambiguous = next(s for s in sentences if "ambiguous" in s)
+    assert c.crossing.n_crossings == 2 and ambiguous.count(" FLOPs (") == 2, ambiguous
+    assert sentences[0].startswith("Measured, eval loss of B minus A by width")

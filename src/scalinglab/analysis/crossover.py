@@ -57,11 +57,16 @@ class Crossing:
     """Percentile interval of the crossing compute over bootstrap pairs that cross."""
     p_cross: float
     """Share of bootstrap pairs whose curves cross in the window (NaN without a bootstrap)."""
-    n_crossings: int
+    crossings: tuple[float, ...]
+    """Every crossing of the point fits in the window, in compute order."""
     winner_after: str | None
     """'a' or 'b': the arm with the lower fitted loss just above the (first) crossing."""
     data_range: tuple[float, float]
     warning: str | None
+
+    @property
+    def n_crossings(self) -> int:
+        return len(self.crossings)
 
     def to_dict(self) -> dict:
         return jsonable(self.__dict__)
@@ -126,7 +131,7 @@ def find_crossing(fit_a: LawFit, fit_b: LawFit, level: float | None = None) -> C
     if first is not None:
         after = float(_diff(pa, pb, np.array([np.log(first) + 1e-3]))[0])
         winner = "b" if after < 0 else "a"
-    return Crossing(kind, first, interval, p_cross, len(roots), winner, (lo, hi), _e_warning(pa, pb, first, hi, log_c))
+    return Crossing(kind, first, interval, p_cross, tuple(roots), winner, (lo, hi), _e_warning(pa, pb, first, hi, log_c))
 
 
 def _e_warning(pa: np.ndarray, pb: np.ndarray, first: float | None, hi: float, log_c: np.ndarray) -> str | None:

@@ -106,7 +106,7 @@ def pair_sentences(pair: Pair, labels: dict[str, str]) -> list[str]:
     if pair.comparison is None:
         return [f"{b} vs {a}: no comparison: {pair.reason}."]
     c = pair.comparison
-    out = []
+    out = [observed_sentence(c.observed, a, b)]
     fc = c.forecast
     if _degenerate(pair):
         out.append(f"At {flops(fc.compute)} FLOPs the fits predict {_loss(fc.loss_b)} for {b} and {_loss(fc.loss_a)} "
@@ -132,12 +132,28 @@ def pair_sentences(pair: Pair, labels: dict[str, str]) -> list[str]:
                    + (f" (they cross in {x.p_cross:.0%} of bootstrap pairs)."
                       if math.isfinite(x.p_cross) and not _degenerate(pair) else "."))
     else:
-        out.append(f"Whether {a} and {b} cross is ambiguous: {x.n_crossings} crossing(s) of the fitted curves, "
-                   f"a crossing in {x.p_cross:.0%} of bootstrap pairs; collect runs at larger compute.")
+        at = " and ".join(f"{flops(r)} FLOPs ({'inside' if r <= hi * (1 + 1e-9) else 'beyond'} the runs)"
+                          for r in x.crossings)
+        first = (f"; the first at 95% interval {_interval(*x.interval, fmt=flops)}, crossing in {x.p_cross:.0%} "
+                 f"of bootstrap pairs" if math.isfinite(x.p_cross) and not _degenerate(pair) else "")
+        out.append(f"Whether {a} and {b} trade places once is ambiguous: the fitted curves cross at {at}{first}. "
+                   f"Runs at larger compute would settle it." if x.crossings else
+                   f"Whether {a} and {b} cross is ambiguous: the fitted curves do not cross, but {x.p_cross:.0%} of "
+                   f"bootstrap pairs do; runs at larger compute would settle it.")
     if x.warning:
         out.append(f"Caution: {x.warning}.")
     out.append(backtest_sentence(pair, labels))
     return out
+
+
+def observed_sentence(o, a: str, b: str) -> str:
+    """The measured evidence, before any fit: loss of b minus loss of a at each size both ran."""
+    diffs = ", ".join(f"{size:g} {d:+.3f}" for size, d in zip(o.sizes, o.diff))
+    if not o.sign_changes:
+        where = "the sign never flips"
+    else:
+        where = "the sign flips " + "; ".join(f"between {o.key} {lo:g} and {hi:g}" for lo, hi in o.sign_changes)
+    return f"Measured, eval loss of {b} minus {a} by {o.key} (negative: {b} ahead): {diffs}; {where}."
 
 
 def backtest_sentence(pair: Pair, labels: dict[str, str]) -> str:
