@@ -46,6 +46,24 @@ width = [64, 128, 256]
 lr = [0.00048828125, 0.0009765625, 0.001953125, 0.00390625, 0.0078125, 0.015625, 0.03125, 0.0625]
 """
 
+L2_TOML = """
+[study]
+description = "Synthetic: an L2 penalty in the loss, with and without weight decay."
+[model]
+depth = 2
+[data]
+tokenizer = "bytes"
+[sweep]
+width = [64, 128, 256]
+l2 = [0.0, 0.0001, 0.001]
+[arms.coupled]
+decay_mode = "coupled"
+[arms.none]
+decay_mode = "none"
+"""
+L2_COST = 100.0
+"""Made-up nats of loss per unit of L2 λ (0.1 at λ = 1e-3); weight decay gains a flat 0.02."""
+
 
 def law(arm: str, compute):
     e, a, alpha = LAWS[arm]
@@ -86,4 +104,18 @@ def lr_study(folder: Path, noise: float = 0.002, seed: int = 0) -> StudyData:
     table.loc[diverged, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
     table.loc[diverged, "status"] = "diverged"
     table.loc[diverged, "diverged_step"] = 3
+    return study_data(study, table)
+
+
+def l2_study(folder: Path, noise: float = 0.001, seed: int = 0) -> StudyData:
+    """L2 only hurts; λ = 1e-3 diverges at the largest width."""
+    path = folder / "l2.toml"
+    path.write_text(L2_TOML)
+    study = load_study(path)
+    table = export_table(study)
+    loss = law("scaled", table["compute"]) + L2_COST * table["l2"] - 0.02 * (table["arm"] == "coupled")
+    table = _complete(table, loss.to_numpy(), np.random.default_rng(seed), noise)
+    diverged = (table["l2"] == 0.001) & (table["width"] == 256)
+    table.loc[diverged, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
+    table.loc[diverged, "status"] = "diverged"
     return study_data(study, table)

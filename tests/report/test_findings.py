@@ -11,7 +11,7 @@ import pytest
 from scalinglab.report import write_report
 from scalinglab.report.findings import analyse
 from scalinglab.report.summary import verdict
-from tests.report.synthetic import CROSSING, crossing_study, law, lr_study, optimal_lr
+from tests.report.synthetic import CROSSING, crossing_study, l2_study, law, lr_study, optimal_lr
 
 
 def _winner_and_loser(sentence: str) -> tuple[str, str]:
@@ -95,3 +95,18 @@ def test_two_fitted_crossings_are_named_with_their_compute():
     ambiguous = next(s for s in sentences if "ambiguous" in s)
     assert c.crossing.n_crossings == 2 and ambiguous.count(" FLOPs (") == 2, ambiguous
     assert sentences[0].startswith("Measured, eval loss of B minus A by width")
+
+
+def test_l2_sweep_reports_loss_against_the_setting(tmp_path):
+    result = write_report(l2_study(tmp_path), tmp_path / "report", bootstrap=20)
+    effects = result.summary["settings"]["l2"]
+    assert [(e["arm"], e["width"]) for e in effects] == [(a, w) for a in ("coupled", "none") for w in (64, 128, 256)]
+    for e in effects:
+        assert e["best"] == 0.0
+        if e["width"] == 256:  # λ = 1e-3 diverged there: its loss is missing, the worst is 1e-4
+            assert e["loss"][2] is None and e["worst"] == 0.0001
+        else:
+            assert e["worst"] == 0.001 and e["worst_loss"] - e["best_loss"] == pytest.approx(0.1, abs=0.02)
+    assert {"loss_vs_l2.png", "loss_vs_l2.svg"} <= {p.name for p in result.figures}
+    page = result.index_html.read_text()
+    assert "Other swept settings" in page and "none (decay_mode none), l2: D=64: best 0 (" in page

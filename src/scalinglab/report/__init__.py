@@ -26,7 +26,7 @@ from scalinglab.config import ConfigError, load_study
 from scalinglab.report import figures as fig
 from scalinglab.report import html, style, summary
 from scalinglab.report.collect import StudyData, read_study, run_rows, traces
-from scalinglab.report.findings import Findings, Hyper, analyse
+from scalinglab.report.findings import Findings, Hyper, SettingEffect, analyse
 
 __all__ = ["ReportResult", "StudyData", "build_report", "write_report"]
 
@@ -121,6 +121,8 @@ def _draw(data: StudyData, f: Findings, folder: Path) -> list[_Figure]:
     out.append(_Figure(png, svg, "Loss vs compute", _compute_caption(data, f), "compute"))
     for h in f.hyper.values():
         out += _hyper_figures(h, data, folder)
+    for setting, effects in f.settings.items():
+        out.append(_setting_figure(setting, effects, data, folder))
     arms = [a for a in data.study.arms if traces(data, a)]
     if arms:
         cols = min(2, len(arms))
@@ -246,6 +248,23 @@ def _hyper_figures(h: Hyper, data: StudyData, folder: Path) -> list[_Figure]:
     return out
 
 
+def _setting_figure(setting: str, effects: list[SettingEffect], data: StudyData, folder: Path) -> _Figure:
+    multi = len({e.arm for e in effects}) > 1
+    groups = []
+    for e in effects:
+        x, loss = np.array(e.values), np.array(e.loss)
+        ok = np.isfinite(loss)
+        label = f"{e.arm}, D={e.width}" if multi else f"D={e.width}"
+        groups.append(fig.Points(label, x[ok], loss[ok], x[~ok]))
+    png, svg = _save(lambda figure: fig.loss_vs_setting(figure.add_subplot(), groups, setting), folder,
+                     f"loss_vs_{setting}", style.WIDE)
+    name = fig.SETTING_LABELS.get(setting, setting)
+    return _Figure(png, svg, f"Loss vs {setting}",
+                   f"Final eval loss against the {name}, one line per {'arm and ' if multi else ''}width"
+                   + (" (the best LR at each value)" if "lr" in data.swept else "") + ". ×: every run at that "
+                   "value diverged.", "settings")
+
+
 def _sentences(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
     labels = data.labels
     fits = [summary.fit_sentence(fit, labels[arm]) for arm, fit in f.fits.items()]
@@ -260,6 +279,9 @@ def _sentences(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
     out = [("Scaling fits", fits), ("Forecast and backtest", forecast)]
     for h in f.hyper.values():
         out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], summary.hyper_sentences(h, labels)))
+    if f.settings:
+        out.append(("Other swept settings", [line for setting, effects in f.settings.items()
+                                             for line in summary.setting_sentences(setting, effects, labels)]))
     out.append(("Training curves", _gap_sentences(data)))
     return out
 
@@ -271,7 +293,10 @@ def _gap_sentences(data: StudyData) -> list[str]:
     gaps = np.array([r["gap"] for r in rows])
     return [f"Generalization gap (final eval − final train loss) over {len(rows)} complete runs: median "
             f"{np.median(gaps):+.3f} nats, range {gaps.min():+.3f} to {gaps.max():+.3f}. The train loss is the mean "
-            f"over the last logging window (still falling), so a gap near zero means no overfitting."]
+            f"over the last logging window, each batch scored before the model trained on it: in one epoch it is "
+            f"already a loss on unseen text, so a gap near zero means no overfitting. The eval split is whole "
+            f"held-out documents, so a gap can also mean they are harder or easier than the training text on "
+            f"average, not overfitting."]
 
 
 TABLE = [
@@ -320,7 +345,7 @@ def _page(data: StudyData, f: Findings, verdict: str, figures: list[_Figure],
         ("Forecast and backtest", html.bullets(text["Forecast and backtest"])
          or '<p class="note">No forecast: no arm could be fitted.</p>'),
     ]
-    for stem, title in (("lr", "Learning rate"), ("batch", "Batch size")):
+    for stem, title in (("lr", "Learning rate"), ("batch", "Batch size"), ("settings", "Other swept settings")):
         if title in text:
             body.append((title, "".join(by_section.get(stem, [])) + html.bullets(text[title])))
     body.append(("Training curves", "".join(by_section.get("curves", [])) + html.bullets(text["Training curves"])))

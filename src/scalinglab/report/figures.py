@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullLocator
 
 from scalinglab.report import style
 
@@ -144,6 +145,38 @@ def loss_vs_hparam(ax: Axes, groups: Sequence[Points], hparam: str, optimum: Seq
                 label="diverged (no final loss)")
     style.log_x(ax, base=2, plain=hparam == "batch_size")
     ax.set_xlabel(HPARAM_LABELS.get(hparam, hparam))
+    ax.set_ylabel("final eval loss (nats/token)")
+    style.log_loss_axis(ax)
+    style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+SETTING_LABELS = {
+    "l2": "L2 penalty λ in the loss",
+    "weight_decay": "weight decay λ",
+}
+
+
+def loss_vs_setting(ax: Axes, groups: Sequence[Points], setting: str) -> Axes:
+    """Final loss against a swept setting, one line per arm and width. A 0 among positive values
+    (no penalty vs some) gets a symlog axis: linear up to the smallest positive value, log beyond."""
+    xs = np.concatenate([np.concatenate([g.x, g.diverged_x]) for g in groups]) if groups else np.array([])
+    if not xs.size:
+        return style.empty(ax, f"no finished runs in the {setting} sweep")
+    for i, g in enumerate(groups):
+        c = style.color(i)
+        order = np.argsort(g.x)
+        ax.plot(g.x[order], g.loss[order], marker=style.marker(i), color=c, label=g.label)
+        style.diverged_rug(ax, g.diverged_x, c)
+    positive = xs[xs > 0]
+    if positive.size and (xs == 0).any():
+        ax.set_xscale("symlog", linthresh=float(positive.min()), linscale=0.5)
+    elif positive.size == xs.size and positive.max() >= 10 * positive.min():
+        ax.set_xscale("log")
+    ax.set_xticks(sorted(set(xs.tolist())))
+    ax.xaxis.set_major_formatter(lambda x, _pos: f"{x:g}")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(SETTING_LABELS.get(setting, setting))
     ax.set_ylabel("final eval loss (nats/token)")
     style.log_loss_axis(ax)
     style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))

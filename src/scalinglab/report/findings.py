@@ -1,5 +1,5 @@
 """What the analysis says about a study: a fit per arm, comparisons against the first arm, LR and
-batch optima. Every step that lacks data records why instead of raising, so a report is always made.
+batch optima, and the effect of other swept settings (L2, weight decay). Every step that lacks data records why instead of raising, so a report is always made.
 """
 
 from __future__ import annotations
@@ -47,6 +47,25 @@ class Hyper:
     reason: str = ""
 
 
+SETTINGS = ("l2", "weight_decay")
+"""Swept settings reported as loss against their value (LR and batch size have their own analysis)."""
+
+
+@dataclass(frozen=True)
+class SettingEffect:
+    """One arm at one width across a swept setting: its best and worst value (best over any LR sweep)."""
+
+    arm: str
+    width: int
+    values: tuple[float, ...]
+    loss: tuple[float, ...]
+    """Final eval loss per value (NaN where every run at that value diverged or failed)."""
+    best: float
+    best_loss: float
+    worst: float
+    worst_loss: float
+
+
 @dataclass(frozen=True, eq=False)
 class Findings:
     fits: dict[str, ArmFit]
@@ -60,6 +79,8 @@ class Findings:
     """The points the fits saw: per arm and compute point, the best complete run over tuned axes."""
     hyper: dict[str, Hyper]
     """Per swept hyperparameter (lr, batch_size) present in the study."""
+    settings: dict[str, list[SettingEffect]]
+    """Per swept setting of SETTINGS present in the study."""
 
     @property
     def headline(self) -> Pair | None:
@@ -106,7 +127,23 @@ def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed:
                          else _fit_arm(by_arm[arm], arm, bootstrap, seed))
     fits = {arm: fits[arm] for arm in data.study.arms}
     hyper = {h: analyse_hyper(data, h) for h in ("lr", "batch_size") if h in data.swept}
-    return Findings(fits, pairs, baseline, target, source, rows, hyper)
+    settings = {s: setting_effects(data, s) for s in SETTINGS if s in data.swept}
+    return Findings(fits, pairs, baseline, target, source, rows, hyper, settings)
+
+
+def setting_effects(data: StudyData, setting: str) -> list[SettingEffect]:
+    """Per arm and width, the final loss at each value of `setting` (the best run when LR is also swept)."""
+    t = data.table
+    values = sorted(t[setting].dropna().unique())
+    done = data.finished()
+    out = []
+    for (arm, width), g in done.groupby(["arm", "width"], sort=False):
+        best_per_value = g.groupby(setting)["loss"].min().reindex(values)
+        ok = best_per_value.dropna()
+        out.append(SettingEffect(arm, int(width), tuple(float(v) for v in values), tuple(best_per_value.astype(float)),
+                                 float(ok.idxmin()), float(ok.min()), float(ok.idxmax()), float(ok.max())))
+    order = {arm: i for i, arm in enumerate(data.study.arms)}
+    return sorted(out, key=lambda e: (order.get(e.arm, len(order)), e.width))
 
 
 def analyse_hyper(data: StudyData, hparam: str) -> Hyper:

@@ -172,6 +172,16 @@ def backtest_sentence(pair: Pair, labels: dict[str, str]) -> str:
             f"observed): {bt.miss_a:+.3f} and {bt.miss_b:+.3f} nats.")
 
 
+def setting_sentences(setting: str, effects, labels: dict[str, str]) -> list[str]:
+    """Per arm: the best value of a swept setting at each width, and what the worst one costs."""
+    out = []
+    for arm in dict.fromkeys(e.arm for e in effects):
+        parts = [f"D={e.width}: best {e.best:g} ({_loss(e.best_loss)}), worst {e.worst:g} "
+                 f"({e.worst_loss - e.best_loss:+.3f})" for e in effects if e.arm == arm]
+        out.append(f"{labels.get(arm, arm)}, {setting}: " + "; ".join(parts) + ".")
+    return out
+
+
 def hyper_sentences(h: Hyper, labels: dict[str, str]) -> list[str]:
     name = {"lr": "LR", "batch_size": "batch size"}[h.hparam]
     if h.report is None:
@@ -219,6 +229,7 @@ def summary_dict(data: StudyData, f: Findings, verdict_text: str, figures: list[
         "hyperparameters": {h: (hy.report.to_dict() | {"by": hy.by} if hy.report else
                                 {"status": "insufficient data", "reason": hy.reason, "by": hy.by})
                             for h, hy in f.hyper.items()},
+        "settings": {name: [e.__dict__ for e in effects] for name, effects in f.settings.items()},
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
         "table": run_rows(data),
