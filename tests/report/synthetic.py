@@ -61,6 +61,20 @@ decay_mode = "coupled"
 [arms.none]
 decay_mode = "none"
 """
+LR_BATCH_TOML = """
+[study]
+description = "Synthetic: LR and batch size swept together at a fixed token budget."
+[model]
+depth = 2
+[data]
+tokenizer = "bytes"
+[budget]
+tokens = 1_000_000
+[sweep]
+width = [64]
+batch_size = [8, 16, 32, 64]
+lr = [0.00390625, 0.0078125, 0.015625, 0.03125, 0.0625]
+"""
 L2_COST = 100.0
 """Made-up nats of loss per unit of L2 λ (0.1 at λ = 1e-3); weight decay gains a flat 0.02."""
 
@@ -119,3 +133,19 @@ def l2_study(folder: Path, noise: float = 0.001, seed: int = 0) -> StudyData:
     table.loc[diverged, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
     table.loc[diverged, "status"] = "diverged"
     return study_data(study, table)
+
+
+def lr_for_batch(batch):
+    """The made-up optimum LR grows with the batch: 2^-6 at batch 16, ×2 per ×4 in batch."""
+    return 2.0**-6 * np.sqrt(np.asarray(batch, dtype=float) / 16)
+
+
+def lr_batch_study(folder: Path, noise: float = 0.0005, seed: int = 0) -> StudyData:
+    """Best batch 16 (once the LR is retuned for each batch size), each batch with its own best LR."""
+    path = folder / "lr_batch.toml"
+    path.write_text(LR_BATCH_TOML)
+    study = load_study(path)
+    table = export_table(study)
+    u = np.log2(table["lr"] / lr_for_batch(table["batch_size"]))
+    loss = 3.0 + 0.04 * u**2 + 0.03 * np.log2(table["batch_size"] / 16) ** 2
+    return study_data(study, _complete(table, loss.to_numpy(), np.random.default_rng(seed), noise))

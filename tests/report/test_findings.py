@@ -11,7 +11,8 @@ import pytest
 from scalinglab.report import write_report
 from scalinglab.report.findings import analyse
 from scalinglab.report.summary import verdict
-from tests.report.synthetic import CROSSING, crossing_study, l2_study, law, lr_study, optimal_lr
+from tests.report.synthetic import (CROSSING, crossing_study, l2_study, law, lr_batch_study, lr_for_batch,
+                                    lr_study, optimal_lr)
 
 
 def _winner_and_loser(sentence: str) -> tuple[str, str]:
@@ -110,3 +111,18 @@ def test_l2_sweep_reports_loss_against_the_setting(tmp_path):
     assert {"loss_vs_l2.png", "loss_vs_l2.svg"} <= {p.name for p in result.figures}
     page = result.index_html.read_text()
     assert "Other swept settings" in page and "none (decay_mode none), l2: D=64: best 0 (" in page
+
+
+def test_batch_sweep_retunes_the_lr_per_batch_size(tmp_path):
+    summary = write_report(lr_batch_study(tmp_path), tmp_path / "report", bootstrap=20).summary
+    (batch,) = summary["hyperparameters"]["batch_size"]["laws"]
+    (o,) = batch["optima"]
+    # Each batch size at its best LR: the optimum is 16, at the loss of the best LR (3.0 + LR-grid error).
+    assert o["status"] == "ok" and o["optimum"] == pytest.approx(16, rel=0.15)
+    assert o["best_loss"] == pytest.approx(3.0, abs=0.01)
+    lr = summary["hyperparameters"]["lr"]["laws"]
+    assert [law["group"] for law in lr] == [f"base, batch {b}" for b in (8, 16, 32, 64)]
+    for law in lr:
+        (opt,) = law["optima"]
+        b = int(law["group"].rsplit(" ", 1)[1])
+        assert opt["optimum"] == pytest.approx(lr_for_batch(b), rel=0.15)

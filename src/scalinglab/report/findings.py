@@ -149,17 +149,34 @@ def setting_effects(data: StudyData, setting: str) -> list[SettingEffect]:
 def analyse_hyper(data: StudyData, hparam: str) -> Hyper:
     """fit_hyper_law by width when each arm's width has one budget, else by (nominal) compute.
 
-    The compute handed over is the nominal one of the planned budget: a diverged run's recorded
+    When LR and batch size are both swept, the LR is analysed per batch size (one curve each) and
+    the batch size with the LR retuned per batch (each batch size at its best LR), as Xiao (2024)
+    compares batch sizes. The compute handed over is the nominal one of the planned budget: a diverged run's recorded
     compute stops at divergence and a batch sweep rounds tokens to whole steps per batch size, and
     either would split one budget's sweep into several curves.
     """
     t = data.table.assign(compute=data.table["nominal_compute"])
+    if "lr" in data.swept and "batch_size" in data.swept:
+        t = _lr_per_batch(t) if hparam == "lr" else _best_lr_per_batch(t)
     one_budget = t.groupby(["arm", "width"])["compute"].nunique().max() <= 1
     by = "width" if one_budget else "compute"
     try:
         return Hyper(hparam, by, fit_hyper_law(t, hparam, by))
     except ConfigError as e:
         return Hyper(hparam, by, None, str(e))
+
+
+def _lr_per_batch(t: pd.DataFrame) -> pd.DataFrame:
+    """One LR curve per arm and batch size: the batch size joins the arm as the group."""
+    return t.assign(arm=t["arm"] + ", batch " + t["batch_size"].astype(int).astype(str))
+
+
+def _best_lr_per_batch(t: pd.DataFrame) -> pd.DataFrame:
+    """Each (arm, width, budget, seed, batch size) at its best LR; diverged only if every LR diverged."""
+    keys = ["arm", "width", "compute", "seed", "batch_size"]
+    ranked = t.assign(_rank=t["loss"].where(t["status"] == "complete").fillna(float("inf")))
+    best = ranked.sort_values("_rank", kind="stable").groupby(keys, sort=False, dropna=False).head(1)
+    return best.drop(columns="_rank").sort_index()
 
 
 def _too_few(rows: pd.DataFrame, status: pd.Series | None) -> str:

@@ -205,7 +205,7 @@ def hyper_sentences(h: Hyper, labels: dict[str, str]) -> list[str]:
             iv = _interval(*lw.intervals["exponent"], fmt=lambda x: f"{x:.2f}")
             out.append(f"{labels.get(arm, arm)}: optimal {name} ≈ {lw.coefficient:.3g}·{var}^{lw.exponent:.2f}"
                        + (f" (exponent 95% interval {iv})" if iv else " (through 2 points: no interval)") + ".")
-        else:
+        elif len(law.optima) > 1:  # with one width or budget there is no law to ask for
             out.append(f"{labels.get(arm, arm)}: no law for the optimal {name} (needs interior optima at two or more "
                        f"{'widths' if h.by == 'width' else 'budgets'}).")
     return out
