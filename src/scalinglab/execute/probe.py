@@ -33,8 +33,8 @@ def _probe(config_json: str, threads: int, seconds: float) -> float:
     # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
     first = probe_throughput(cfg, steps=1)
     per_step = cfg.budget.batch_size * cfg.data.seq_len
-    steps = min(200, max(2, round(seconds * first / per_step)))
-    return probe_throughput(cfg, steps=steps)
+    steps = min(200, max(3, round(seconds * first / per_step)))
+    return probe_throughput(cfg, steps=steps, chunks=3)
 
 
 def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: float = 2.0,

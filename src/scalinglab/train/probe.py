@@ -12,8 +12,12 @@ from scalinglab.train.loop import _autocast, build_model, resolve_device
 from scalinglab.train.optim import build_optimizer, prepare_gradients
 
 
-def probe_throughput(cfg: RunConfig, steps: int = 3) -> float:
-    """Training tokens per second of this run's model and batch on this machine (after one warm-up step)."""
+def probe_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
+    """Training tokens per second of this run's model and batch on this machine (after one warm-up step).
+
+    With `chunks` > 1 the steps are timed in that many parts and the median part's rate is returned,
+    so a moment of other work on the machine (a few seconds of a shared core) does not set the figure.
+    """
     if cfg.loop.threads:
         torch.set_num_threads(cfg.loop.threads)
     vocab = tokenizer_vocab_size(cfg.data.tokenizer)
@@ -32,12 +36,17 @@ def probe_throughput(cfg: RunConfig, steps: int = 3) -> float:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    def timed(n: int) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return n * shape[0] * shape[1] / (time.perf_counter() - t0)
+
     step()  # warm-up: allocator, kernels, compile
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * shape[0] * shape[1] / (time.perf_counter() - t0)
+    chunks = max(1, min(chunks, steps))
+    rates = sorted(timed(steps // chunks + (i < steps % chunks)) for i in range(chunks))
+    return rates[len(rates) // 2]
