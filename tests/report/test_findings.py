@@ -126,3 +126,17 @@ def test_batch_sweep_retunes_the_lr_per_batch_size(tmp_path):
         (opt,) = law["optima"]
         b = int(law["group"].rsplit(" ", 1)[1])
         assert opt["optimum"] == pytest.approx(lr_for_batch(b), rel=0.15)
+
+
+def test_measured_differences_warn_when_equal_width_is_not_equal_compute():
+    from scalinglab.analysis import compare_arms
+    from scalinglab.report.summary import observed_sentence
+    from tests.analysis.helpers import arm
+
+    a = arm("a", 2.0, 60.0, 0.1)
+    b = arm("b", 2.0, 60.0, 0.1).assign(compute=lambda t: 2 * t["compute"])  # a wider MLP, say
+    o = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", bootstrap=0).observed
+    assert o.key == "width" and o.compute_ratio == pytest.approx([2.0] * len(o.sizes))
+    assert "At equal width B spends 2× the compute of A" in observed_sentence(o, "A", "B")
+    same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", bootstrap=0).observed
+    assert "compute of" not in observed_sentence(same, "A", "B")

@@ -36,6 +36,9 @@ class Observed:
     """What a size is: width, params or compute (the first column both arms have)."""
     sizes: tuple[float, ...]
     compute: tuple[float, ...]
+    """Mean of the two arms' compute at each size (they differ when the arms' models or budgets do)."""
+    compute_ratio: tuple[float, ...]
+    """Compute of b ÷ compute of a at each size."""
     loss_a: tuple[float, ...]
     loss_b: tuple[float, ...]
     diff: tuple[float, ...]
@@ -166,4 +169,6 @@ def observe(frame_a, frame_b) -> Observed:
     changes = tuple((float(sizes[i]), float(sizes[j])) for i, j in zip(nz[:-1], nz[1:])
                     if np.sign(diff[i]) != np.sign(diff[j]))
     compute = ((both["compute_a"] + both["compute_b"]) / 2).to_numpy()
-    return Observed(key, tuple(sizes), tuple(compute), tuple(both["loss_a"]), tuple(both["loss_b"]), tuple(diff), changes)
+    ratio = (both["compute_b"] / both["compute_a"]).to_numpy()
+    return Observed(key, tuple(sizes), tuple(compute), tuple(ratio), tuple(both["loss_a"]), tuple(both["loss_b"]),
+                    tuple(diff), changes)

@@ -153,7 +153,13 @@ def observed_sentence(o, a: str, b: str) -> str:
         where = "the sign never flips"
     else:
         where = "the sign flips " + "; ".join(f"between {o.key} {lo:g} and {hi:g}" for lo, hi in o.sign_changes)
-    return f"Measured, eval loss of {b} minus {a} by {o.key} (negative: {b} ahead): {diffs}; {where}."
+    text = f"Measured, eval loss of {b} minus {a} by {o.key} (negative: {b} ahead): {diffs}; {where}."
+    lo, hi = min(o.compute_ratio), max(o.compute_ratio)
+    if o.key != "compute" and (hi > 1.05 or lo < 1 / 1.05):
+        spread = f"{lo:.2g}×" if hi < 1.05 * lo else f"{lo:.2g}–{hi:.2g}×"
+        text += (f" At equal {o.key} {b} spends {spread} the compute of {a}, so this is not a comparison at equal "
+                 f"compute; the fitted curves are.")
+    return text
 
 
 def backtest_sentence(pair: Pair, labels: dict[str, str]) -> str:
