@@ -235,10 +235,13 @@ def _hyper_figures(h: Hyper, data: StudyData, folder: Path) -> list[_Figure]:
     png, svg = _save(lambda figure: fig.loss_vs_hparam(figure.add_subplot(), groups, h.hparam, optimum, stable),
                      folder, f"loss_vs_{stem}", style.WIDE)
     out.append(_Figure(png, svg, f"Loss vs {name}",
-                       f"Final eval loss against {name}, one curve per {'width' if h.by == 'width' else 'budget'}. "
+                       f"Final eval loss against {name}, one curve per {'width' if h.by == 'width' else 'budget'}"
+                       f"{' and batch size' if h.hparam == 'lr' and 'batch_size' in data.swept else ''}. "
                        f"Star: the optimum (vertex of a parabola in log {name} through the best point and its "
                        f"neighbours; the best grid point when that is at the edge). Dotted: the largest {name} that "
                        f"did not diverge. ×: diverged runs.", stem))
+    if max(len(law.optima) for law in h.report.laws.values()) < 2:
+        return out  # one width or budget: no law to draw
     png, svg = _save(lambda figure: fig.hparam_law(figure.add_subplot(), optima, h.hparam, h.by),
                      folder, f"{stem}_law")
     out.append(_Figure(png, svg, f"Optimal {name} vs {'width' if h.by == 'width' else 'compute'}",
@@ -256,8 +259,12 @@ def _setting_figure(setting: str, effects: list[SettingEffect], data: StudyData,
         ok = np.isfinite(loss)
         label = f"{e.arm}, D={e.width}" if multi else f"D={e.width}"
         groups.append(fig.Points(label, x[ok], loss[ok], x[~ok]))
-    png, svg = _save(lambda figure: fig.loss_vs_setting(figure.add_subplot(), groups, setting), folder,
-                     f"loss_vs_{setting}", style.WIDE)
+    arms = list(dict.fromkeys(e.arm for e in effects))
+    widths = sorted({e.width for e in effects})
+    colours = [arms.index(e.arm) for e in effects]  # colour: the arm; marker: the width
+    markers = [widths.index(e.width) for e in effects]
+    png, svg = _save(lambda figure: fig.loss_vs_setting(figure.add_subplot(), groups, setting, colours, markers),
+                     folder, f"loss_vs_{setting}", style.WIDE)
     name = fig.SETTING_LABELS.get(setting, setting)
     return _Figure(png, svg, f"Loss vs {setting}",
                    f"Final eval loss against the {name}, one line per {'arm and ' if multi else ''}width"

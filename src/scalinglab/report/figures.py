@@ -157,16 +157,18 @@ SETTING_LABELS = {
 }
 
 
-def loss_vs_setting(ax: Axes, groups: Sequence[Points], setting: str) -> Axes:
-    """Final loss against a swept setting, one line per arm and width. A 0 among positive values
-    (no penalty vs some) gets a symlog axis: linear up to the smallest positive value, log beyond."""
+def loss_vs_setting(ax: Axes, groups: Sequence[Points], setting: str, colours: Sequence[int] = (),
+                    markers: Sequence[int] = ()) -> Axes:
+    """Final loss against a swept setting, one line per arm and width (colour and marker indices
+    given per group, e.g. colour by arm and marker by width; else by the group's index). A 0 among
+    positive values (no penalty vs some) gets a symlog axis: linear up to the smallest positive value."""
     xs = np.concatenate([np.concatenate([g.x, g.diverged_x]) for g in groups]) if groups else np.array([])
     if not xs.size:
         return style.empty(ax, f"no finished runs in the {setting} sweep")
     for i, g in enumerate(groups):
-        c = style.color(i)
+        c = style.color(colours[i] if colours else i)
         order = np.argsort(g.x)
-        ax.plot(g.x[order], g.loss[order], marker=style.marker(i), color=c, label=g.label)
+        ax.plot(g.x[order], g.loss[order], marker=style.marker(markers[i] if markers else i), color=c, label=g.label)
         style.diverged_rug(ax, g.diverged_x, c)
     positive = xs[xs > 0]
     if positive.size and (xs == 0).any():
