@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scalinglab.data import batch_rows, eval_batches, get_batch, row_indices
+from scalinglab.data import batch_rows, eval_batches, get_batch, row_indices, unseen_rows
 
 
 def test_batch_rows_needs_one_extra_token_for_the_last_target():
@@ -67,3 +67,13 @@ def test_eval_batches_spread_over_the_whole_stream():
 def test_eval_batches_too_short_stream():
     with pytest.raises(ValueError, match="fewer than seq_len"):
         eval_batches(np.arange(10), 10, 100, 4)
+
+
+def test_unseen_rows_are_rows_the_run_never_took():
+    n_rows, batch, steps, seed = 1000, 16, 40, 3
+    taken = {int(r) for step in range(steps) for r in row_indices(n_rows, step, batch, seed)}
+    unseen = unseen_rows(n_rows, steps, batch, seed, max_rows=100)
+    assert len(unseen) == 100 and len(set(unseen.tolist())) == 100
+    assert not taken & set(unseen.tolist())
+    assert len(unseen_rows(n_rows, steps, batch, seed, max_rows=10_000)) == n_rows - steps * batch
+    assert unseen_rows(n_rows, 63, batch, seed, max_rows=100).size == 0  # 63 steps take all 1000 rows

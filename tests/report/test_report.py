@@ -91,6 +91,8 @@ def test_report_counts_and_fits(trained):
     assert all(r["lr"] == 50.0 for r in table if r["status"] == "diverged")
     failed = [r for r in table if r["status"] == "failed"]
     assert len(failed) == 9 and all("missing" in r["error"] for r in failed)
+    # Complete runs also score training rows they never took; diverged and failed ones have none.
+    assert all((r["unseen"] is not None) == (r["status"] == "complete") for r in table)
     assert {r["name"] for r in summary["failed_runs"]} == {r["name"] for r in failed}
 
     fits = summary["fits"]
@@ -122,6 +124,7 @@ def test_summary_md_and_page_say_the_verdict(trained):
     assert "9 run(s) failed" in page
     assert "w64-L1-broken-lr0.003-0.05xN" in page  # failed runs are listed, with their error
     assert "diverged at step" in page
+    assert "Split: the eval loss minus the final loss on training rows each run never took" in page
 
 
 @pytest.mark.slow

@@ -95,3 +95,29 @@ def test_one_driver_per_results_file(tmp_path):
             with writer_lock(db):
                 pass
     assert not driver_alive(db)
+
+
+def test_a_results_file_of_schema_1_gains_the_new_columns_and_keeps_its_rows(tmp_path, specs):
+    db = tmp_path / "results.sqlite"
+    with Store.open_writer(db) as store:
+        store.add_runs(specs)
+        store.record_result(specs[0].run_id, _result(3.2), host="h1")
+    # Make it the file an earlier scalinglab wrote: without the unseen-train columns, schema 1.
+    conn = sqlite3.connect(db)
+    conn.executescript("ALTER TABLE runs DROP COLUMN final_unseen_train_loss;"
+                       "ALTER TABLE runs DROP COLUMN final_unseen_train_loss_se; PRAGMA user_version = 1;")
+    conn.close()
+    with Store.open_reader(db) as reader:  # a reader of the old file works as it is
+        assert "final_unseen_train_loss" not in dict(reader.runs()[0])
+    with Store.open_writer(db) as store:
+        store.record_result(specs[1].run_id, _result(3.0).model_copy(update={"final_unseen_train_loss": 2.9}), host="h1")
+        rows = {r["run_id"]: r for r in store.runs()}
+    assert rows[specs[0].run_id]["final_eval_loss"] == 3.2 and rows[specs[0].run_id]["final_unseen_train_loss"] is None
+    assert rows[specs[1].run_id]["final_unseen_train_loss"] == 2.9
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 2
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConfigError, match="schema 3; this scalinglab reads up to 2"):
+        Store.open_writer(db)

@@ -38,6 +38,9 @@ def test_tiny_run_learns_and_reports(tiny_config, tmp_path):
     assert result.steps == result.steps_planned == 157  # ceil(40,000 / (8·32))
     assert result.final_eval_loss < result.initial_eval_loss - 1.0
     assert result.final_eval_loss_se > 0
+    # Held-out rows of the training text: scored, and learned as well as the eval split (same source).
+    assert result.final_unseen_train_loss < result.initial_eval_loss - 1.0
+    assert result.final_unseen_train_loss_se > 0
     assert [m.step for m in result.metrics if m.eval_loss is not None][0] == 0
     assert (tmp_path / "run" / "checkpoint.pt").exists()
     stored = json.loads((tmp_path / "run" / "result.json").read_text())

@@ -57,6 +57,9 @@ def summary_table(result: RunResult) -> Table:
     table.add_row("final train loss", fmt(result.final_train_loss))
     table.add_row("final eval loss", f"{fmt(result.final_eval_loss)} ± {fmt(result.final_eval_loss_se)}"
                   f"  (start {fmt(result.initial_eval_loss)})")
+    if result.final_unseen_train_loss is not None:
+        table.add_row("unseen train rows", f"{fmt(result.final_unseen_train_loss)} ± "
+                      f"{fmt(result.final_unseen_train_loss_se)}  (training text the run never took)")
     if result.diverged_step is not None:
         table.add_row("diverged", f"at step {result.diverged_step:,}")
     table.add_row("wall time", f"{result.wall_time_s:.1f} s")

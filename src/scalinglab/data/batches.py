@@ -43,6 +43,21 @@ def row_indices(n_rows: int, step: int, batch_size: int, seed: int) -> np.ndarra
     return rows_B
 
 
+def unseen_rows(n_rows: int, steps: int, batch_size: int, seed: int, max_rows: int) -> np.ndarray:
+    """Up to max_rows training rows that the first `steps` steps never take, spread evenly over the
+    rest of epoch 0's order (empty when those steps cover a whole epoch).
+
+    Loss on these rows is held-out loss on the training distribution itself: set against the eval
+    split's, it separates overfitting from the eval documents being different text.
+    """
+    used = steps * batch_size
+    if used >= n_rows or max_rows < 1:
+        return np.empty(0, dtype=np.int64)
+    rest = _permutation(n_rows, seed, 0)[used:]
+    picks = np.linspace(0, len(rest) - 1, min(max_rows, len(rest))).round().astype(np.int64)
+    return np.sort(rest[picks])
+
+
 def get_batch(stream: np.ndarray, rows: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """x[b] = stream[r*S : r*S+S], y[b] = stream[r*S+1 : r*S+S+1] as int64 arrays of shape (B, S)."""
     rows_B = np.asarray(rows, dtype=np.int64)

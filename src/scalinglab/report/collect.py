@@ -138,12 +138,13 @@ def run_rows(data: StudyData) -> list[dict]:
     """The run table as plain dicts (JSON-ready: NaN and pandas NA become None)."""
     cols = ["name", "arm", "status", "width", "depth", "lr", "batch_size", "params", "params_total", "tokens",
             "compute", "planned_compute", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
-            "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id"]
+            "final_unseen_train_loss", "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id"]
     rows = []
     for rec in data.table[cols].to_dict("records"):
         rec = {k: _plain(v) for k, v in rec.items()}
         train, ev = rec["final_train_loss"], rec["final_eval_loss"]
         rec["gap"] = ev - train if train is not None and ev is not None else None
+        rec["unseen"] = rec.pop("final_unseen_train_loss")
         rows.append(rec)
     return rows
 

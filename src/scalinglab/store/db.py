@@ -21,7 +21,9 @@ from scalinglab.config import ConfigError, RunSpec
 if TYPE_CHECKING:  # the store reads and writes plain rows; importing train would pull in torch
     from scalinglab.train.result import RunResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_ADDED = {2: ("final_unseen_train_loss REAL", "final_unseen_train_loss_se REAL")}
+"""Columns each schema version added to `runs`: an older results file gains them when opened for writing."""
 STATUSES = ("pending", "running", "complete", "diverged", "failed")
 FINAL = ("complete", "diverged")
 """Statuses that are results: `run` never trains these again."""
@@ -30,7 +32,8 @@ FINAL = ("complete", "diverged")
 RESULT_COLUMNS = (
     "steps", "steps_planned", "tokens", "params_non_embedding", "params_total", "flops", "flops_6nd",
     "vocab_size", "lr", "depth", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
-    "initial_eval_loss", "diverged_step", "wall_time_s", "tokens_per_s", "device",
+    "final_unseen_train_loss", "final_unseen_train_loss_se", "initial_eval_loss", "diverged_step",
+    "wall_time_s", "tokens_per_s", "device",
 )
 METRIC_COLUMNS = ("step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_loss_se")
 
@@ -47,6 +50,7 @@ CREATE TABLE IF NOT EXISTS runs (
     params_non_embedding INTEGER, params_total INTEGER, flops REAL, flops_6nd REAL,
     vocab_size INTEGER, lr REAL, depth INTEGER,
     final_train_loss REAL, final_eval_loss REAL, final_eval_loss_se REAL, initial_eval_loss REAL,
+    final_unseen_train_loss REAL, final_unseen_train_loss_se REAL,
     diverged_step INTEGER, wall_time_s REAL, tokens_per_s REAL, device TEXT,
     host TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -83,8 +87,11 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise ConfigError(f"{path}: results file of schema {version}; this scalinglab reads {SCHEMA_VERSION}")
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"{path}: results file of schema {version}; this scalinglab reads up to {SCHEMA_VERSION}")
+        if version:  # an older file: add what later versions added, in one transaction
+            added = [col for v in range(version + 1, SCHEMA_VERSION + 1) for col in _ADDED.get(v, ())]
+            conn.executescript("BEGIN;" + "".join(f"ALTER TABLE runs ADD COLUMN {c};" for c in added) + "COMMIT;")
         conn.executescript(_SCHEMA)
         return cls(conn, path)
 

@@ -23,7 +23,7 @@ Format = Literal["csv", "parquet", "jsonl"]
 COLUMNS = [
     "run_id", "name", "study", "arm", "status", "width", "depth", "lr", "batch_size", "weight_decay", "l2",
     "decay_mode", "seed", "params", "params_total", "tokens", "compute", "flops", "loss", "final_train_loss",
-    "final_eval_loss", "final_eval_loss_se", "initial_loss", "vocab_size", "steps", "diverged_step",
+    "final_eval_loss", "final_eval_loss_se", "initial_loss", "final_unseen_train_loss", "vocab_size", "steps", "diverged_step",
     "wall_time_s", "tokens_per_s", "error",
     # Recipe and setup fields the paper's arms vary, for grouping:
     "qk_norm", "mlp", "mlp_ratio", "grad_normalize", "z_loss", "seq_len", "tokens_per_param", "tokenizer",
@@ -75,6 +75,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
             "flops": result("flops", budget.flops), "loss": got.get("final_eval_loss"),
             "final_train_loss": got.get("final_train_loss"), "final_eval_loss": got.get("final_eval_loss"),
             "final_eval_loss_se": got.get("final_eval_loss_se"), "initial_loss": got.get("initial_eval_loss"),
+            "final_unseen_train_loss": got.get("final_unseen_train_loss"),
             "vocab_size": result("vocab_size", vocab_size(cfg.data.tokenizer)),
             "steps": result("steps", budget.steps), "diverged_step": got.get("diverged_step"),
             "wall_time_s": got.get("wall_time_s"), "tokens_per_s": got.get("tokens_per_s"),
@@ -89,7 +90,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
     # Whole numbers stay whole even where some runs have no result yet (pandas' nullable ints).
     for col in ("steps", "diverged_step", "tokens", "vocab_size"):
         df[col] = df[col].astype("Int64")
-    for col in ("loss", "final_train_loss", "final_eval_loss", "final_eval_loss_se", "initial_loss",
+    for col in ("loss", "final_train_loss", "final_eval_loss", "final_eval_loss_se", "initial_loss", "final_unseen_train_loss",
                 "wall_time_s", "tokens_per_s", "compute", "flops", "tokens_per_param"):
         df[col] = df[col].astype("float64")
     return df

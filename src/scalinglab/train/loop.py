@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from scalinglab.config import ConfigError, RunConfig
-from scalinglab.data import TokenData, batch_rows, eval_batches, get_batch, load_tokens, row_indices
+from scalinglab.data import (TokenData, batch_rows, eval_batches, get_batch, load_tokens, row_indices,
+                             unseen_rows)
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
 from scalinglab.train.checkpoint import RESULT, load_checkpoint, save_checkpoint, save_text
@@ -58,12 +59,30 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-@torch.no_grad()
 def evaluate(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype) -> tuple[float, float]:
     """Mean token cross-entropy (nats) on held-out rows, and its standard error across rows."""
+    return _mean_loss(model, eval_batches(data.eval, cfg.data.seq_len, cfg.loop.eval_tokens, cfg.budget.batch_size),
+                      device, dtype)
+
+
+def evaluate_unseen_train(model: Transformer, data: TokenData, cfg: RunConfig, steps: int, device,
+                          dtype) -> tuple[float | None, float | None]:
+    """Mean loss and its standard error on eval_tokens of training rows the run never took (None, None
+    when the run went through a whole epoch)."""
+    n_rows = batch_rows(len(data.train), cfg.data.seq_len)
+    rows = unseen_rows(n_rows, steps, cfg.budget.batch_size, cfg.seed, max(1, cfg.loop.eval_tokens // cfg.data.seq_len))
+    if not rows.size:
+        return None, None
+    b = cfg.budget.batch_size
+    return _mean_loss(model, (get_batch(data.train, rows[i : i + b], cfg.data.seq_len) for i in range(0, len(rows), b)),
+                      device, dtype)
+
+
+@torch.no_grad()
+def _mean_loss(model: Transformer, batches, device, dtype) -> tuple[float, float]:
     model.eval()
     row_means = []
-    for x, y in eval_batches(data.eval, cfg.data.seq_len, cfg.loop.eval_tokens, cfg.budget.batch_size):
+    for x, y in batches:
         with _autocast(device, dtype):
             losses_BxL = model.token_losses(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
         row_means.append(losses_BxL.mean(dim=1).cpu())
@@ -196,6 +215,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
     evals = [m for m in metrics if m.eval_loss is not None]
     final_eval = evals[-1] if status == "complete" else None
     tokens = (diverged_step or step) * budget.tokens_per_step
+    unseen, unseen_se = (evaluate_unseen_train(model, data, cfg, step, device, dtype) if status == "complete"
+                         else (None, None))
     result = RunResult(
         status=status, steps=diverged_step or step, steps_planned=steps, tokens=tokens,
         params_non_embedding=budget.params_non_embedding, params_total=budget.params_total,
@@ -204,6 +225,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
         final_train_loss=trained[-1].train_loss if trained and status == "complete" else None,
         final_eval_loss=final_eval.eval_loss if final_eval else None,
         final_eval_loss_se=final_eval.eval_loss_se if final_eval else None,
+        final_unseen_train_loss=unseen, final_unseen_train_loss_se=unseen_se,
         initial_eval_loss=evals[0].eval_loss if evals else None,
         diverged_step=diverged_step, wall_time_s=wall_before + time.perf_counter() - t_wall,
         tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), metrics=metrics,

@@ -49,6 +49,10 @@ class RunResult(BaseModel):
     """Mean train loss over the last logged window (None if diverged before any)."""
     final_eval_loss: float | None
     final_eval_loss_se: float | None
+    final_unseen_train_loss: float | None = None
+    """Final loss on training rows the run never took (None if it covered an epoch, or diverged):
+    held-out loss on the training text itself, to set against the eval split's."""
+    final_unseen_train_loss_se: float | None = None
     initial_eval_loss: float | None
     diverged_step: int | None = None
     wall_time_s: float
