@@ -124,7 +124,7 @@ def test_summary_md_and_page_say_the_verdict(trained):
     assert "9 run(s) failed" in page
     assert "w64-L1-broken-lr0.003-0.05xN" in page  # failed runs are listed, with their error
     assert "diverged at step" in page
-    assert "Split: the eval loss minus the final loss on training rows each run never took" in page
+    assert "by the final loss on training windows each run never took" in page
 
 
 @pytest.mark.slow

@@ -47,8 +47,8 @@ def unseen_rows(n_rows: int, steps: int, batch_size: int, seed: int, max_rows: i
     """Up to max_rows training rows that the first `steps` steps never take, spread evenly over the
     rest of epoch 0's order (empty when those steps cover a whole epoch).
 
-    Loss on these rows is held-out loss on the training distribution itself: set against the eval
-    split's, it separates overfitting from the eval documents being different text.
+    Loss on these rows is held-out loss on windows of the training documents: between the train loss
+    (memorisation window by window) and the eval split's (held-out documents).
     """
     used = steps * batch_size
     if used >= n_rows or max_rows < 1:

@@ -50,8 +50,9 @@ class RunResult(BaseModel):
     final_eval_loss: float | None
     final_eval_loss_se: float | None
     final_unseen_train_loss: float | None = None
-    """Final loss on training rows the run never took (None if it covered an epoch, or diverged):
-    held-out loss on the training text itself, to set against the eval split's."""
+    """Final loss on training rows (windows) the run never took, None if it covered an epoch or
+    diverged. Set against the train loss it shows memorisation window by window; against the eval
+    loss, what a held-out document costs beyond a held-out window of the training documents."""
     final_unseen_train_loss_se: float | None = None
     initial_eval_loss: float | None
     diverged_step: int | None = None
