@@ -1,5 +1,6 @@
 """What the analysis says about a study: a fit per arm, comparisons against the first arm, LR and
-batch optima, and the effect of other swept settings (L2, weight decay). Every step that lacks data records why instead of raising, so a report is always made.
+batch optima, and the effect of other swept settings (L2, weight decay). Every step that lacks data
+records why instead of raising, so a report is always made.
 """
 
 from __future__ import annotations
@@ -151,9 +152,9 @@ def analyse_hyper(data: StudyData, hparam: str) -> Hyper:
 
     When LR and batch size are both swept, the LR is analysed per batch size (one curve each) and
     the batch size with the LR retuned per batch (each batch size at its best LR), as Xiao (2024)
-    compares batch sizes. The compute handed over is the nominal one of the planned budget: a diverged run's recorded
-    compute stops at divergence and a batch sweep rounds tokens to whole steps per batch size, and
-    either would split one budget's sweep into several curves.
+    compares batch sizes. The compute handed over is the nominal one of the planned budget: a
+    diverged run's recorded compute stops at divergence and a batch sweep rounds tokens to whole
+    steps per batch size, and either would split one budget's sweep into several curves.
     """
     t = data.table.assign(compute=data.table["nominal_compute"])
     if "lr" in data.swept and "batch_size" in data.swept:
