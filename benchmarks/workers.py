@@ -8,6 +8,8 @@ ratios of one run and treat ratios under ~1.15× as unresolved (PERFORMANCE.md).
 
     python benchmarks/workers.py                           # widths 64/2 and 128/4, 2×1 vs 1×2
     python benchmarks/workers.py --sizes 256/6 --steps 4 --layouts 2x1,1x2,1x1
+    # A sweep of eight width-128 runs sharing one GPU vs one alone (execute.resources.runs_per_gpu):
+    python benchmarks/workers.py --device cuda --sizes 128/2 --layouts 8x2,1x2 --steps 50 --no-malloc-compare
 """
 
 from __future__ import annotations
@@ -70,13 +72,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-malloc-compare", action="store_true", help="only measure with the malloc env")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: every worker on the one visible GPU (a sweep of small runs sharing it)")
     args = parser.parse_args()
 
     from scalinglab.config import RunConfig
 
     layouts = [tuple(int(v) for v in s.split("x")) for s in args.layouts.split(",")]
     envs = {"malloc env": dict(MALLOC_ENV)} if args.no_malloc_compare else {"glibc default": {}, "malloc env": dict(MALLOC_ENV)}
-    print(f"cpus {os.cpu_count()}, seq {args.seq_len}, batch {args.batch_size}, vocab {args.vocab}, "
+    print(f"{args.device}, cpus {os.cpu_count()}, seq {args.seq_len}, batch {args.batch_size}, vocab {args.vocab}, "
           f"{args.steps} steps, median of {args.repeats}; malloc env = {MALLOC_ENV}")
     for size in args.sizes.split(","):
         width, depth = (int(v) for v in size.split("/"))
@@ -87,7 +91,7 @@ def main() -> None:
                 cfg = RunConfig.model_validate({
                     "model": {"width": width, "depth": depth},
                     "data": {"tokenizer": f"bpe:{args.vocab}", "seq_len": args.seq_len},
-                    "budget": {"batch_size": args.batch_size}, "loop": {"threads": t, "device": "cpu"},
+                    "budget": {"batch_size": args.batch_size}, "loop": {"threads": t, "device": args.device},
                 })
                 for env_name, env in envs.items():
                     tok_s, flt = measure(cfg.model_dump_json(), w, args.steps, env)

@@ -74,9 +74,10 @@ def runs_per_gpu(width: int) -> int:
 
     A small model cannot fill an H100 alone: its step is a few hundred tiny kernels, and the GPU
     idles while Python launches them. Several processes per device overlap one run's launch
-    overhead with another's kernels. Not yet measured here (no GPU was lent to this project's
-    development so far); `benchmarks/workers.py --sizes 128/2 --layouts 8x1,1x1` on a GPU machine
-    measures it. Kept modest so that eight runs' activations fit on a 40 GB device at width 512.
+    overhead with another's kernels. These counts are unmeasured guesses (no GPU was lent to this
+    project's development so far); `benchmarks/workers.py --device cuda --sizes 128/2 --layouts
+    8x2,1x2` on a GPU machine measures the first. Fewer runs share a device as width grows, so
+    their activations still fit in its memory.
     """
     if width <= 256:
         return 8
