@@ -26,7 +26,8 @@ from scalinglab.config import ConfigError, DataConfig
 from scalinglab.data import cache, sources, tokenizer
 from scalinglab.data.batches import batch_rows, eval_batches, get_batch, row_indices, unseen_rows
 
-__all__ = ["TokenData", "batch_rows", "eval_batches", "get_batch", "load_tokens", "row_indices", "tokenizer_vocab_size", "unseen_rows"]
+__all__ = ["TokenData", "batch_rows", "eval_batches", "get_batch", "load_tokens", "row_indices", "tokenizer_vocab_size",
+           "unseen_rows"]
 
 log = logging.getLogger(__name__)
 

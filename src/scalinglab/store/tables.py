@@ -23,8 +23,8 @@ Format = Literal["csv", "parquet", "jsonl"]
 COLUMNS = [
     "run_id", "name", "study", "arm", "status", "width", "depth", "lr", "batch_size", "weight_decay", "l2",
     "decay_mode", "seed", "params", "params_total", "tokens", "compute", "flops", "loss", "final_train_loss",
-    "final_eval_loss", "final_eval_loss_se", "initial_loss", "final_unseen_train_loss", "vocab_size", "steps", "diverged_step",
-    "wall_time_s", "tokens_per_s", "error",
+    "final_eval_loss", "final_eval_loss_se", "initial_loss", "final_unseen_train_loss", "vocab_size", "steps",
+    "diverged_step", "wall_time_s", "tokens_per_s", "error",
     # Recipe and setup fields the paper's arms vary, for grouping:
     "qk_norm", "mlp", "mlp_ratio", "grad_normalize", "z_loss", "seq_len", "tokens_per_param", "tokenizer",
     "device", "host", "digest", "reused_from",
@@ -90,8 +90,8 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
     # Whole numbers stay whole even where some runs have no result yet (pandas' nullable ints).
     for col in ("steps", "diverged_step", "tokens", "vocab_size"):
         df[col] = df[col].astype("Int64")
-    for col in ("loss", "final_train_loss", "final_eval_loss", "final_eval_loss_se", "initial_loss", "final_unseen_train_loss",
-                "wall_time_s", "tokens_per_s", "compute", "flops", "tokens_per_param"):
+    for col in ("loss", "final_train_loss", "final_eval_loss", "final_eval_loss_se", "initial_loss",
+                "final_unseen_train_loss", "wall_time_s", "tokens_per_s", "compute", "flops", "tokens_per_param"):
         df[col] = df[col].astype("float64")
     return df
 

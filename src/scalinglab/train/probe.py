@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -48,5 +49,4 @@ def probe_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
 
     step()  # warm-up: allocator, kernels, compile
     chunks = max(1, min(chunks, steps))
-    rates = sorted(timed(steps // chunks + (i < steps % chunks)) for i in range(chunks))
-    return rates[len(rates) // 2]
+    return statistics.median(timed(steps // chunks + (i < steps % chunks)) for i in range(chunks))
