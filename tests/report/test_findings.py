@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalinglab.analysis import compare_arms
 from scalinglab.report import write_report
-from scalinglab.report.findings import analyse
-from scalinglab.report.summary import verdict
+from scalinglab.report.findings import Pair, analyse
+from scalinglab.report.summary import backtest_sentence, observed_sentence, pair_sentences, verdict
+from tests.analysis.helpers import arm, crossing_a
 from tests.report.synthetic import (CROSSING, crossing_study, l2_study, law, lr_batch_study, lr_for_batch,
                                     lr_study, optimal_lr)
 
@@ -83,10 +85,6 @@ def test_too_few_points_still_make_a_report(tmp_path):
 
 
 def test_two_fitted_crossings_are_named_with_their_compute():
-    from scalinglab.analysis import compare_arms
-    from scalinglab.report.findings import Pair
-    from scalinglab.report.summary import pair_sentences
-    from tests.analysis.helpers import arm, crossing_a
 
     # b: steeper and with the higher E, so it is behind, then ahead, then behind again.
     df = pd.concat([arm("a", 2.0, 60.0, 0.1, noise=0.0, seed=1),
@@ -129,14 +127,13 @@ def test_batch_sweep_retunes_the_lr_per_batch_size(tmp_path):
 
 
 def test_measured_differences_warn_when_equal_width_is_not_equal_compute():
-    from scalinglab.analysis import compare_arms
-    from scalinglab.report.summary import observed_sentence
-    from tests.analysis.helpers import arm
 
     a = arm("a", 2.0, 60.0, 0.1)
     b = arm("b", 2.0, 60.0, 0.1).assign(compute=lambda t: 2 * t["compute"])  # a wider MLP, say
     o = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", bootstrap=0).observed
     assert o.key == "width" and o.compute_ratio == pytest.approx([2.0] * len(o.sizes))
     assert "At equal width B spends 2× the compute of A" in observed_sentence(o, "A", "B")
+    wider = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", bootstrap=0)
+    assert "(where B spends 2× the compute of A)" in backtest_sentence(Pair("a", "b", wider), {"a": "A", "b": "B"})
     same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", bootstrap=0).observed
     assert "compute of" not in observed_sentence(same, "A", "B")

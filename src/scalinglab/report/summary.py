@@ -172,8 +172,11 @@ def backtest_sentence(pair: Pair, labels: dict[str, str]) -> str:
     p = f" (probability {probability(bt.p_b_beats_a if bt.predicted_winner == 'b' else 1 - bt.p_b_beats_a)})" \
         if bt.p_b_beats_a is not None and math.isfinite(bt.p_b_beats_a) else ""
     verdict_ = "right" if bt.correct else "wrong"
-    return (f"Backtest: refitted without the largest {size}, the forecast named {name[bt.predicted_winner]} the "
-            f"winner there{p}; observed, {name[bt.observed_winner]} won ({labels[pair.a]} {_loss(bt.observed_a)}, "
+    ratio = bt.compute_b / bt.compute_a
+    unequal = (f" (where {name['b']} spends {ratio:.2g}× the compute of {name['a']})"
+               if key != "compute" and not 1 / 1.05 < ratio < 1.05 else "")
+    return (f"Backtest: refitted without the largest {size}{unequal}, the forecast named {name[bt.predicted_winner]} "
+            f"the winner there{p}; observed, {name[bt.observed_winner]} won ({labels[pair.a]} {_loss(bt.observed_a)}, "
             f"{labels[pair.b]} {_loss(bt.observed_b)}), so the forecast was {verdict_}. Misses (predicted − "
             f"observed): {bt.miss_a:+.3f} and {bt.miss_b:+.3f} nats.")
 
