@@ -96,6 +96,9 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
     style.log_x(ax)
     ax.set_xlabel(x_label)
     ax.set_ylabel("final eval loss (nats/token)")
+    ys = np.concatenate([g.loss for g in groups] + [c.loss for c in curves if c is not None])
+    if ys.size and ys.max() < 1.1 * ys.min():  # about one loss: a log axis would pad it out to a decade
+        ax.set_ylim(ys.min() / 1.1, ys.max() * 1.1)
     style.log_loss_axis(ax)
     # Outside the axes: curves extrapolated to the target fill the plot's whole width.
     style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
