@@ -92,11 +92,22 @@ def _complete(table, loss, rng, noise: float):
     return table
 
 
-def crossing_study(folder: Path, noise: float = 0.003, seed: int = 0) -> StudyData:
-    path = folder / "crossing.toml"
-    path.write_text(CROSSING_TOML)
+def _planned(folder: Path, name: str, toml: str):
+    """The study written to folder/name.toml, and its export table before any run (all pending)."""
+    path = folder / f"{name}.toml"
+    path.write_text(toml)
     study = load_study(path)
-    table = export_table(study)  # no store yet: every run pending, with its planned budget
+    return study, export_table(study)
+
+
+def _diverge(table, rows) -> None:
+    table.loc[rows, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
+    table.loc[rows, "status"] = "diverged"
+    table.loc[rows, "diverged_step"] = 3
+
+
+def crossing_study(folder: Path, noise: float = 0.003, seed: int = 0) -> StudyData:
+    study, table = _planned(folder, "crossing", CROSSING_TOML)
     loss = np.array([law(arm, c) for arm, c in zip(table["arm"], table["compute"])])
     return study_data(study, _complete(table, loss, np.random.default_rng(seed), noise))
 
@@ -107,31 +118,20 @@ def optimal_lr(width):
 
 
 def lr_study(folder: Path, noise: float = 0.002, seed: int = 0) -> StudyData:
-    path = folder / "lr.toml"
-    path.write_text(LR_TOML)
-    study = load_study(path)
-    table = export_table(study)
+    study, table = _planned(folder, "lr", LR_TOML)
     u = np.log2(table["lr"] / optimal_lr(table["width"]))
     loss = law("scaled", table["compute"]) + 0.04 * u**2
     table = _complete(table, loss.to_numpy(), np.random.default_rng(seed), noise)
-    diverged = u > 3.0  # above 8x the optimum
-    table.loc[diverged, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
-    table.loc[diverged, "status"] = "diverged"
-    table.loc[diverged, "diverged_step"] = 3
+    _diverge(table, u > 3.0)  # above 8x the optimum
     return study_data(study, table)
 
 
 def l2_study(folder: Path, noise: float = 0.001, seed: int = 0) -> StudyData:
     """L2 only hurts; λ = 1e-3 diverges at the largest width."""
-    path = folder / "l2.toml"
-    path.write_text(L2_TOML)
-    study = load_study(path)
-    table = export_table(study)
+    study, table = _planned(folder, "l2", L2_TOML)
     loss = law("scaled", table["compute"]) + L2_COST * table["l2"] - 0.02 * (table["arm"] == "coupled")
     table = _complete(table, loss.to_numpy(), np.random.default_rng(seed), noise)
-    diverged = (table["l2"] == 0.001) & (table["width"] == 256)
-    table.loc[diverged, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
-    table.loc[diverged, "status"] = "diverged"
+    _diverge(table, (table["l2"] == 0.001) & (table["width"] == 256))
     return study_data(study, table)
 
 
@@ -142,10 +142,7 @@ def lr_for_batch(batch):
 
 def lr_batch_study(folder: Path, noise: float = 0.0005, seed: int = 0) -> StudyData:
     """Best batch 16 (once the LR is retuned for each batch size), each batch with its own best LR."""
-    path = folder / "lr_batch.toml"
-    path.write_text(LR_BATCH_TOML)
-    study = load_study(path)
-    table = export_table(study)
+    study, table = _planned(folder, "lr_batch", LR_BATCH_TOML)
     u = np.log2(table["lr"] / lr_for_batch(table["batch_size"]))
     loss = 3.0 + 0.04 * u**2 + 0.03 * np.log2(table["batch_size"] / 16) ** 2
     return study_data(study, _complete(table, loss.to_numpy(), np.random.default_rng(seed), noise))
