@@ -141,7 +141,7 @@ def test_cli_report_prints_verdict_and_path(trained, tmp_path):
 def test_cli_report_user_errors(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["report", str(tmp_path / "nope.toml")])
-    assert res.exit_code == 2 and "file not found" in res.output
+    assert res.exit_code == 2 and res.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope.toml'}: file not found"]
     study = tmp_path / "fresh.toml"
     study.write_text('[data]\ntokenizer = "bytes"\n[sweep]\nwidth = [64]\n')
     res = runner.invoke(app, ["report", str(study)])

@@ -29,7 +29,7 @@ def demo(
     err_console.rule("[bold]2/3 train[/] (rerunning the demo reuses finished runs)")
     train_study(study, workers=workers)
     err_console.rule("[bold]3/3 fit, compare, report[/]")
-    result = build_report(study.path)
+    result = build_report(study)
     out_console.print(f"report: {result.index_html}", highlight=False, soft_wrap=True)
     out_console.print(f"verdict: {result.verdict}", highlight=False, soft_wrap=True)
     err_console.print(f"demo finished in {time.perf_counter() - t0:.0f} s", highlight=False)

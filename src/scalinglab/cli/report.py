@@ -23,13 +23,15 @@ def report(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
 ) -> None:
     """Write index.html (static, no server), the figures (PNG and SVG), summary.md and summary.json."""
+    from scalinglab.config import load_study
     from scalinglab.report import build_report
 
     if target_compute is not None and not target_compute > 0:
         fail("--target-compute: must be a positive number of FLOPs, e.g. 1e21")
-    err_console.print(f"fitting and drawing {study_file} ...")
     try:
-        result = build_report(study_file, out_dir=out, target_compute=target_compute, bootstrap=bootstrap,
+        study = load_study(study_file)  # a broken study file is one line of error, before any progress
+        err_console.print(f"fitting and drawing {study_file} ...")
+        result = build_report(study, out_dir=out, target_compute=target_compute, bootstrap=bootstrap,
                               seed=seed, results_dir=results)
     except ConfigError as e:
         fail(str(e))

@@ -1,6 +1,6 @@
 """A study's report: figures (PNG + SVG), one static index.html, summary.md and summary.json.
 
-    build_report(study_path, out_dir=None, target_compute=None, bootstrap=1000, seed=0, results_dir=None)
+    build_report(study, out_dir=None, target_compute=None, bootstrap=1000, seed=0, results_dir=None)
         -> ReportResult(out_dir, index_html, figures, verdict, summary)
     write_report(data: StudyData, out_dir, ...)    the same from a table already read (collect.read_study)
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglab.config import ConfigError, load_study
+from scalinglab.config import ConfigError, Study, load_study
 from scalinglab.report import figures as fig
 from scalinglab.report import html, style, summary
 from scalinglab.report.collect import StudyData, read_study, run_rows, traces
@@ -45,11 +45,12 @@ class ReportResult:
     """The content of summary.json."""
 
 
-def build_report(study_path: str | Path, out_dir: str | Path | None = None, target_compute: float | None = None,
+def build_report(study: Study | str | Path, out_dir: str | Path | None = None, target_compute: float | None = None,
                  bootstrap: int = 1000, seed: int = 0, results_dir: str | Path | None = None) -> ReportResult:
-    """Fit, draw and write the report of a study; raises ConfigError when there is nothing to report."""
-    study_path = Path(study_path)
-    study = load_study(study_path)
+    """Fit, draw and write the report of a study (loaded, or its file); raises ConfigError when there is
+    nothing to report."""
+    if not isinstance(study, Study):
+        study = load_study(study)
     results_dir = Path(results_dir) if results_dir else study.default_out_dir()
     out_dir = Path(out_dir) if out_dir else results_dir / "report"
     _check_replaceable(out_dir)
