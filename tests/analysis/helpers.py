@@ -57,3 +57,33 @@ def lr_sweep(widths=(64, 128, 256, 512), c_opt=0.5, k_opt=-1.0, stable_factor=4.
                          "loss": np.nan if diverged else loss, "status": "diverged" if diverged else "complete",
                          "vocab_size": 32101})
     return pd.DataFrame(rows)
+
+
+def nd_law(e, a, b, alpha, beta):
+    """L(N, D) = e + a/N^alpha + b/D^beta as a function of arrays."""
+    return lambda n, d: e + a / np.asarray(n) ** alpha + b / np.asarray(d) ** beta
+
+
+def grid_arm(name: str, law, sizes=np.logspace(7, 9, 5), multipliers=(5, 10, 20, 40, 80), noise=0.0, seed=0):
+    """Several token budgets per size (an over-training grid): one run per (N, D)."""
+    rng = np.random.default_rng(seed)
+    n = np.repeat(np.asarray(sizes, dtype=float), len(multipliers))
+    d = n * np.tile(np.asarray(multipliers, dtype=float), len(sizes))
+    loss = law(n, d) * np.exp(rng.normal(0.0, noise, len(n)))
+    return pd.DataFrame({"run_id": [f"{name}-{i}" for i in range(len(n))], "arm": name, "params": n, "tokens": d,
+                         "loss": loss})
+
+
+def isoflop_arm(name: str, law, budgets=(1e17, 1e18, 1e19), sizes_per_budget=7, noise=0.0, seed=0,
+                center=lambda c: np.sqrt(c / 120)):
+    """Per compute budget, sizes spread around `center(C)` (Hoffmann et al.'s Approach 2 grid)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in budgets:
+        # N from 1/6 to 6 times the budget's centre size, log-spaced.
+        n = center(c) * np.geomspace(1 / 6, 6, sizes_per_budget)
+        d = c / (6 * n)
+        loss = law(n, d) * np.exp(rng.normal(0.0, noise, len(n)))
+        rows += [{"run_id": f"{name}-{c:.0e}-{i}", "arm": name, "params": n[i], "tokens": d[i], "loss": loss[i]}
+                 for i in range(len(n))]
+    return pd.DataFrame(rows)

@@ -53,16 +53,37 @@ def test_fit_params_tokens_on_published_points_with_named_columns():
     assert d["allocations"]["all"]["tokens_per_param"] > 1
 
 
-def test_compare_reports_crossover_forecast_and_backtest(arms_csv):
+def test_compare_reports_design_forecast_verdict_and_backtest(arms_csv):
     res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "30",
                               "--target-compute", "1e18"])
     assert res.exit_code == 0, res.output
-    for text in ("observed sign changes: between", "fitted crossover: in_range", "P(scaled beats const) = 1",
-                 "backtest at width", "(right)"):
-        assert text in res.output
+    for text in ("Design: ladder (one token budget per size)", "Frontier: the ladder's own points",
+                 "Joint models of both arms, by Akaike weight", "The leader changes between",
+                 "The fitted frontiers cross at", "P(scaled beats const) = above 0.99 for a run of each",
+                 "Compute multiplier: const needs", "Backtest: refitted without the largest N",
+                 "verdict: At 1e18 FLOPs, scaled is predicted to beat const", "left out: 1 rows (status diverged)"):
+        assert text in res.output, text
     res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "0", "--json"])
     d = json.loads(res.stdout)
-    assert d["crossing"]["kind"] == "in_range" and d["backtest"]["correct"] is True
+    assert d["crossing"]["kind"] == "in_range" and d["backtest"]["forecasts"][0]["correct"] is True
+    assert d["setup"]["design"] == "ladder" and d["models"]["criterion"] == "AIC"
+
+
+def test_backtest_prints_scores_and_a_reliability_table(arms_csv):
+    res = runner.invoke(app, ["backtest", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "20"])
+    assert res.exit_code == 0, res.output
+    assert "reliability" in res.output and "Rolling-origin backtest of scaled against const" in res.output
+    assert "Brier score" in res.output
+    d = json.loads(runner.invoke(app, ["backtest", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap",
+                                       "10", "--json"]).stdout)
+    assert d["scores"]["n"] == len(d["forecasts"]) > 0
+
+
+def test_where_and_drop_highest_filter_the_table(arms_csv):
+    d = json.loads(runner.invoke(app, ["fit", str(arms_csv), "--where", "arm == 'const'", "--drop-highest", "2",
+                                       "--bootstrap", "0", "--json"]).stdout)
+    assert [f["group"] for f in d["fits"]] == ["const"] and d["fits"][0]["n_points"] == 6
+    assert d["excluded"]["--drop-highest 2"] == 2
 
 
 def test_fit_lr_law(tmp_path):
@@ -78,6 +99,14 @@ def test_fit_lr_law(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--loss", "eval_loss"], "runs.csv: column 'eval_loss' not found (columns: run_id, arm, width,"),
     (["--law", "chinchilla"], "--law: unknown law 'chinchilla'"),
+    (["--where", "arm == 'nope'"], "--where: no row matches \"arm == 'nope'\""),
+    (["--where", "import os"], "--where: cannot apply 'import os'"),
+    (["--frontier", "isoflop"], "--frontier isoflop needs two or more compute budgets with 3+ sizes each; the design "
+                                "found is ladder"),
+    (["--checkpoints", "all", "--run", "nope"], "column 'nope' not found"),
+    (["--law", "params-tokens"], "--law params-tokens needs N and D that vary apart"),
+    (["--bootstrap", "-1"], "--bootstrap: must be 0 or more, got -1"),
+    (["--target-compute", "inf"], "--target-compute: must be a positive, finite number of FLOPs, got inf"),
 ])
 def test_bad_flags_exit_2_with_one_line(arms_csv, args, message):
     res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "0", *args])
@@ -88,7 +117,7 @@ def test_bad_flags_exit_2_with_one_line(arms_csv, args, message):
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d.assign(params=-d["params"]).drop(columns="compute"), "column 'params' must be positive (row 1:"),
-    (lambda d: d.head(2), "group 'const': 2 points, fewer than the 3 parameters of L(C)"),
+    (lambda d: d.head(2), "group 'const': 2 distinct points, fewer than the 3 parameters of L(C)"),
     (lambda d: d.drop(columns=["compute", "tokens"]), "column 'compute' not found and cannot be derived"),
 ])
 def test_bad_tables_exit_2_with_one_line(tmp_path, arms_csv, change, message):

@@ -1,4 +1,4 @@
-"""Crossover kinds, forecast probabilities and the backtest on synthetic arms with known curves."""
+"""Comparing arms with known curves: crossings, forecasts, the compute multiplier, verdicts, backtests."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import compare_arms
+from scalinglab.analysis.allocation import optimal_split
 from scalinglab.config import ConfigError
-from tests.analysis.helpers import arm, crossing_a, ladder
+from tests.analysis.helpers import arm, crossing_a, grid_arm, isoflop_arm, ladder, nd_law
 
 BASE = (2.0, 60.0, 0.1)  # arm a: L = 2 + 60·C^-0.1 over C ≈ 1e12 … 1e16
-BOOT = 40
+BOOT = 60
 
 
 def compare(b_params, noise=5e-4, **kw):
@@ -31,78 +32,128 @@ def test_crossing_inside_the_data_is_in_range_with_an_interval_around_it(crossed
     assert x.compute == pytest.approx(1e14, rel=0.2)
     assert x.interval[0] < 1e14 < x.interval[1]
     assert x.p_cross > 0.9 and x.warning is None
-    # Observed: b is behind at small sizes and ahead at large ones; the flip brackets the crossing.
-    (lo, hi), = crossed.observed.sign_changes
-    sizes = dict(zip(crossed.observed.sizes, crossed.observed.compute))
-    assert sizes[lo] < 1e14 < sizes[hi]
-    la, lb = crossed.predict([1e13, 1e15])
-    assert lb[0] > la[0] and lb[1] < la[1]
+    # Measured: b behind at small sizes and ahead at large ones; the one leader change brackets it.
+    o = crossed.observed
+    assert o.key == "N and D"
+    (lo, hi), = o.sign_changes
+    by_size = dict(zip(o.sizes, o.compute))
+    assert by_size[lo] < 1e14 < by_size[hi]
 
 
-def test_crossing_beyond_the_data_from_exponents_is_extrapolated_without_warning():
-    c_cross = 1e18  # two decades beyond the largest run
-    r = compare(crossing_a(c_cross, alpha_b=0.12))
+def test_the_design_and_frontier_are_said(crossed):
+    s = crossed.setup
+    assert (s.design.kind, s.frontier, s.frontier_source, s.resampling) == \
+        ("ladder", "points", "the default for this design", "residuals")
+
+
+def test_crossing_beyond_the_data_from_exponents_is_extrapolated():
+    r = compare(crossing_a(1e18, alpha_b=0.12), sharing="E")
     assert r.crossing.kind == "extrapolated"
-    assert r.crossing.compute == pytest.approx(c_cross, rel=0.5)
+    assert r.crossing.compute == pytest.approx(1e18, rel=0.5)
     assert r.crossing.warning is None
 
 
-def test_crossing_only_from_different_e_far_beyond_the_data_warns():
+def test_a_crossing_only_from_different_e_is_not_reported_as_one():
     # Same exponent; b has the larger A but the lower E: the curves meet only near their asymptotes.
-    r = compare((1.9, 70.0, 0.1), noise=1e-5)
-    assert r.crossing.kind == "extrapolated"
-    assert r.crossing.compute > 10 * r.crossing.data_range[1]
-    assert "only because E differs" in r.crossing.warning
+    r = compare((1.9, 70.0, 0.1), noise=1e-5, sharing="none")
+    assert r.crossing.kind == "none" and r.crossing.compute is None
+    assert "only because their asymptotes differ" in r.crossing.warning
 
 
 def test_parallel_arms_do_not_cross():
-    r = compare((2.1, 60.0, 0.1))
+    r = compare((2.0, 66.0, 0.1), noise=1e-3)
     assert r.crossing.kind == "none" and r.crossing.compute is None
-    assert r.crossing.p_cross < 0.5
     assert r.observed.sign_changes == ()
+    assert r.verdict.winner == "a"
 
 
-def test_two_crossings_are_ambiguous():
-    # b: steeper and with the higher E, so it is behind, then ahead, then behind again.
-    r = compare(crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, bootstrap=0)
+def test_two_crossings_inside_the_runs_are_ambiguous():
+    # b: much steeper and with a much higher E: behind, then ahead, then behind again, all in the data.
+    r = compare(crossing_a(3e12, e_b=3.0, alpha_b=0.2), noise=0.0, bootstrap=0, sharing="none")
     assert r.crossing.n_crossings == 2
     assert r.crossing.kind == "ambiguous"
     first, second = r.crossing.crossings
-    assert first < second and r.crossing.compute == first
+    assert first == pytest.approx(3e12, rel=0.05) and second < r.crossing.data_range[1]
 
 
-def test_forecast_probability_is_the_share_of_bootstrap_pairs(crossed):
+def test_a_second_crossing_beyond_the_runs_from_e_alone_is_dropped():
+    r = compare(crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, bootstrap=0, sharing="none")
+    assert r.crossing.kind == "in_range" and r.crossing.n_crossings == 1
+    assert "only because their asymptotes differ" in r.crossing.warning
+
+
+def test_forecast_names_the_winner_with_its_probability_and_interval(crossed):
     f = crossed.forecast
-    assert f.p_b_beats_a > 0.95 and f.loss_b < f.loss_a
+    assert f.p_b_beats_a > 0.95 and f.p_mean_b_beats_a > 0.95 and f.loss_b < f.loss_a
     assert f.interval_a[0] < f.loss_a < f.interval_a[1]
+    assert f.delta_interval[1] < 0
     assert f.decades_beyond_data == pytest.approx(np.log10(1e18 / ladder()[3].max()))
+    assert crossed.verdict.winner == "b" and not crossed.verdict.reasons
+
+
+def test_the_compute_multiplier_is_exact_for_a_recipe_worth_a_fixed_factor():
+    # b reaches at compute C what a reaches at 3·C: b is worth 3× the compute, at every target.
+    e, a, alpha = BASE
+    r = compare((e, a * 3**-alpha, alpha), noise=0.0, bootstrap=0, target_compute=1e20)
+    assert r.forecast.multiplier == pytest.approx(3.0, rel=1e-3)
 
 
 def test_swapping_arms_gives_the_complementary_probability():
-    # Each arm's draws are seeded by its name, so swapping reuses them: the probabilities add to 1.
     df = pd.concat([arm("a", *BASE, noise=3e-3, seed=1), arm("b", *BASE, noise=3e-3, seed=2)])
-    ab = compare_arms(df, "a", "b", bootstrap=25, target_compute=1e17).forecast.p_b_beats_a
-    ba = compare_arms(df, "b", "a", bootstrap=25, target_compute=1e17).forecast.p_b_beats_a
+    ab = compare_arms(df, "a", "b", bootstrap=40, target_compute=1e17).forecast.p_b_beats_a
+    ba = compare_arms(df, "b", "a", bootstrap=40, target_compute=1e17).forecast.p_b_beats_a
     assert ab + ba == pytest.approx(1.0)
-    assert 0.05 < ab < 0.95  # the same law, different noise: no confident winner
+
+
+def test_equal_recipes_are_uncertain_not_a_confident_winner():
+    df = pd.concat([arm("a", *BASE, noise=3e-3, seed=1), arm("b", *BASE, noise=3e-3, seed=2)])
+    r = compare_arms(df, "a", "b", bootstrap=100, target_compute=1e17)
+    assert r.verdict.uncertain and r.verdict.settle
+    assert 0.1 < r.forecast.p_b_beats_a < 0.9
 
 
 def test_backtest_names_the_winner_and_reports_the_miss(crossed):
     bt = crossed.backtest
-    assert bt.status == "ok" and bt.held_out_size == crossed.observed.sizes[-1]
-    assert bt.predicted_winner == bt.observed_winner == "b" and bt.correct
-    assert abs(bt.miss_a) < 0.01 and abs(bt.miss_b) < 0.01
+    assert bt.status == "ok" and bt.held_out_size == max(crossed.observed.sizes)
+    (f,) = bt.forecasts
+    assert f.predicted_winner == f.observed_winner == "b" and bt.correct
+    assert abs(f.miss) < 0.01
 
 
 def test_backtest_catches_a_forecast_that_the_largest_size_contradicts():
     a = arm("a", *BASE, noise=5e-4, seed=1)
     b = arm("b", *crossing_a(1e14), noise=5e-4, seed=2)
     b.loc[b.index[-1], "loss"] += 0.3  # b's largest run went badly
-    r = compare_arms(pd.concat([a, b]), "a", "b", bootstrap=50)
-    bt = r.backtest
-    assert (bt.predicted_winner, bt.observed_winner, bt.correct) == ("b", "a", False)
-    assert bt.miss_b == pytest.approx(-0.3, abs=0.02)
-    assert bt.p_b_beats_a > 0.9
+    (f,) = compare_arms(pd.concat([a, b]), "a", "b", bootstrap=50).backtest.forecasts
+    assert (f.predicted_winner, f.observed_winner, f.correct) == ("b", "a", False)
+    assert f.miss == pytest.approx(-0.3, abs=0.03)
+
+
+def test_grids_compare_on_the_approach_3_frontier_and_at_a_model():
+    truth_a, truth_b = (1.8, 400.0, 1500.0, 0.34, 0.28), (1.8, 300.0, 2500.0, 0.34, 0.28)
+    df = pd.concat([grid_arm("a", nd_law(*truth_a), noise=2e-3, seed=1),
+                    grid_arm("b", nd_law(*truth_b), noise=2e-3, seed=2)])
+    r = compare_arms(df, "a", "b", bootstrap=60, target_params=1e10, target_tokens=2e11)
+    assert (r.setup.design.kind, r.setup.frontier) == ("grid", "params-tokens")
+    assert r.observed.key == "N and D" and len(r.observed.diff) == 25  # every (N, D), no averaging
+    la, lb = nd_law(*truth_a)(1e10, 2e11), nd_law(*truth_b)(1e10, 2e11)
+    assert r.forecast.loss_a == pytest.approx(la, rel=5e-3) and r.forecast.loss_b == pytest.approx(lb, rel=5e-3)
+    assert r.verdict.winner == ("b" if lb < la else "a")
+
+
+def test_isoflop_grids_compare_per_budget_minima_paired_by_budget():
+    law_a, law_b = nd_law(1.8, 400.0, 1500.0, 0.34, 0.28), nd_law(1.8, 300.0, 1500.0, 0.34, 0.28)
+    # The arms' sizes differ (b's grid is shifted), so no (N, D) is shared: pairs are by budget.
+    def center(c):
+        return float(optimal_split(np.array([1.8, 400.0, 1500.0, 0.34, 0.28]), c)[0])
+
+    df = pd.concat([isoflop_arm("a", law_a, budgets=(1e17, 1e18, 1e19, 1e20), center=center),
+                    isoflop_arm("b", law_b, budgets=(1e17, 1e18, 1e19, 1e20), center=lambda c: 0.8 * center(c))])
+    r = compare_arms(df, "a", "b", bootstrap=0)
+    assert (r.setup.design.kind, r.setup.frontier) == ("isoflop", "isoflop")
+    assert r.observed.key == "compute" and len(r.observed.diff) == 4
+    assert all(d < 0 for d in r.observed.diff)  # b's smaller A: lower minimum at every budget
+    assert len(r.minima) == 8
 
 
 def test_compare_input_errors():
@@ -112,3 +163,11 @@ def test_compare_input_errors():
         compare_arms(df, "a", "c", bootstrap=0)
     with pytest.raises(ConfigError, match="column 'arm' not found"):
         compare_arms(df.drop(columns="arm"), "a", "b", bootstrap=0)
+    with pytest.raises(ConfigError, match=r"--target-params/--target-tokens need --law params-tokens .*ladder"):
+        compare_arms(df, "a", "b", bootstrap=0, target_params=1e9, target_tokens=2e10)
+    with pytest.raises(ConfigError, match="--target-compute: must be a positive, finite number"):
+        compare_arms(df, "a", "b", bootstrap=0, target_compute=float("inf"))
+    with pytest.raises(ConfigError, match="--checkpoints all needs a run column.*design found is ladder"):
+        compare_arms(df.drop(columns="run_id"), "a", "b", bootstrap=0, checkpoints="all")
+    with pytest.raises(ConfigError, match="--bootstrap: must be 0 or more"):
+        compare_arms(df, "a", "b", bootstrap=-1)

@@ -11,7 +11,8 @@ import pytest
 from scalinglab.analysis import compare_arms
 from scalinglab.report import write_report
 from scalinglab.report.findings import Pair, analyse
-from scalinglab.report.summary import backtest_sentence, observed_sentence, pair_sentences, verdict
+from scalinglab.report.sentences import backtest_sentence, observed_sentence
+from scalinglab.report.summary import pair_sentences, verdict
 from tests.analysis.helpers import arm, crossing_a
 from tests.report.synthetic import (CROSSING, crossing_study, l2_study, law, lr_batch_study, lr_for_batch,
                                     lr_study, optimal_lr)
@@ -42,11 +43,11 @@ def test_crossing_report_page(tmp_path):
     result = write_report(crossing_study(tmp_path), tmp_path / "report", bootstrap=100)
     page = result.index_html.read_text()
     assert result.verdict in page
-    assert "cross at" in page and "Backtest: refitted without the largest width 384" in page
-    # The measured differences come first, before any fit: one per width, and where the sign flips.
+    assert "The fitted frontiers cross at" in page and "Backtest: refitted without the largest N" in page
+    # The measured differences come first, before any fit: one per width, and where the leader changes.
     measured = next(line for line in (result.out_dir / "summary.md").read_text().splitlines()
-                    if line.startswith("- Measured, eval loss of scaled"))
-    assert measured.count(" +") + measured.count(" -") == 6 and "the sign flips between width" in measured
+                    if line.startswith("- Measured, loss of scaled"))
+    assert measured.count("; N ") == 5 and "The leader changes between" in measured
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["forecast"]["headline"]["p_b_beats_a"] > 0.9
     assert summary["target_compute_source"].startswith("10×")
@@ -85,15 +86,14 @@ def test_too_few_points_still_make_a_report(tmp_path):
 
 
 def test_two_fitted_crossings_are_named_with_their_compute():
-
-    # b: steeper and with the higher E, so it is behind, then ahead, then behind again.
+    # b: much steeper and with a much higher E: behind, then ahead, then behind again, inside the runs.
     df = pd.concat([arm("a", 2.0, 60.0, 0.1, noise=0.0, seed=1),
-                    arm("b", *crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, seed=2)], ignore_index=True)
-    c = compare_arms(df, "a", "b", bootstrap=0)
+                    arm("b", *crossing_a(3e12, e_b=3.0, alpha_b=0.2), noise=0.0, seed=2)], ignore_index=True)
+    c = compare_arms(df, "a", "b", bootstrap=0, sharing="none")
     sentences = pair_sentences(Pair("a", "b", c), {"a": "A", "b": "B"})
     ambiguous = next(s for s in sentences if "ambiguous" in s)
-    assert c.crossing.n_crossings == 2 and ambiguous.count(" FLOPs (") == 2, ambiguous
-    assert sentences[0].startswith("Measured, eval loss of B minus A by width")
+    assert c.crossing.n_crossings == 2 and ambiguous.count("e1") == 2, ambiguous
+    assert sentences[0].startswith("Measured, loss of B minus A at the same N and D")
 
 
 def test_l2_sweep_reports_loss_against_the_setting(tmp_path):
@@ -130,10 +130,12 @@ def test_measured_differences_warn_when_equal_width_is_not_equal_compute():
 
     a = arm("a", 2.0, 60.0, 0.1)
     b = arm("b", 2.0, 60.0, 0.1).assign(compute=lambda t: 2 * t["compute"])  # a wider MLP, say
-    o = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", bootstrap=0).observed
-    assert o.key == "width" and o.compute_ratio == pytest.approx([2.0] * len(o.sizes))
-    assert "At equal width B spends 2× the compute of A" in observed_sentence(o, "A", "B")
+    # The wider arm has more parameters at each width: its rows do not pair by (N, D) or by compute.
+    b = b.assign(params=lambda t: 2 * t["params"])
     wider = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", bootstrap=0)
-    assert "(where B spends 2× the compute of A)" in backtest_sentence(Pair("a", "b", wider), {"a": "A", "b": "B"})
-    same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", bootstrap=0).observed
+    o = wider.observed
+    assert o.key == "width" and o.compute_ratio == pytest.approx([2.0] * len(o.sizes))
+    assert "At equal width B spends 2× the compute of A" in observed_sentence(wider, "A", "B")
+    assert "(where B spends 2× the compute of A)" in backtest_sentence(wider.backtest, "A", "B")
+    same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", bootstrap=0)
     assert "compute of" not in observed_sentence(same, "A", "B")

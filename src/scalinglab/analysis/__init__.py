@@ -30,12 +30,17 @@ Hyperparameter laws (Wortsman et al. 2023)
 
 from scalinglab.analysis.allocation import Allocation, compute_optimal
 from scalinglab.analysis.bootstrap import Bootstrap, percentile_interval
-from scalinglab.analysis.compare import Backtest, Comparison, Forecast, compare_arms
-from scalinglab.analysis.crossover import Crossing, Observed, find_crossing
+from scalinglab.analysis.calibration import Backtest, Calibration, Scores, rolling_backtest
+from scalinglab.analysis.compare import Comparison, Setup, compare_arms
+from scalinglab.analysis.crossover import Crossing, find_crossing
+from scalinglab.analysis.design import Design, detect_design
+from scalinglab.analysis.forecast import Forecast, Target
+from scalinglab.analysis.observed import Observed
+from scalinglab.analysis.verdict import Verdict
 from scalinglab.analysis.fit import FitReport, LawFit, fit_law, fit_points
 from scalinglab.analysis.hyperparams import HyperLaw, HyperReport, Optimum, PowerLaw, fit_hyper_law, fit_power_law
 from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
-from scalinglab.analysis.table import Columns, Runs, load_table, select_runs
+from scalinglab.analysis.table import Columns, Runs, filter_rows, load_table, select_runs
 
 __all__ = [
     "COMPUTE",
@@ -43,9 +48,11 @@ __all__ = [
     "Allocation",
     "Backtest",
     "Bootstrap",
+    "Calibration",
     "Columns",
     "Comparison",
     "Crossing",
+    "Design",
     "FitReport",
     "Forecast",
     "HyperLaw",
@@ -56,8 +63,14 @@ __all__ = [
     "Optimum",
     "PowerLaw",
     "Runs",
+    "Scores",
+    "Setup",
+    "Target",
+    "Verdict",
     "compare_arms",
     "compute_optimal",
+    "detect_design",
+    "filter_rows",
     "find_crossing",
     "fit_hyper_law",
     "fit_law",
@@ -66,5 +79,6 @@ __all__ = [
     "get_law",
     "load_table",
     "percentile_interval",
+    "rolling_backtest",
     "select_runs",
 ]

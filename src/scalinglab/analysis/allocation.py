@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scalinglab.analysis.bootstrap import percentile_interval
-from scalinglab.analysis.laws import PARAMS_TOKENS
+from scalinglab.analysis.laws import PARAMS_TOKENS, Law
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.config import ConfigError
 
@@ -41,14 +41,25 @@ class Allocation:
 def optimal_split(params: np.ndarray, compute: float) -> tuple[np.ndarray, np.ndarray]:
     """N*(C), D*(C) for parameter rows (…, 5) in PARAMS_TOKENS order (E, A, B, α, β)."""
     _, a, b, alpha, beta = np.moveaxis(np.asarray(params, dtype=float), -1, 0)
-    g = (alpha * a / (beta * b)) ** (1.0 / (alpha + beta))
-    n = g * (compute / 6.0) ** (beta / (alpha + beta))
-    return n, compute / (6.0 * n)
+    # A draw with an exponent at 0 has no interior optimum: its N* is 0 or inf, and its loss NaN.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        g = (alpha * a / (beta * b)) ** (1.0 / (alpha + beta))
+        n = g * (compute / 6.0) ** (beta / (alpha + beta))
+        return n, compute / (6.0 * n)
 
 
-def _loss(params: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
-    e, a, b, alpha, beta = np.moveaxis(np.asarray(params, dtype=float), -1, 0)
-    return e + a / n**alpha + b / d**beta
+def frontier_loss(law: Law, params: np.ndarray, compute) -> np.ndarray:
+    """L*(C), the best loss at compute C; parameter rows (..., p) and C (...) broadcast elementwise.
+
+    For L(C) that is the law itself; for L(N, D) it is the law at the compute-optimal split.
+    """
+    params = np.asarray(params, dtype=float)
+    log_c = np.log(np.asarray(compute, dtype=float))
+    if law.name == PARAMS_TOKENS.name:
+        n, d = optimal_split(params, np.exp(log_c))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return law.evaluate(params, np.stack(np.broadcast_arrays(np.log(n), np.log(d)), axis=-1))
+    return law.evaluate(params, log_c[..., None])
 
 
 def compute_optimal(fit: LawFit, compute: float, level: float | None = None) -> Allocation:
@@ -63,6 +74,8 @@ def compute_optimal(fit: LawFit, compute: float, level: float | None = None) -> 
     if fit.bootstrap is not None and len(fit.bootstrap.samples):
         s = fit.bootstrap.samples
         ns, ds = optimal_split(s, compute)
-        for key, values in (("params", ns), ("tokens", ds), ("tokens_per_param", ds / ns), ("loss", _loss(s, ns, ds))):
+        for key, values in (("params", ns), ("tokens", ds), ("tokens_per_param", ds / ns),
+                            ("loss", frontier_loss(fit.law, s, compute))):
             intervals[key] = percentile_interval(values, level)
-    return Allocation(float(compute), float(n), float(d), float(d / n), float(_loss(fit.vector, n, d)), intervals, level)
+    return Allocation(float(compute), float(n), float(d), float(d / n), float(frontier_loss(fit.law, fit.vector, compute)),
+                      intervals, level)

@@ -1,186 +1,299 @@
-"""Comparing two arms: observed differences, fitted crossing, a forecast, and a backtest.
+"""Comparing two arms on any table of runs: design, frontier, joint models, forecast, verdict, backtest.
 
-The forecast's probability that B beats A is the share of bootstrap pairs (one resample of each
-arm's runs, drawn independently) in which B's predicted loss is lower. The backtest asks the
-question a forecast must answer before anyone trusts it: refit without the largest size both
-arms ran, predict that size, and check whether the named winner was right.
+The steps, each in its own module:
+1. design.py: what the table holds (ladder, grid, isoFLOP grid, checkpoints), and from it the
+   frontier to compare on (the default follows the design; --frontier chooses);
+2. frontier.py / allocation.py: each arm's compute-optimal frontier L*(C), as points fitted with
+   L(C), or from a fitted L(N, D) (Approach 3);
+3. models.py / joint.py: the two arms fitted together under three sharings, averaged by AIC weight;
+4. forecast.py: at the target, Δ, P(B beats A) and the compute multiplier;
+5. crossover.py: where the frontiers cross; observed.py: the paired measurements and their noise;
+6. verdict.py: a winner, or "uncertain" with what would settle it;
+7. calibration.py: the backtest, refitted without the largest size.
+The arms are always fitted in name order, so compare(a, b) and compare(b, a) use the same draws
+and give complementary probabilities.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, group_seed
-from scalinglab.analysis.crossover import Crossing, Observed, find_crossing, observe
-from scalinglab.analysis.fit import DEFAULT_DELTA, LawFit, fit_points
-from scalinglab.analysis.laws import COMPUTE
+from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, RESAMPLINGS, group_seed
+from scalinglab.analysis.crossover import Crossing, find_crossing
+from scalinglab.analysis.design import Design, check_frontier, default_frontier, detect_design
+from scalinglab.analysis.fit import DEFAULT_DELTA, LawFit, choose_checkpoints, default_resampling
+from scalinglab.analysis.forecast import Forecast, Target, forecast
+from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
+from scalinglab.analysis.joint import SHARINGS, layout
+from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law
+from scalinglab.analysis.models import ModelChoice, fit_models
+from scalinglab.analysis.observed import Observed, observe
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import Columns, select_runs, size_key
+from scalinglab.analysis.table import Columns, Runs, drop_highest, select_runs
+from scalinglab.analysis.verdict import Verdict, decide
 from scalinglab.config import ConfigError
 
+if TYPE_CHECKING:
+    from scalinglab.analysis.calibration import Backtest
+
 DEFAULT_TARGET_FACTOR = 10.0
-"""Without --target-compute the forecast is at 10× the largest compute either arm ran."""
+"""Without a target the forecast is at 10× the largest compute either arm ran."""
 
 
 @dataclass(frozen=True)
-class Forecast:
-    """Both arms' predicted loss at one compute, and how often B wins across bootstrap pairs."""
+class Setup:
+    """Everything decided about a comparison before any fit, said back to the user."""
 
-    compute: float
-    loss_a: float
-    interval_a: tuple[float, float]
-    loss_b: float
-    interval_b: tuple[float, float]
-    p_b_beats_a: float
-    decades_beyond_data: float
-
-    def to_dict(self) -> dict:
-        return jsonable(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """Refit without the largest common size, forecast it, compare with what was observed.
-
-    status: ok | too_few (an arm keeps fewer points than the law has parameters). Misses are
-    predicted − observed loss; `correct` says whether the predicted winner is the observed one.
-    """
-
-    status: str
-    held_out_size: float | None = None
-    compute_a: float | None = None
-    compute_b: float | None = None
-    predicted_a: float | None = None
-    predicted_b: float | None = None
-    observed_a: float | None = None
-    observed_b: float | None = None
-    predicted_winner: str | None = None
-    observed_winner: str | None = None
-    correct: bool | None = None
-    miss_a: float | None = None
-    miss_b: float | None = None
-    miss_diff: float | None = None
-    """(predicted_b − predicted_a) − (observed_b − observed_a)."""
-    p_b_beats_a: float | None = None
+    a: str
+    b: str
+    source: str
+    design: Design
+    frontier: str
+    frontier_source: str
+    """'the default for this design' or 'chosen'."""
+    checkpoints: str
+    law: Law
+    sharing: str
+    resampling: str
+    bootstrap: int
+    seed: int
+    delta: float
+    level: float
 
     def to_dict(self) -> dict:
-        return jsonable(self.__dict__)
+        return jsonable({"design": self.design.kind, "design_description": self.design.describe(),
+                         "frontier": self.frontier, "frontier_source": self.frontier_source,
+                         "checkpoints": self.checkpoints, "law": self.law.name, "sharing": self.sharing,
+                         "resampling": self.resampling, "bootstrap": self.bootstrap, "seed": self.seed})
 
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """Everything `scalinglab compare` reports about arms a and b."""
 
-    a: str
-    b: str
-    source: str
+    setup: Setup
     excluded: dict[str, int]
-    fit_a: LawFit
-    fit_b: LawFit
+    models: ModelChoice
     observed: Observed
     crossing: Crossing
     forecast: Forecast
-    backtest: Backtest
+    runner_up: Forecast | None
+    """The runner-up model's point forecast, kept when it names the other winner."""
+    verdict: Verdict
+    backtest: Backtest | None
+    """Refitted without the largest size, forecast it (None until compare_arms runs it)."""
+    minima: tuple[BudgetMinimum, ...] = ()
+    """The isoFLOP minima (frontier isoflop)."""
+
+    @property
+    def a(self) -> str:
+        return self.setup.a
+
+    @property
+    def b(self) -> str:
+        return self.setup.b
+
+    @property
+    def source(self) -> str:
+        return self.setup.source
+
+    @property
+    def fit_a(self) -> LawFit:
+        """Arm a: the chosen model's curve, with the model average's draws (models.ModelChoice)."""
+        return self.models.averaged[0]
+
+    @property
+    def fit_b(self) -> LawFit:
+        return self.models.averaged[1]
 
     def predict(self, compute) -> tuple[np.ndarray, np.ndarray]:
-        """Fitted loss of arm a and arm b at `compute`."""
-        return self.fit_a.predict(compute), self.fit_b.predict(compute)
+        """Each arm's frontier L*(C) under the chosen model."""
+        return self.fit_a.frontier(compute), self.fit_b.frontier(compute)
 
     def to_dict(self) -> dict:
         return jsonable({
             "source": self.source, "a": self.a, "b": self.b, "excluded": self.excluded,
+            "setup": self.setup.to_dict(), "models": self.models.to_dict(),
             "fits": {"a": self.fit_a.to_dict(), "b": self.fit_b.to_dict()},
             "observed": self.observed.to_dict(), "crossing": self.crossing.to_dict(),
-            "forecast": self.forecast.to_dict(), "backtest": self.backtest.to_dict(),
+            "forecast": self.forecast.to_dict(), "verdict": self.verdict.to_dict(),
+            "runner_up": None if self.runner_up is None else self.runner_up.to_dict(),
+            "backtest": None if self.backtest is None else self.backtest.to_dict(), "minima": [m.to_dict() for m in self.minima],
         })
 
 
-def _p_b_beats_a(fit_a: LawFit, fit_b: LawFit, compute_a: float, compute_b: float) -> float:
-    if fit_a.bootstrap is None or fit_b.bootstrap is None:
-        return float("nan")
-    m = min(len(fit_a.bootstrap.samples), len(fit_b.bootstrap.samples))
-    if m == 0:
-        return float("nan")
-    la = fit_a.predict_samples(compute_a)[:m, 0]
-    lb = fit_b.predict_samples(compute_b)[:m, 0]
-    return float(np.mean(lb < la))
-
-
-def forecast(fit_a: LawFit, fit_b: LawFit, compute: float, level: float | None = None) -> Forecast:
-    nan2 = (float("nan"), float("nan"))
-    ia = tuple(float(v[0]) for v in fit_a.predict_interval(compute, level=level)) if fit_a.bootstrap else nan2
-    ib = tuple(float(v[0]) for v in fit_b.predict_interval(compute, level=level)) if fit_b.bootstrap else nan2
-    top = max(fit_a.data_range["compute"][1], fit_b.data_range["compute"][1])
-    return Forecast(float(compute), float(fit_a.predict(compute)[0]), ia, float(fit_b.predict(compute)[0]), ib,
-                    _p_b_beats_a(fit_a, fit_b, compute, compute), float(np.log10(compute / top)))
-
-
-def _fit_arm(rows, arm: str, **kw) -> LawFit:
-    return fit_points(COMPUTE, rows[["compute"]].to_numpy(), rows["loss"].to_numpy(), rows["run"].to_numpy(),
-                      group=arm, **kw)
-
-
-def backtest(rows_a, rows_b, observed: Observed, kw_a: dict, kw_b: dict) -> Backtest:
-    """Hold out the largest size both arms ran (and anything larger) and forecast it.
-
-    kw_a, kw_b: fit_points options per arm (bootstrap, seed, delta, level, method).
-    """
-    if len(observed.sizes) < 2:
-        return Backtest("too_few")
-    held = observed.sizes[-1]
-    key = observed.key
-
-    def split(rows):
-        size = size_key(rows[key])
-        return rows[size < held], rows[size == held]
-
-    (train_a, test_a), (train_b, test_b) = split(rows_a), split(rows_b)
-    if min(len(train_a), len(train_b)) < COMPUTE.n_params:
-        return Backtest("too_few", held)
-    fa, fb = _fit_arm(train_a, "a", **kw_a), _fit_arm(train_b, "b", **kw_b)
-    ca, cb = float(test_a["compute"].mean()), float(test_b["compute"].mean())
-    pa, pb = float(fa.predict(ca)[0]), float(fb.predict(cb)[0])
-    oa, ob = float(test_a["loss"].mean()), float(test_b["loss"].mean())
-    return Backtest("ok", held, ca, cb, pa, pb, oa, ob, _winner(pa, pb), _winner(oa, ob),
-                    _winner(pa, pb) == _winner(oa, ob), pa - oa, pb - ob, (pb - pa) - (ob - oa),
-                    _p_b_beats_a(fa, fb, ca, cb))
-
-
-def _winner(loss_a: float, loss_b: float) -> str:
-    return "b" if loss_b < loss_a else "a"
-
-
-def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_compute: float | None = None,
-                 bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
-                 level: float = DEFAULT_LEVEL, method: str = "grid") -> Comparison:
-    """Compare arm b against arm a on a table of runs: L(C) per arm, crossing, forecast, backtest."""
+def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | None = None,
+            frontier: str | None = None, checkpoints: str | None = None, sharing: str = "auto", resampling: str | None = None,
+            drop: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
+            level: float = DEFAULT_LEVEL) -> tuple[Setup, Runs]:
+    """Check the table and the options, find the design and the frontier: no fitting yet."""
     columns = columns or Columns()
-    runs = select_runs(df, columns, need=("compute", "loss"))
+    runs = select_runs(df, columns, need=("compute", "loss"), checkpoints="all")
+    source = runs.source
     if "group" not in runs.names:
-        raise ConfigError(f"{runs.source}: column '{columns.group or 'arm'}' not found: compare needs a group column")
+        raise ConfigError(f"{source}: column '{columns.group or 'arm'}' not found: compare needs a group column")
     arms = runs.groups()
     for flag, arm in (("--a", a), ("--b", b)):
         if arm not in arms:
-            raise ConfigError(f"{runs.source}: {flag}: arm '{arm}' not found (arms: {', '.join(arms)})")
+            raise ConfigError(f"{source}: {flag}: arm '{arm}' not found (arms: {', '.join(arms)})")
     if a == b:
-        raise ConfigError(f"{runs.source}: --a and --b name the same arm '{a}'")
-    if target_compute is not None and not target_compute > 0:
-        raise ConfigError(f"--target-compute: must be positive, got {target_compute:g}")
-    frame = runs.frame
-    rows_a, rows_b = frame[frame["group"] == a], frame[frame["group"] == b]
-    kw_a = dict(bootstrap=bootstrap, seed=group_seed(seed, a), delta=delta, level=level, method=method)
-    kw_b = kw_a | {"seed": group_seed(seed, b)}
-    try:
-        fit_a, fit_b = _fit_arm(rows_a, a, **kw_a), _fit_arm(rows_b, b, **kw_b)
-    except ConfigError as e:
-        raise ConfigError(f"{runs.source}: {e}") from None
-    observed = observe(rows_a, rows_b)
-    top = max(fit_a.data_range["compute"][1], fit_b.data_range["compute"][1])
-    target = DEFAULT_TARGET_FACTOR * top if target_compute is None else float(target_compute)
-    # The backtest's resamples get their own seeds: the same draws again would not be independent.
-    bt = backtest(rows_a, rows_b, observed, kw_a | {"seed": group_seed(seed, a, 1)},
-                  kw_b | {"seed": group_seed(seed, b, 1)})
-    return Comparison(a, b, runs.source, runs.excluded, fit_a, fit_b, observed, find_crossing(fit_a, fit_b, level),
-                      forecast(fit_a, fit_b, target, level), bt)
+        raise ConfigError(f"{source}: --a and --b name the same arm '{a}'")
+    if sharing != "auto" and sharing not in SHARINGS:
+        raise ConfigError(f"--share: unknown model '{sharing}' (choose from auto, {', '.join(SHARINGS)})")
+    if resampling is not None and resampling not in RESAMPLINGS:
+        raise ConfigError(f"--resample: unknown choice '{resampling}' (choose from {', '.join(RESAMPLINGS)})")
+    if bootstrap < 0:
+        raise ConfigError(f"--bootstrap: must be 0 or more, got {bootstrap}")
+    if not 0 < level < 1:
+        raise ConfigError(f"--level: must be between 0 and 1, got {level:g}")
+    frame = runs.frame[runs.frame["group"].isin([a, b])]
+    runs = runs.with_frame(frame)
+    design = detect_design(frame, source)
+    used = "all" if checkpoints in (None, "all") and design.kind == "checkpoints" else "last"
+    runs, design = choose_checkpoints(runs, design, checkpoints, columns)
+    runs = drop_highest(runs, drop)
+    if law not in (None, "auto", COMPUTE.name, PARAMS_TOKENS.name):
+        raise ConfigError(f"--law: unknown law '{law}' (choose from auto, {COMPUTE.name}, {PARAMS_TOKENS.name})")
+    if law == PARAMS_TOKENS.name and frontier not in (None, "params-tokens"):
+        raise ConfigError(f"--law params-tokens and --frontier {frontier} disagree: L(N, D) gives its own frontier")
+    if law == COMPUTE.name and frontier == "params-tokens":
+        raise ConfigError("--law compute and --frontier params-tokens disagree: the params-tokens frontier is L(N, D)'s")
+    chosen = frontier is not None or law not in (None, "auto")
+    if frontier is None:
+        frontier = "params-tokens" if law == PARAMS_TOKENS.name else default_frontier(
+            design, COMPUTE.name if law == COMPUTE.name else None)
+    check_frontier(design, frontier, source)
+    fitted_law = PARAMS_TOKENS if frontier == "params-tokens" else COMPUTE
+    if fitted_law is PARAMS_TOKENS:
+        for std in ("params", "tokens"):
+            if std not in runs.frame:
+                raise ConfigError(f"{source}: --frontier params-tokens needs a '{std}' column")
+    resampling = resampling or default_resampling(runs.frame.groupby("group")["run"].nunique())
+    setup = Setup(a, b, source, design, frontier, "chosen" if chosen else "the default for this design",
+                  used, fitted_law, sharing, resampling, bootstrap, seed, delta, level)
+    return setup, runs
+
+
+def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_compute: float | None = None,
+                 target_params: float | None = None, target_tokens: float | None = None, law: str | None = None,
+                 frontier: str | None = None,
+                 checkpoints: str | None = None, sharing: str = "auto", resampling: str | None = None,
+                 drop: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
+                 level: float = DEFAULT_LEVEL) -> Comparison:
+    """Compare arm b against arm a (the baseline) on a table of runs; see the module docstring."""
+    setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, sharing=sharing,
+                          resampling=resampling, drop=drop, bootstrap=bootstrap, seed=seed, delta=delta, level=level)
+    target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
+    comparison = analyse(runs.frame, setup, target)
+    # Imported here: calibration refits through analyse(), so it imports this module.
+    from scalinglab.analysis.calibration import holdout_backtest
+
+    return replace(comparison, excluded=runs.excluded, backtest=holdout_backtest(runs.frame, setup, comparison.observed))
+
+
+def _target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -> Target:
+    if (params is None) != (tokens is None):
+        raise ConfigError("--target-params and --target-tokens: give both, or neither")
+    if params is not None:
+        for flag, v in (("--target-params", params), ("--target-tokens", tokens)):
+            if not (np.isfinite(v) and v > 0):
+                raise ConfigError(f"{flag}: must be a positive number, got {v:g}")
+        if setup.law is not PARAMS_TOKENS:
+            raise ConfigError(f"{setup.source}: --target-params/--target-tokens need --law params-tokens (the frontier "
+                              f"is '{setup.frontier}': {setup.design.describe()})")
+        if compute is not None:
+            raise ConfigError("--target-compute: give a compute or a model (--target-params, --target-tokens), not both")
+        return Target.at(params=params, tokens=tokens)
+    if compute is not None:
+        if not (np.isfinite(compute) and compute > 0):
+            raise ConfigError(f"--target-compute: must be a positive, finite number of FLOPs, got {compute:g}")
+        return Target.at(compute)
+    return Target.at(DEFAULT_TARGET_FACTOR * float(frame["compute"].max()))
+
+
+def arm_points(frame: pd.DataFrame, setup: Setup) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """Each arm's points for the law: every row for L(N, D), else its frontier points."""
+    if setup.law is PARAMS_TOKENS:
+        points, minima = frame, []
+    else:
+        points, minima = frontier_points(frame, setup.frontier)
+    rows_a, rows_b = points[points["group"] == setup.a], points[points["group"] == setup.b]
+    need = layout(setup.law, "E+exponents").n_free + 1
+    for arm, rows in ((setup.a, rows_a), (setup.b, rows_b)):
+        if rows["compute"].nunique() < 2:
+            raise ConfigError(f"{setup.source}: arm '{arm}' has {rows['compute'].nunique()} distinct point(s) on its "
+                              f"{setup.frontier} frontier; a fit of {setup.law.formula} needs 2 or more per arm")
+    if len(rows_a) + len(rows_b) < need:
+        raise ConfigError(f"{setup.source}: {len(rows_a) + len(rows_b)} frontier points in all; fitting "
+                          f"{setup.law.formula} to two arms needs at least {need}")
+    return rows_a, rows_b, minima
+
+
+def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
+    """Fit, forecast, cross and judge on an already prepared table (compare_arms without the backtest)."""
+    rows_a, rows_b, minima = arm_points(frame, setup)
+    choice = _fit_in_name_order(rows_a, rows_b, setup)
+    fit_a, fit_b = choice.averaged
+    fa = fb = None
+    if minima:
+        points, _ = frontier_points(frame, "isoflop")
+        fa, fb = points[points["group"] == setup.a], points[points["group"] == setup.b]
+    obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b],
+                  (_predictor(fit_a), _predictor(fit_b)), fa, fb)
+    noise = run_noise(obs, fit_a, fit_b)
+    fc = forecast(fit_a, fit_b, target, setup.level, noise)
+    rival = choice.runner_up
+    runner = forecast(_point(rival.fit_a), _point(rival.fit_b), target, setup.level) if rival else None
+    if runner is not None and runner.winner == fc.winner:
+        runner = None
+    verdict = decide(fc, choice, runner, _ladder_step(rows_a, rows_b), (setup.a, setup.b))
+    return Comparison(setup, {}, choice, obs, find_crossing(fit_a, fit_b, setup.level), fc, runner, verdict, None,
+                      tuple(minima))
+
+
+def run_noise(observed: Observed, fit_a: LawFit, fit_b: LawFit) -> float:
+    """Relative σ of one run's loss: the paired measurements' noise, else the fits' residual spread."""
+    if np.isfinite(observed.noise) and observed.noise > 0 and observed.loss_a:
+        return float(observed.noise / np.median(np.concatenate([observed.loss_a, observed.loss_b])))
+    residuals = np.concatenate([fit_a.residuals, fit_b.residuals])
+    if len(residuals) < 3:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+
+
+def _predictor(fit: LawFit):
+    """(N, D, C) → the fit's loss: at the model itself for L(N, D), on the frontier for L(C)."""
+    if fit.law is PARAMS_TOKENS:
+        return lambda n, d, c: fit.frontier(c) if n is None else fit.predict(n, d)
+    return lambda n, d, c: fit.frontier(c)
+
+
+def _point(fit: LawFit) -> LawFit:
+    return replace(fit, bootstrap=None)
+
+
+def _fit_in_name_order(rows_a: pd.DataFrame, rows_b: pd.DataFrame, setup: Setup) -> ModelChoice:
+    swap = setup.b < setup.a
+    first, second = (rows_b, rows_a) if swap else (rows_a, rows_b)
+    names = (setup.b, setup.a) if swap else (setup.a, setup.b)
+    choice = fit_models(first, second, setup.law, names, sharing=setup.sharing, bootstrap=setup.bootstrap,
+                        resampling=setup.resampling, seed=group_seed(setup.seed, "|".join(names)),
+                        delta=setup.delta, level=setup.level)
+    if not swap:
+        return choice
+    fits = {s: replace(f, fit_a=f.fit_b, fit_b=f.fit_a, draws=None if f.draws is None else replace(
+        f.draws, samples=f.draws.samples[:, ::-1, :])) for s, f in choice.fits.items()}
+    return replace(choice, fits=fits, averaged=choice.averaged[::-1])
+
+
+def _ladder_step(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> float:
+    """The typical compute ratio between consecutive rungs (median over both arms)."""
+    ratios = []
+    for rows in (rows_a, rows_b):
+        c = np.unique(np.round(np.log(rows["compute"].to_numpy(float)), 3))
+        ratios += list(np.exp(np.diff(c)))
+    return float(np.median(ratios)) if ratios else float("nan")

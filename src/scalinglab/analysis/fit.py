@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scalinglab.analysis.allocation import Allocation, compute_optimal
+from scalinglab.analysis.allocation import Allocation, compute_optimal, frontier_loss
 from scalinglab.analysis.bootstrap import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
+    RESAMPLINGS,
     Bootstrap,
     bootstrap_fit,
     group_seed,
@@ -22,7 +23,9 @@ from scalinglab.analysis.bootstrap import (
 from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
 from scalinglab.analysis.optimize import fit_grid, fit_varpro
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import Columns, select_runs
+from scalinglab.analysis.design import MIN_SIZES_FOR_ND, Design, check_frontier, default_frontier, detect_design
+from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
+from scalinglab.analysis.table import Columns, Runs, drop_highest, last_rows, select_runs
 from scalinglab.config import ConfigError
 
 METHODS = ("grid", "varpro")
@@ -49,6 +52,10 @@ class LawFit:
     """log L̂ − log L per fitted point."""
     bootstrap: Bootstrap | None = None
     level: float = DEFAULT_LEVEL
+    shared: tuple[str, ...] = ()
+    """Parameters this arm shares with the other arm of a joint fit (analysis.joint)."""
+    resampling: str = "runs"
+    """How the bootstrap drew its resamples (bootstrap.RESAMPLINGS)."""
 
     @property
     def vector(self) -> np.ndarray:
@@ -74,6 +81,24 @@ class LawFit:
         """Percentile band of the prediction (e.g. over a grid of C, for the report's bands)."""
         return percentile_interval(self.predict_samples(*inputs), self.level if level is None else level, axis=0)
 
+    def frontier(self, compute) -> np.ndarray:
+        """L*(C): the best loss at compute C (for L(N, D), at the compute-optimal N and D)."""
+        return frontier_loss(self.law, self.vector, np.atleast_1d(np.asarray(compute, dtype=float)))
+
+    def frontier_samples(self, compute) -> np.ndarray:
+        """L*(C) under each bootstrap draw: (n_draws, n_points)."""
+        if self.bootstrap is None:
+            raise ValueError("this fit has no bootstrap (fit with bootstrap > 0)")
+        return frontier_loss(self.law, self.bootstrap.samples[:, None, :], np.atleast_1d(np.asarray(compute, float)))
+
+    def frontier_interval(self, compute, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return percentile_interval(self.frontier_samples(compute), self.level if level is None else level, axis=0)
+
+    @property
+    def has_spread(self) -> bool:
+        """Bootstrap draws that can vary: not an exact fit through as many runs as parameters."""
+        return self.bootstrap is not None and len(self.bootstrap.samples) > 1
+
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
         if self.bootstrap is None:
             return (float("nan"), float("nan"))
@@ -88,15 +113,20 @@ class LawFit:
             "group": self.group, "law": self.law.name, "formula": self.law.formula, "status": self.status,
             "method": self.method, "params": self.params, "intervals": self.intervals(), "level": self.level,
             "objective": self.objective, "delta": self.delta, "n_points": self.n_points, "n_runs": self.n_runs,
-            "data_range": self.data_range,
-            "bootstrap": None if boot is None else {"resamples": boot.n_resamples, "failed": boot.n_failed, "seed": boot.seed},
+            "data_range": self.data_range, "shared": list(self.shared),
+            "bootstrap": None if boot is None else {"resamples": boot.n_resamples, "failed": boot.n_failed,
+                                                    "seed": boot.seed, "resampling": self.resampling},
         })
 
 
 def fit_points(law: Law | str, x: np.ndarray, loss: np.ndarray, runs: np.ndarray | None = None, *, group: str = "all",
                method: str = "grid", bootstrap: int = DEFAULT_RESAMPLES, seed: int | tuple = 0,
-               delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> LawFit:
-    """Fit `law` to points x (n, k) (columns as law.inputs) and loss (n,); `runs` labels rows by run."""
+               delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL, resampling: str = "runs") -> LawFit:
+    """Fit `law` to points x (n, k) (columns as law.inputs) and loss (n,); `runs` labels rows by run.
+
+    status: ok | boundary | not_converged | exact (as many distinct points as parameters: the curve
+    passes through them and there is nothing to resample).
+    """
     law = get_law(law)
     x = np.asarray(x, dtype=float).reshape(len(loss), law.n_terms)
     loss = np.asarray(loss, dtype=float)
@@ -104,18 +134,24 @@ def fit_points(law: Law | str, x: np.ndarray, loss: np.ndarray, runs: np.ndarray
         raise ConfigError(f"--method: unknown method '{method}' (choose from {', '.join(METHODS)})")
     if not delta > 0:
         raise ConfigError(f"--delta: must be positive, got {delta:g}")
-    if len(loss) < law.n_params:
-        raise ConfigError(f"group '{group}': {len(loss)} points, fewer than the {law.n_params} parameters of {law.formula}")
+    distinct = len(np.unique(np.round(np.log(x), 9), axis=0))
+    if distinct < law.n_params:
+        same = "" if distinct == len(loss) else f" ({len(loss)} rows)"
+        raise ConfigError(f"group '{group}': {distinct} distinct point{'s' if distinct != 1 else ''}{same}, fewer than "
+                          f"the {law.n_params} parameters of {law.formula}")
     run_codes = np.unique(np.arange(len(loss)) if runs is None else np.asarray(runs), return_inverse=True)[1]
     log_x, y = np.log(x), np.log(loss)
     sol = fit_grid(law, log_x, y, delta=delta) if method == "grid" else fit_varpro(law, log_x, y, delta=delta)
-    boot = bootstrap_fit(law, sol.theta, log_x, y, run_codes, bootstrap, seed, delta) if bootstrap > 0 else None
+    exact = distinct == law.n_params
+    boot = None
+    if bootstrap > 0 and not exact:
+        boot = bootstrap_fit(law, sol.theta, log_x, y, run_codes, bootstrap, seed, delta, resampling)
     params = law.from_theta(sol.theta)
-    status = "boundary" if sol.at_bound else ("ok" if sol.converged else "not_converged")
+    status = "exact" if exact else "boundary" if sol.at_bound else ("ok" if sol.converged else "not_converged")
     residuals = np.log(law.predict(params, log_x)) - y
     data_range = {name: (float(x[:, i].min()), float(x[:, i].max())) for i, name in enumerate(law.inputs)}
     return LawFit(law, group, dict(zip(law.param_names, map(float, params))), sol.objective, status, method, delta,
-                  len(loss), int(run_codes.max()) + 1, data_range, residuals, boot, level)
+                  len(loss), int(run_codes.max()) + 1, data_range, residuals, boot, level, resampling=resampling)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,12 +165,19 @@ class FitReport:
     target_compute: float | None = None
     allocations: dict[str, Allocation] = field(default_factory=dict)
     """Compute-optimal N*, D* per group at target_compute (L(N, D) only)."""
+    design: Design | None = None
+    frontier: str | None = None
+    """For L(C): which frontier points were fitted (design.FRONTIERS)."""
+    minima: tuple[BudgetMinimum, ...] = ()
 
     def __getitem__(self, group: str) -> LawFit:
         return self.fits[group]
 
     def to_dict(self) -> dict:
         out = {"source": self.source, "law": self.law.name, "formula": self.law.formula, "excluded": self.excluded,
+               "design": None if self.design is None else self.design.kind,
+               "design_description": None if self.design is None else self.design.describe(),
+               "frontier": self.frontier, "minima": [m.to_dict() for m in self.minima],
                "fits": [f.to_dict() for f in self.fits.values()], "target_compute": self.target_compute}
         if self.target_compute is not None and self.law.name == COMPUTE.name:
             out["predictions"] = {g: _prediction(f, self.target_compute) for g, f in self.fits.items()}
@@ -144,31 +187,80 @@ class FitReport:
 
 
 def _prediction(fit: LawFit, compute: float) -> dict:
-    interval = [float(v[0]) for v in fit.predict_interval(compute)] if fit.bootstrap else [None, None]
+    interval = [float(v[0]) for v in fit.predict_interval(compute)] if fit.has_spread else [None, None]
     return {"compute": compute, "loss": float(fit.predict(compute)[0]), "interval": interval}
+
+
+MIN_RUNS_TO_RESAMPLE = 20
+"""Resample whole runs (the case bootstrap) only when a group has this many runs; with fewer,
+resamples repeat a few runs and drop sizes, and fits degenerate: resample residuals instead."""
+
+
+def default_resampling(runs_per_group) -> str:
+    return "runs" if min(runs_per_group) >= MIN_RUNS_TO_RESAMPLE else "residuals"
 
 
 def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, method: str = "grid",
             bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
-            level: float = DEFAULT_LEVEL, target_compute: float | None = None) -> FitReport:
+            level: float = DEFAULT_LEVEL, target_compute: float | None = None, frontier: str | None = None,
+            checkpoints: str | None = None, drop: int = 0, resampling: str | None = None) -> FitReport:
     """Fit L(C) (law="compute") or L(N, D) (law="params-tokens") to each group of a table.
 
-    Rows whose status is not complete are left out and counted; the bootstrap resamples whole
-    runs within each group, seeded per group so that adding an arm leaves the others unchanged.
+    L(C) is fitted to each group's frontier points (design.default_frontier, or `frontier`);
+    L(N, D) to every row (every checkpoint, unless checkpoints="last"). Rows whose status is not
+    complete are left out and counted; the bootstrap is seeded per group so that adding an arm
+    leaves the others unchanged.
     """
     law = get_law(law)
-    runs = select_runs(df, columns, need=(*law.inputs, "loss"))
-    if target_compute is not None and not target_compute > 0:
-        raise ConfigError(f"--target-compute: must be positive, got {target_compute:g}")
+    if bootstrap < 0:
+        raise ConfigError(f"--bootstrap: must be 0 or more, got {bootstrap}")
+    if target_compute is not None and not (np.isfinite(target_compute) and target_compute > 0):
+        raise ConfigError(f"--target-compute: must be a positive, finite number of FLOPs, got {target_compute:g}")
+    if resampling is not None and resampling not in RESAMPLINGS:
+        raise ConfigError(f"--resample: unknown choice '{resampling}' (choose from {', '.join(RESAMPLINGS)})")
+    runs = select_runs(df, columns, need=(*law.inputs, "loss"), checkpoints="all")
+    design = detect_design(runs.frame, runs.source)
+    runs, design = choose_checkpoints(runs, design, checkpoints, columns)
+    runs = drop_highest(runs, drop)
+    minima: list[BudgetMinimum] = []
+    points = runs.frame
+    if law.name == COMPUTE.name:
+        frontier = frontier or default_frontier(design, "compute")
+        check_frontier(design, frontier, runs.source)
+        if frontier != "points":
+            if "params" not in points:
+                raise ConfigError(f"{runs.source}: --frontier {frontier} needs a 'params' column")
+            points, minima = frontier_points(points, frontier)
+    elif not design.independent_n_and_d:
+        raise ConfigError(f"{runs.source}: --law params-tokens needs N and D that vary apart (several token budgets "
+                          f"per size, over {MIN_SIZES_FOR_ND}+ sizes); the design found is {design.describe()}")
+    resampling = resampling or default_resampling(points.groupby("group")["run"].nunique())
     fits = {}
-    for group, rows in runs.frame.groupby("group", sort=False):
+    for group, rows in points.groupby("group", sort=False):
         try:
             fits[group] = fit_points(law, rows[list(law.inputs)].to_numpy(), rows["loss"].to_numpy(),
                                      rows["run"].to_numpy(), group=group, method=method, bootstrap=bootstrap,
-                                     seed=group_seed(seed, group), delta=delta, level=level)
+                                     seed=group_seed(seed, group), delta=delta, level=level, resampling=resampling)
         except ConfigError as e:
             raise ConfigError(f"{runs.source}: {e}") from None
     allocations = {}
     if target_compute is not None and law.name == PARAMS_TOKENS.name:
         allocations = {g: compute_optimal(f, target_compute) for g, f in fits.items()}
-    return FitReport(law, runs.source, fits, runs.excluded, target_compute, allocations)
+    return FitReport(law, runs.source, fits, runs.excluded, target_compute, allocations, design,
+                     frontier if law.name == COMPUTE.name else None, tuple(minima))
+
+
+def choose_checkpoints(runs: Runs, design: Design, checkpoints: str | None,
+                       columns: Columns | None) -> tuple[Runs, Design]:
+    """Every checkpoint (the default when runs have several rows) or each run's last row."""
+    if checkpoints not in (None, "all", "last"):
+        raise ConfigError(f"--checkpoints: unknown choice '{checkpoints}' (choose all or last)")
+    if checkpoints == "all" and "run_id" not in runs.names:
+        raise ConfigError(f"{runs.source}: --checkpoints all needs a run column to tell runs apart (none of "
+                          f"{(columns.run_id if columns else None) or 'run_id, run'} found); the design found is "
+                          f"{design.describe()}")
+    if checkpoints == "last" and design.kind == "checkpoints":
+        kept = last_rows(runs.frame)
+        runs = runs.with_frame(kept, {"earlier checkpoints (--checkpoints last)": len(runs.frame) - len(kept)})
+        design = detect_design(runs.frame, runs.source)
+    return runs, design

@@ -51,16 +51,16 @@ class Law:
         k = self.n_terms
         return np.concatenate([np.exp(theta[..., : k + 1]), theta[..., k + 1 :]], axis=-1)
 
-    def predict(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
-        """Loss for parameter rows `params` (..., p) at inputs `log_x` (n, k) → (..., n)."""
+    def evaluate(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+        """Loss elementwise: parameter rows (..., p) against inputs (..., k), broadcast → (...)."""
         params = np.asarray(params, dtype=float)
         k = self.n_terms
-        e = params[..., :1]
-        coef = params[..., 1 : k + 1]
-        expo = params[..., k + 1 :]
-        # (..., 1, k) against (n, k): one power term per input, summed over k.
-        terms = coef[..., None, :] * np.exp(-expo[..., None, :] * log_x)
-        return e + terms.sum(axis=-1)
+        terms = params[..., 1 : k + 1] * np.exp(-params[..., k + 1 :] * np.asarray(log_x, dtype=float))
+        return params[..., 0] + terms.sum(axis=-1)
+
+    def predict(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+        """Loss for parameter rows `params` (..., p) at every input row `log_x` (n, k) → (..., n)."""
+        return self.evaluate(np.asarray(params, dtype=float)[..., None, :], log_x)
 
     def start_grid(self, log_x: np.ndarray, log_loss: np.ndarray) -> np.ndarray:
         """Starting points θ for the multi-start L-BFGS, one row each."""

@@ -8,6 +8,7 @@ the column, which the CLI turns into exit status 2.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -38,8 +39,12 @@ class Columns:
     """Final eval loss (nats per token)."""
     status: str | None = None
     run_id: str | None = None
+    """Which rows belong to one run (default 'run_id', else 'run'): checkpoints, and the unit of resampling."""
     step: str | None = None
-    """When present, only each run's last step is used."""
+    seed: str | None = None
+    """Rows of one arm at the same (N, D) with different seeds measure seed-to-seed noise."""
+    loss_se: str | None = None
+    """Standard error of the loss (default 'loss_se', else our export's 'final_eval_loss_se')."""
     width: str | None = None
     lr: str | None = None
     batch_size: str | None = None
@@ -47,8 +52,16 @@ class Columns:
     vocab_size: str | None = None
 
 
-_DEFAULT_NAMES = {f.name: f.name for f in fields(Columns)} | {"group": "arm"}
-NUMERIC = ("params", "tokens", "compute", "loss", "step", "width", "lr", "batch_size", "initial_loss", "vocab_size")
+# Standard name -> the names looked for when the user names no column, first match wins.
+_DEFAULT_NAMES = {f.name: (f.name,) for f in fields(Columns)} | {
+    "group": ("arm",), "run_id": ("run_id", "run"), "loss_se": ("loss_se", "final_eval_loss_se")}
+NUMERIC = ("params", "tokens", "compute", "loss", "step", "seed", "loss_se", "width", "lr", "batch_size",
+           "initial_loss", "vocab_size")
+MAX_COUNT = 1e40
+"""Parameters, tokens and FLOPs above this are not a real run (the largest runs are ~1e26 FLOPs); a
+value like 1e308 would overflow 6·N·D and every log-space fit."""
+MAX_LOSS = 1e6
+"""Cross-entropy in nats (or bits, or a perplexity) stays far below this."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +72,7 @@ class Runs:
     """Columns: group, run, then whichever of NUMERIC (and status) the table has."""
     source: str
     excluded: dict[str, int] = field(default_factory=dict)
-    """Rows left out, by reason (status other than complete, missing loss)."""
+    """Rows left out, by reason (status other than complete, missing loss, a filter)."""
     names: dict[str, str] = field(default_factory=dict)
     """Standard name → the user's column name, for messages."""
 
@@ -70,17 +83,33 @@ class Runs:
     def groups(self) -> list[str]:
         return list(dict.fromkeys(self.frame["group"]))
 
+    def with_frame(self, frame: pd.DataFrame, excluded: dict[str, int] | None = None) -> Runs:
+        """The same table with some rows left out (and counted under their reason)."""
+        counts = dict(self.excluded)
+        for why, n in (excluded or {}).items():
+            if n:
+                counts[why] = counts.get(why, 0) + n
+        return Runs(frame.reset_index(drop=True), self.source, counts, self.names)
+
 
 def load_table(path: str | Path) -> pd.DataFrame:
     """Read a .csv, .parquet, .jsonl or .json file; the single entry point for input tables."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a table file")
     if not p.is_file():
         raise ConfigError(f"{p}: file not found")
     suffix = p.suffix.lower()
     try:
         if suffix in (".csv", ".tsv"):
-            df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+            sep = "\t" if suffix == ".tsv" else ","
+            with open(p, newline="", encoding="utf-8", errors="replace") as f:
+                _check_unique_header(p, next(csv.reader(f, delimiter=sep), []))
+            df = pd.read_csv(p, sep=sep)
         elif suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            _check_unique_header(p, pq.read_schema(p).names)
             df = pd.read_parquet(p)
         elif suffix in (".jsonl", ".ndjson"):
             df = pd.read_json(p, lines=True)
@@ -102,6 +131,32 @@ def load_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _check_unique_header(path: Path, names: list) -> None:
+    # pandas would silently rename a second 'loss' to 'loss.1' and use the first: refuse instead.
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"{path.name}: column '{name}' appears twice; rename one of them")
+        seen.add(name)
+
+
+def filter_rows(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
+    """Rows matching a pandas query on the table's own column names, e.g. "eval_set == 'c4_val'"."""
+    if not where:
+        return df
+    source = _source(df)
+    try:
+        # The python engine evaluates the query on the table alone: no access to local names.
+        kept = df.query(where, engine="python", local_dict={}, global_dict={})
+    except Exception as e:  # a syntax error, an unknown column, a comparison of strings and numbers
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{source}: --where: cannot apply {where!r}: {first}") from None
+    if not isinstance(kept, pd.DataFrame) or kept.empty:
+        raise ConfigError(f"{source}: --where: no row matches {where!r}")
+    kept.attrs = dict(df.attrs)
+    return kept
+
+
 def _source(df: pd.DataFrame) -> str:
     return str(df.attrs.get("source", "table"))
 
@@ -113,23 +168,29 @@ def _missing(source: str, name: str, df: pd.DataFrame, why: str = "") -> ConfigE
 
 def _standardize(df: pd.DataFrame, columns: Columns) -> tuple[pd.DataFrame, dict[str, str]]:
     source = _source(df)
+    if not df.columns.is_unique:
+        name = df.columns[df.columns.duplicated()][0]
+        raise ConfigError(f"{source}: column '{name}' appears twice; rename one of them")
     out, names = {}, {}
-    for std, default in _DEFAULT_NAMES.items():
+    for std, defaults in _DEFAULT_NAMES.items():
         given = getattr(columns, std)
-        name = default if given is None else given
-        if name in df.columns:
-            out[std] = df[name].to_numpy()
-            names[std] = name
+        found = [given] if given is not None else [n for n in defaults if n in df.columns][:1]
+        if found and found[0] in df.columns:
+            out[std] = df[found[0]].to_numpy()
+            names[std] = found[0]
         elif given is not None:
             raise _missing(source, given, df)
     frame = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
     for std in NUMERIC:
         if std in frame:
-            values = pd.to_numeric(frame[std], errors="coerce")
-            bad = values.isna() & frame[std].notna()
+            raw = frame[std]
+            if raw.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+                raise ConfigError(f"{source}: column '{names[std]}' holds true/false, not numbers")
+            values = pd.to_numeric(raw, errors="coerce")
+            bad = values.isna() & raw.notna()
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ConfigError(f"{source}: column '{names[std]}' is not numeric (row {i + 1}: {frame[std].iloc[i]!r})")
+                raise ConfigError(f"{source}: column '{names[std]}' is not numeric (row {i + 1}: {raw.iloc[i]!r})")
             frame[std] = values.astype(float)
     return frame, names
 
@@ -145,12 +206,13 @@ def _derive(frame: pd.DataFrame, names: dict[str, str]) -> None:
 
 
 def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[str, ...] = ("compute", "loss"),
-                keep_status: tuple[str, ...] = ("complete",)) -> Runs:
+                keep_status: tuple[str, ...] = ("complete",), checkpoints: str = "last") -> Runs:
     """Check `df` for the standard columns in `need` and keep rows whose status is in `keep_status`.
 
     Rows left out are counted by reason. A table without a status column counts as all complete.
     When "diverged" is kept (hyperparameter laws), a missing or infinite loss stays in: it is
-    how divergence shows.
+    how divergence shows. checkpoints="last" keeps each run's last row (by step when there is a
+    step column, else the largest tokens); "all" keeps every row.
     """
     columns = columns or Columns()
     source = _source(df)
@@ -158,13 +220,13 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
     # Before deriving, so a message names the user's column rather than a derived one.
     for std in ("params", "tokens", "compute"):
         if std in frame:
-            _check_positive(frame, std, names, source)
+            _check_range(frame, std, names, source, MAX_COUNT)
     _derive(frame, names)
     for std in need:
         if std not in frame:
             why = " and cannot be derived as 6·N·D (needs params and tokens)" if std == "compute" else ""
             why = " and cannot be derived as C/(6·N) (needs params and compute)" if std == "tokens" else why
-            raise _missing(source, getattr(columns, std) or _DEFAULT_NAMES[std], df, why)
+            raise _missing(source, getattr(columns, std) or _DEFAULT_NAMES[std][0], df, why)
     frame["group"] = frame["group"].astype(str) if "group" in frame else SINGLE_GROUP
     frame["run"] = frame["run_id"].astype(str) if "run_id" in frame else frame.index.astype(str)
 
@@ -175,29 +237,59 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
         for s, n in status[~status.isin(keep_status)].value_counts().items():
             excluded[f"status {s}"] = int(n)
         frame = frame[status.isin(keep_status)]
-    if "step" in frame:  # checkpoints of a decaying schedule are not final losses: keep the last
-        frame = frame.sort_values("step").groupby("run", sort=False).tail(1).sort_index()
     if "diverged" not in keep_status and "loss" in frame:
         bad = ~np.isfinite(frame["loss"].to_numpy())
         if bad.any():
             excluded["missing or non-finite loss"] = int(bad.sum())
             frame = frame[~bad]
+    if checkpoints == "last":
+        frame = last_rows(frame)
+    elif checkpoints != "all":
+        raise ConfigError(f"--checkpoints: unknown choice '{checkpoints}' (choose all or last)")
     if frame.empty:
         raise ConfigError(f"{source}: no usable rows ({_describe(excluded)} left out)")
     for std in need:
         if std != "loss" and not np.isfinite(frame[std].to_numpy()).all():
             i = int(frame.index[~np.isfinite(frame[std].to_numpy())][0])
             raise ConfigError(f"{source}: column '{names[std]}' has a missing value (row {i + 1})")
-        _check_positive(frame, std, names, source)
+        _check_range(frame, std, names, source, MAX_LOSS if std == "loss" else MAX_COUNT)
     return Runs(frame.reset_index(drop=True), source, excluded, names)
 
 
-def _check_positive(frame: pd.DataFrame, std: str, names: dict[str, str], source: str) -> None:
+def last_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last row: its final checkpoint (by step, else by tokens seen)."""
+    order = next((c for c in ("step", "tokens") if c in frame), None)
+    if order is None or not frame.duplicated(["group", "run"]).any():
+        return frame
+    return frame.sort_values(order, kind="stable").groupby(["group", "run"], sort=False).tail(1).sort_index()
+
+
+def drop_highest(runs: Runs, k: int) -> Runs:
+    """Leave out each group's k highest-loss rows (Besiroglu et al. 2024 drop Chinchilla's 5)."""
+    if k < 0:
+        raise ConfigError(f"--drop-highest: must be 0 or more, got {k}")
+    if k == 0:
+        return runs
+    frame = runs.frame
+    ranks = frame.groupby("group")["loss"].rank(method="first", ascending=False)
+    small = frame.groupby("group")["loss"].transform("size") <= k
+    if small.any():
+        group = frame.loc[small, "group"].iloc[0]
+        raise ConfigError(f"{runs.source}: --drop-highest {k} would leave nothing of group '{group}'")
+    return runs.with_frame(frame[ranks > k], {f"--drop-highest {k}": int((ranks <= k).sum())})
+
+
+def _check_range(frame: pd.DataFrame, std: str, names: dict[str, str], source: str, top: float) -> None:
     values = frame[std].to_numpy(dtype=float)
     bad = np.isfinite(values) & (values <= 0)
     if bad.any():
         i = int(frame.index[bad][0])
         raise ConfigError(f"{source}: column '{names[std]}' must be positive (row {i + 1}: {values[bad][0]:g})")
+    big = np.isinf(values) | (values > top)
+    if big.any():
+        i = int(frame.index[big][0])
+        raise ConfigError(f"{source}: column '{names[std]}' holds an implausible value (row {i + 1}: "
+                          f"{values[big][0]:.3g}; the limit is {top:.0e})")
 
 
 def size_key(values: pd.Series) -> pd.Series:

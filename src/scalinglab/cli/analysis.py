@@ -1,4 +1,7 @@
-"""`scalinglab fit` and `scalinglab compare`: parse flags, call one scalinglab.analysis function, print."""
+"""`scalinglab fit`, `compare` and `backtest`: parse flags, call one scalinglab.analysis function, print.
+
+Every text that comes from the user or the data is printed as text, never as console markup.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalinglab.analysis import Columns, compare_arms, fit_hyper_law, fit_law, load_table
+from scalinglab.analysis import Columns, compare_arms, fit_hyper_law, fit_law, load_table, rolling_backtest
+from scalinglab.analysis.table import filter_rows
 from scalinglab.cli.app import app, fail, out_console
 from scalinglab.config import ConfigError
 
@@ -25,12 +29,25 @@ Loss = Annotated[Optional[str], typer.Option(help="Column of the final eval loss
 Width = Annotated[Optional[str], typer.Option(help="Column of the model width (default 'width').")]
 Lr = Annotated[Optional[str], typer.Option(help="Column of the peak learning rate (default 'lr').")]
 Batch = Annotated[Optional[str], typer.Option("--batch-size", help="Column of the batch size (default 'batch_size').")]
-Step = Annotated[Optional[str], typer.Option(help="Column of the step; only each run's last row is used.")]
-Bootstrap = Annotated[int, typer.Option(help="Bootstrap resamples of runs (0: none).")]
+Step = Annotated[Optional[str], typer.Option(help="Column of the step of a checkpoint (default 'step').")]
+Run = Annotated[Optional[str], typer.Option("--run", help="Column naming the run of each row (default 'run_id', else 'run').")]
+SeedCol = Annotated[Optional[str], typer.Option("--seed-column", help="Column of the training seed (default 'seed').")]
+LossSe = Annotated[Optional[str], typer.Option(
+    "--loss-se", help="Column of the loss's standard error (default 'loss_se', else 'final_eval_loss_se').")]
+Where = Annotated[Optional[str], typer.Option(
+    help="Keep the rows matching a pandas query on the table's columns, e.g. \"eval_set == 'c4_val'\".")]
+Drop = Annotated[int, typer.Option("--drop-highest", help="Leave out each arm's K highest-loss rows (Epoch drops 5).")]
+Checkpoints = Annotated[Optional[str], typer.Option(
+    help="Rows of one run at several steps: all (default when present) or last.")]
+Frontier = Annotated[Optional[str], typer.Option(
+    help="params-tokens (Approach 3), isoflop (Approach 2), envelope (Approach 1) or points; default: by design.")]
+Resample = Annotated[Optional[str], typer.Option(
+    help="Bootstrap: residuals (by run) or runs (whole runs); default: runs with 20+ runs per arm.")]
+Bootstrap = Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")]
 Seed = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
 Delta = Annotated[float, typer.Option(help="Huber δ on log loss (Hoffmann et al. 2022: 1e-3).")]
 Method = Annotated[str, typer.Option(help="grid (multi-start L-BFGS) or varpro (variable projection).")]
-Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) for predictions / allocation.")]
+Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) to forecast at (default: 10× the largest run).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 
 LAWS = ("compute", "params-tokens", "lr", "batch-size")
@@ -43,6 +60,10 @@ def _user_errors() -> Iterator[None]:
         yield
     except ConfigError as e:
         fail(str(e))
+
+
+def say(text: str) -> None:
+    out_console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _num(x) -> str:
@@ -62,22 +83,33 @@ def _print_json(result) -> None:
 
 def _excluded_line(excluded: dict[str, int]) -> None:
     if excluded:
-        out_console.print("left out: " + ", ".join(f"{n} rows ({why})" for why, n in excluded.items()), highlight=False)
+        say("left out: " + ", ".join(f"{n} rows ({why})" for why, n in excluded.items()))
+
+
+def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Table:
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col, justify="right" if col in right else "left")
+    return t
 
 
 def _params_table(title: str, fits) -> Table:
     """One row per (group, parameter): wide rows of value-and-interval do not fit a terminal."""
-    t = Table(title=title)
-    for col in ("group", "status", "points", "parameter", "value", f"{fits[0].level:.0%} interval"):
-        t.add_column(col, justify="right" if col in ("points", "value") else "left")
+    t = _table(title, ["group", "status", "points", "parameter", "value", f"{fits[0].level:.0%} interval"],
+               right=("points", "value"))
     for f in fits:
         for i, n in enumerate(f.law.param_names):
             lo, hi = f.interval(n)
             first = i == 0
-            t.add_row(f.group if first else "", f.status if first else "", str(f.n_points) if first else "", n,
-                      _num(f.params[n]), "–" if not math.isfinite(lo) else f"{_num(lo)} – {_num(hi)}",
+            shared = " (shared)" if n in f.shared else ""
+            t.add_row(f.group if first else "", f.status if first else "", str(f.n_points) if first else "",
+                      n + shared, _num(f.params[n]), "–" if not math.isfinite(lo) else f"{_num(lo)} – {_num(hi)}",
                       end_section=i == len(f.law.param_names) - 1)
     return t
+
+
+def _table_of(data: Path, where: Optional[str]):
+    return filter_rows(load_table(data), where)
 
 
 @app.command()
@@ -85,62 +117,69 @@ def fit(
     data: Data,
     law: Annotated[str, typer.Option(help=f"Law to fit: {', '.join(LAWS)}.")] = "compute",
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
-    width: Width = None, lr: Lr = None, batch_size: Batch = None, step: Step = None,
+    width: Width = None, lr: Lr = None, batch_size: Batch = None, step: Step = None, run: Run = None,
+    where: Where = None, drop_highest: Drop = 0, checkpoints: Checkpoints = None, frontier: Frontier = None,
+    resample: Resample = None,
     by: Annotated[str, typer.Option(help="For --law lr|batch-size: width, compute or params.")] = "width",
     method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3,
     target_compute: Target = None, json_out: Json = False,
 ) -> None:
-    """Fit L(C) per arm, L(N, D), or an LR / batch-size law (optimum vs width or compute)."""
+    """Fit L(C) per arm (to its frontier), L(N, D), or an LR / batch-size law (optimum vs width or compute)."""
     columns = Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, lr=lr,
-                      batch_size=batch_size, step=step)
+                      batch_size=batch_size, step=step, run_id=run)
     with _user_errors():
         if law not in LAWS:
             raise ConfigError(f"--law: unknown law '{law}' (choose from {', '.join(LAWS)})")
-        df = load_table(data)
+        df = _table_of(data, where)
         if law in ("lr", "batch-size"):
             report = fit_hyper_law(df, law.replace("-", "_"), by, columns=columns)
         else:
             report = fit_law(df, law, columns=columns, method=method, bootstrap=bootstrap, seed=seed, delta=delta,
-                             target_compute=target_compute)
+                             target_compute=target_compute, frontier=frontier, checkpoints=checkpoints,
+                             drop=drop_highest, resampling=resample)
     if json_out:
         return _print_json(report)
     if law in ("lr", "batch-size"):
         return _print_hyper(report)
+    say(f"design: {report.design.describe()}")
+    if report.frontier:
+        from scalinglab.report.sentences import FRONTIERS
+
+        say(f"fitted to: {FRONTIERS[report.frontier]} (--frontier {report.frontier})")
     out_console.print(_params_table(f"{report.source}: {report.law.formula}", list(report.fits.values())))
     d = report.to_dict()
     if "predictions" in d:
-        t = Table(title=f"predicted loss at C = {_num(target_compute)}")
-        for col in ("group", "loss"):
-            t.add_column(col)
+        t = _table(f"predicted loss at C = {_num(target_compute)}", ["group", "loss"])
         for g, p in d["predictions"].items():
             t.add_row(g, _with_interval(p["loss"], p["interval"]))
         out_console.print(t)
     for g, a in report.allocations.items():
         iv = a.intervals
-        out_console.print(
-            f"{g}: compute-optimal at C = {_num(a.compute)}: N* = {_with_interval(a.params, iv.get('params'))}, "
+        say(f"{g}: compute-optimal at C = {_num(a.compute)}: N* = {_with_interval(a.params, iv.get('params'))}, "
             f"D* = {_with_interval(a.tokens, iv.get('tokens'))}, D*/N* = "
-            f"{_with_interval(a.tokens_per_param, iv.get('tokens_per_param'))}, loss {_with_interval(a.loss, iv.get('loss'))}",
-            highlight=False)
+            f"{_with_interval(a.tokens_per_param, iv.get('tokens_per_param'))}, loss {_with_interval(a.loss, iv.get('loss'))}")
     _excluded_line(report.excluded)
 
 
 def _print_hyper(report) -> None:
     for law in report.laws.values():
-        t = Table(title=f"{report.source}: {law.hparam} by {law.by} ({law.group})")
-        for col in (law.by, "status", "optimum", "best", "loss", "max stable", "sensitivity"):
-            t.add_column(col, justify="left" if col == "status" else "right")
+        t = _table(f"{report.source}: {law.hparam} by {law.by} ({law.group})",
+                   [law.by, "status", "optimum", "best", "loss", "max stable", "sensitivity"],
+                   right=(law.by, "optimum", "best", "loss", "max stable", "sensitivity"))
         for o in law.optima:
             stable = _num(o.largest_stable) + ("" if o.diverged_in_grid else " (≥, none diverged)")
             t.add_row(_num(o.by_value), o.status, _num(o.optimum), _num(o.best_grid), _num(o.best_loss), stable,
                       _num(o.sensitivity))
         out_console.print(t)
         for name, pl in (("optimal", law.optimum_law), ("largest stable", law.stable_law)):
-            out_console.print(
-                f"{name} {law.hparam} = c·{law.by}^k: c = {_with_interval(pl.coefficient, pl.intervals['coefficient'])}, "
-                f"k = {_with_interval(pl.exponent, pl.intervals['exponent'])} ({pl.status}, {pl.n_points} points)",
-                highlight=False)
+            say(f"{name} {law.hparam} = c·{law.by}^k: c = {_with_interval(pl.coefficient, pl.intervals['coefficient'])}, "
+                f"k = {_with_interval(pl.exponent, pl.intervals['exponent'])} ({pl.status}, {pl.n_points} points)")
     _excluded_line(report.excluded)
+
+
+def _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se) -> Columns:
+    return Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, step=step,
+                   run_id=run, seed=seed_column, loss_se=loss_se)
 
 
 @app.command()
@@ -149,49 +188,80 @@ def compare(
     a: Annotated[str, typer.Option("--a", help="Arm A (the baseline).", show_default=False)],
     b: Annotated[str, typer.Option("--b", help="Arm B (the challenger).", show_default=False)],
     target_compute: Target = None,
+    target_params: Annotated[Optional[float], typer.Option(help="Target model size N (with --target-tokens).")] = None,
+    target_tokens: Annotated[Optional[float], typer.Option(help="Target tokens D (with --target-params).")] = None,
+    law: Annotated[Optional[str], typer.Option(help="compute (L(C) on frontier points) or params-tokens (L(N, D)); "
+                                                    "default: by design.")] = None,
+    frontier: Frontier = None, checkpoints: Checkpoints = None,
+    share: Annotated[str, typer.Option(help="Joint model: auto (average by Akaike weight), none, E, E+exponents.")] = "auto",
+    resample: Resample = None, where: Where = None, drop_highest: Drop = 0,
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
-    width: Width = None, step: Step = None,
-    method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3, json_out: Json = False,
+    width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
+    bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3, json_out: Json = False,
 ) -> None:
-    """Compare two arms: observed differences, fitted crossover, forecast at a compute, backtest."""
-    columns = Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, step=step)
+    """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
+    from scalinglab.report import sentences as say_
+
+    columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with _user_errors():
-        result = compare_arms(load_table(data), a, b, columns=columns, target_compute=target_compute,
-                              bootstrap=bootstrap, seed=seed, delta=delta, method=method)
+        result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
+                              target_params=target_params, target_tokens=target_tokens, law=law, frontier=frontier,
+                              checkpoints=checkpoints, sharing=share, resampling=resample, drop=drop_highest,
+                              bootstrap=bootstrap, seed=seed, delta=delta)
     if json_out:
         return _print_json(result)
     r = result
-    out_console.print(_params_table(f"{r.source}: {r.fit_a.law.formula} per arm", [r.fit_a, r.fit_b]))
-
+    say(say_.setup_sentence(r))
+    out_console.print(_params_table(f"{r.source}: {r.fit_a.law.formula} (model: {say_.SHARED[r.models.chosen]})",
+                                    [r.fit_a, r.fit_b]))
+    say(say_.models_sentence(r))
     o = r.observed
-    t = Table(title=f"observed at the {o.key} values both arms ran (diff = B − A)")
-    for col in (o.key, "compute", f"loss {r.a}", f"loss {r.b}", "diff"):
-        t.add_column(col, justify="right")
-    for row in zip(o.sizes, o.compute, o.loss_a, o.loss_b, o.diff):
-        t.add_row(*[_num(v) for v in row[:4]], f"{row[4]:+.4f}")
-    out_console.print(t)
-    flips = "; ".join(f"between {_num(lo)} and {_num(hi)}" for lo, hi in o.sign_changes) or "none"
-    out_console.print(f"observed sign changes: {flips}", highlight=False)
-
-    c = r.crossing
-    where = "–" if c.compute is None else f"C = {_with_interval(c.compute, c.interval)}"
-    winner = "" if c.winner_after is None else f", {r.a if c.winner_after == 'a' else r.b} ahead beyond it"
-    out_console.print(f"fitted crossover: {c.kind}: {where}{winner} (crossing in {_num(100 * c.p_cross)}% of "
-                      f"bootstrap pairs)", highlight=False)
-    if c.warning:
-        out_console.print(f"[yellow]warning:[/] {c.warning}", highlight=False)
-
-    f = r.forecast
-    out_console.print(f"forecast at C = {_num(f.compute)} ({f.decades_beyond_data:+.1f} decades from the data): "
-                      f"{r.a} {_with_interval(f.loss_a, f.interval_a)}, {r.b} {_with_interval(f.loss_b, f.interval_b)}, "
-                      f"P({r.b} beats {r.a}) = {_num(f.p_b_beats_a)}", highlight=False)
-    bt = r.backtest
-    if bt.status != "ok":
-        out_console.print(f"backtest: {bt.status} (needs two shared sizes and enough points without the largest)")
-    else:
-        name = {"a": r.a, "b": r.b}
-        out_console.print(
-            f"backtest at {o.key} {_num(bt.held_out_size)}: predicted winner {name[bt.predicted_winner]}, observed "
-            f"{name[bt.observed_winner]} ({'right' if bt.correct else 'wrong'}); miss {r.a} {bt.miss_a:+.4f}, "
-            f"{r.b} {bt.miss_b:+.4f}, difference {bt.miss_diff:+.4f}", highlight=False)
+    if 0 < len(o.diff) <= 24:
+        t = _table(f"measured at {o.key} (diff = {b} − {a})",
+                   ["N" if o.key == "N and D" else o.key, "D", "compute", f"loss {a}", f"loss {b}", "diff", "± 2 se"],
+                   right=("N", o.key, "D", "compute", f"loss {a}", f"loss {b}", "diff", "± 2 se"))
+        for row in zip(o.sizes, o.tokens, o.compute, o.loss_a, o.loss_b, o.diff, o.se):
+            t.add_row(*[_num(v) for v in row[:5]], f"{row[5]:+.4f}", f"{2 * row[6]:.4f}")
+        out_console.print(t)
+    say(say_.observed_sentence(r, a, b))
+    say(say_.crossing_sentence(r, a, b))
+    say(say_.forecast_sentence(r, a, b))
+    rival = say_.runner_up_sentence(r, a, b)
+    if rival:
+        say(rival)
+    say(say_.backtest_sentence(r.backtest, a, b))
+    say("verdict: " + say_.verdict_sentence(r, a, b))
     _excluded_line(r.excluded)
+
+
+@app.command()
+def backtest(
+    data: Data,
+    a: Annotated[str, typer.Option("--a", help="Arm A (the baseline).", show_default=False)],
+    b: Annotated[str, typer.Option("--b", help="Arm B (the challenger).", show_default=False)],
+    law: Annotated[Optional[str], typer.Option(help="compute or params-tokens; default: by design.")] = None,
+    frontier: Frontier = None, checkpoints: Checkpoints = None,
+    share: Annotated[str, typer.Option(help="Joint model: auto, none, E, E+exponents.")] = "auto",
+    resample: Resample = None, where: Where = None, drop_highest: Drop = 0,
+    group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
+    width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples per fold.")] = 200, seed: Seed = 0,
+    delta: Delta = 1e-3, json_out: Json = False,
+) -> None:
+    """Rolling-origin backtest: fit on the k smallest sizes, forecast every larger one, for every k; score."""
+    from scalinglab.report.sentences import calibration_lines
+
+    columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
+    with _user_errors():
+        cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,
+                               checkpoints=checkpoints, sharing=share, resampling=resample, drop=drop_highest,
+                               bootstrap=bootstrap, seed=seed, delta=delta)
+    if json_out:
+        return _print_json(cal)
+    t = _table(f"reliability: forecasts binned by the named winner's probability ({cal.setup.source})",
+               ["probability", "forecasts", "mean claimed", "hit rate"], right=("forecasts", "mean claimed", "hit rate"))
+    for lo, hi, n, claimed, hit in cal.scores.reliability:
+        t.add_row(f"{lo:.2f}–{hi:.2f}", str(n), f"{claimed:.3f}", f"{hit:.3f}")
+    out_console.print(t)
+    for line in calibration_lines(cal, a, b):
+        say(line)

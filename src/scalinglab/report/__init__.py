@@ -181,9 +181,9 @@ def _compute_axes(ax, data: StudyData, f: Findings):
             curves.append(None)
             continue
         grid = np.geomspace(lo / 1.3, hi * 1.3, 200)
-        band = fit.predict_interval(grid) if fit.bootstrap is not None else (None, None)
+        band = fit.frontier_interval(grid) if fit.has_spread else (None, None)
         p = fit.params
-        curves.append(fig.Curve(grid, fit.predict(grid), band[0], band[1],
+        curves.append(fig.Curve(grid, fit.frontier(grid), band[0], band[1],
                                 f"fit: {p['E']:.2f} + {p['A']:.3g}·C^-{p['alpha']:.3f}",
                                 fit.data_range["compute"][1]))
     return fig.loss_vs_compute(ax, groups, curves, marks)

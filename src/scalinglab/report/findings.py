@@ -11,6 +11,7 @@ import pandas as pd
 
 from scalinglab.analysis import COMPUTE, Comparison, HyperReport, LawFit, compare_arms, fit_hyper_law, fit_points
 from scalinglab.analysis.bootstrap import group_seed
+from scalinglab.analysis.fit import default_resampling
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
 from scalinglab.config import ConfigError
 from scalinglab.report.collect import StudyData, envelope
@@ -104,8 +105,8 @@ def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed:
     else:
         target, source = None, "no fit"
 
-    # compare_arms fits both arms with the seeds fit_points gets below, so its fits are reused
-    # as the arms' own: each arm is fitted once (the baseline once per pair).
+    # Each compared arm's curve is the one its comparison drew (the baseline's from its first pair);
+    # an arm in no comparison is fitted alone.
     fits: dict[str, ArmFit] = {}
     pairs = []
     for arm in data.study.arms:
@@ -193,9 +194,9 @@ def _too_few(rows: pd.DataFrame, status: pd.Series | None) -> str:
 
 def _fit_arm(rows: pd.DataFrame, arm: str, bootstrap: int, seed: int) -> ArmFit:
     try:
-        # The seed compare_arms gives each arm: a fit here is the one a comparison would make.
         fit = fit_points(COMPUTE, rows[["compute"]].to_numpy(), rows["loss"].to_numpy(), rows["run_id"].to_numpy(),
-                         group=arm, bootstrap=bootstrap, seed=group_seed(seed, arm))
+                         group=arm, bootstrap=bootstrap, seed=group_seed(seed, arm),
+                         resampling=default_resampling([rows["run_id"].nunique()]))
     except ConfigError as e:
         return ArmFit(arm, "insufficient data", None, len(rows), str(e))
     return ArmFit(arm, fit.status, fit, len(rows))

@@ -1,0 +1,163 @@
+"""The joint models of two arms, fitted to their points, weighed, and averaged.
+
+Each model (joint.SHARINGS) is fitted at its point optimum and scored by AIC (joint.aic). The
+forecast averages the models by their Akaike weights, w ∝ exp(−ΔAIC/2) (Burnham & Anderson 2002, §4):
+its draws are each model's bootstrap draws in proportion to its weight, so P(B beats A) and every
+interval carry the uncertainty of which model is right, not only of its parameters. Choosing one
+model and trusting it would be overconfident exactly where it matters: few runs, where the most
+restrictive model (parallel curves, no crossing possible) wins the criterion by default.
+The chosen model, the one with the largest weight, gives the curves that are drawn and printed.
+A model with no more runs than free parameters passes through its points and cannot be scored;
+it gets no weight (and if no model can be scored, the one with the fewest parameters is used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint
+from scalinglab.analysis.fit import LawFit
+from scalinglab.analysis.joint import SHARINGS, ArmData, aic, fit_joint, layout, separate_starts
+from scalinglab.analysis.laws import Law
+from scalinglab.analysis.optimize import huber
+from scalinglab.analysis.serialize import jsonable
+
+CLOSE_MODELS = 2.0
+"""ΔAIC at or below which two models are not told apart (Burnham & Anderson 2002, §2.6)."""
+
+
+@dataclass(frozen=True, eq=False)
+class JointFit:
+    """One joint model of arms a and b: a LawFit per arm (sharing some parameters) and its score."""
+
+    sharing: str
+    fit_a: LawFit
+    fit_b: LawFit
+    objective: float
+    criterion: float
+    """AIC (joint.aic); +inf where the model has as many free parameters as there are runs."""
+    weight: float
+    """Its share of the model average."""
+    n_free: int
+    status: str
+    """ok | boundary | not_converged | exact (as many runs as free parameters: no spread)."""
+    draws: JointDraws | None = None
+
+    @property
+    def law(self) -> Law:
+        return self.fit_a.law
+
+    def to_dict(self) -> dict:
+        return jsonable({"sharing": self.sharing, "criterion": self.criterion, "weight": self.weight,
+                         "objective": self.objective,
+                         "n_free": self.n_free, "status": self.status,
+                         "params": {"a": self.fit_a.params, "b": self.fit_b.params},
+                         "bootstrap": None if self.draws is None else {
+                             "resamples": self.draws.n_resamples, "failed": self.draws.n_failed,
+                             "resampling": self.draws.kind}})
+
+
+@dataclass(frozen=True, eq=False)
+class ModelChoice:
+    fits: dict[str, JointFit]
+    """Every joint model fitted, by sharing, heaviest first."""
+    chosen: str
+    forced: bool
+    """True when the user fixed the model (no averaging)."""
+    averaged: tuple[LawFit, LawFit]
+    """Each arm as the forecast sees it: the chosen model's point fit, the model average's draws."""
+
+    @property
+    def best(self) -> JointFit:
+        return self.fits[self.chosen]
+
+    @property
+    def runner_up(self) -> JointFit | None:
+        rest = [f for s, f in self.fits.items() if s != self.chosen and f.weight > 0]
+        return rest[0] if rest else None
+
+    def to_dict(self) -> dict:
+        return jsonable({"criterion": "AIC", "averaging": "Akaike weights", "chosen": self.chosen,
+                         "forced": self.forced, "models": [f.to_dict() for f in self.fits.values()]})
+
+
+def akaike_weights(criteria: dict[str, float], n_free: dict[str, int]) -> dict[str, float]:
+    """exp(−ΔAIC/2), normalised; when no model can be scored, all weight to the fewest parameters."""
+    finite = {s: c for s, c in criteria.items() if np.isfinite(c)}
+    if not finite:
+        return {s: float(s == min(criteria, key=n_free.get)) for s in criteria}
+    best = min(finite.values())
+    raw = {s: float(np.exp(-(c - best) / 2)) for s, c in finite.items()}
+    total = sum(raw.values())
+    return {s: raw.get(s, 0.0) / total for s in criteria}
+
+
+def arm_data(rows: pd.DataFrame, law: Law) -> ArmData:
+    clusters = pd.factorize(rows["run"])[0]
+    return ArmData(np.log(rows[list(law.inputs)].to_numpy(float)), np.log(rows["loss"].to_numpy(float)), clusters)
+
+
+def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple[str, str], *,
+               sharing: str = "auto", bootstrap: int = DEFAULT_RESAMPLES, resampling: str = "residuals",
+               seed: int | tuple = 0, delta: float = 1e-3, level: float = DEFAULT_LEVEL) -> ModelChoice:
+    """Fit the joint models (or the one named by `sharing`), weigh them, bootstrap and average."""
+    data = (arm_data(rows_a, law), arm_data(rows_b, law))
+    starts = separate_starts(law, data, delta)
+    sharings = SHARINGS if sharing == "auto" else (sharing,)
+    n_rows = sum(len(d.y) for d in data)
+    n_clusters = sum(d.n_clusters for d in data)
+    point = {}
+    for s in sharings:
+        lay = layout(law, s)
+        sol = fit_joint(lay, data, starts, delta)
+        status = ("boundary" if sol.at_bound else "ok" if sol.converged else "not_converged")
+        if n_clusters <= lay.n_free:
+            status = "exact"
+        point[s] = (lay, sol, status, aic(sol.objective, n_rows, n_clusters, lay.n_free, delta))
+    weights = akaike_weights({s: p[3] for s, p in point.items()}, {s: p[0].n_free for s, p in point.items()})
+    order = sorted(point, key=lambda s: (-weights[s], point[s][3], point[s][0].n_free))
+    fits = {}
+    for i, s in enumerate(order):
+        lay, sol, status, crit = point[s]
+        draws = None
+        share = int(round(bootstrap * weights[s]))
+        if share > 0:
+            # Each model draws its share of the average; one stream per model, so adding a model
+            # leaves the others' draws alone.
+            draws = bootstrap_joint(lay, sol.theta, data, resampling, share, (*np.atleast_1d(seed), i), delta)
+        fits[s] = _joint_fit(lay, sol, status, crit, weights[s], data, (rows_a, rows_b), arms, draws, delta, level,
+                             resampling)
+    return ModelChoice(fits, order[0], sharing != "auto", _average(fits, bootstrap))
+
+
+def _average(fits: dict[str, JointFit], n: int) -> tuple[LawFit, LawFit]:
+    """The chosen model's point fits, with every weighted model's draws (each drew its share)."""
+    chosen = next(iter(fits.values()))
+    parts = [f.draws.samples for f in fits.values() if f.draws is not None and len(f.draws.samples)]
+    if not parts:
+        return chosen.fit_a, chosen.fit_b
+    samples = np.concatenate(parts)
+    first = next(f.draws for f in fits.values() if f.draws is not None)
+    failed = sum(f.draws.n_failed for f in fits.values() if f.draws is not None)
+    mixed = JointDraws(samples, n, failed, first.kind, first.seed)
+    return replace(chosen.fit_a, bootstrap=mixed.arm(0)), replace(chosen.fit_b, bootstrap=mixed.arm(1))
+
+
+def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, level, resampling) -> JointFit:
+    params = lay.split(sol.theta)
+    law = lay.law
+    views = []
+    for i, (d, r) in enumerate(zip(data, rows)):
+        residuals = np.log(law.predict(params[i], d.log_x)) - d.y
+        x = np.exp(d.log_x)
+        data_range = {name: (float(x[:, j].min()), float(x[:, j].max())) for j, name in enumerate(law.inputs)}
+        if "compute" not in data_range:
+            data_range["compute"] = (float(r["compute"].min()), float(r["compute"].max()))
+        views.append(LawFit(law, arms[i], dict(zip(law.param_names, map(float, params[i]))),
+                            float(np.sum(huber(residuals, delta))), status, "joint", delta, len(d.y),
+                            d.n_clusters, data_range, residuals, None if draws is None else draws.arm(i), level,
+                            lay.shared, resampling))
+    return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws)

@@ -1,0 +1,189 @@
+"""The measured evidence, before any fit: the two arms' losses paired where they ran the same thing.
+
+Rows pair when both arms trained the same model size N on the same tokens D (several seeds of one
+point are averaged); failing that, at the same compute budget (arms whose models differ in size,
+e.g. per-budget optimal points); failing that, at the same width (architectures whose parameter
+counts differ: then the pair is not equal compute, and the report says so). Never an average across
+budgets: that mixes well and badly allocated runs.
+
+Each difference gets a standard error, and a sign flip counts only between differences that exceed
+twice theirs. The noise of one run's loss comes, in order of preference, from seeds (rows of one
+arm at the same point: pooled standard deviation), from the table's own standard errors of the
+loss, or from the fit: the spread of the measured differences around the fitted ones (a robust
+standard deviation), where a misfit the two arms share cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.analysis.design import budget_groups
+from scalinglab.analysis.serialize import jsonable
+from scalinglab.analysis.table import size_key
+
+SIGNIFICANT = 2.0
+"""A difference counts as a lead when it exceeds this many standard errors."""
+KEYS = ("N and D", "compute", "width")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Paired losses (diff = loss_b − loss_a), ordered by the pairing key."""
+
+    key: str
+    """What pairs rows: 'N and D', 'compute' or 'width' (or 'none' when no rows pair)."""
+    sizes: tuple[float, ...]
+    """The size of each pair: N for 'N and D', else the key's own value."""
+    tokens: tuple[float, ...]
+    compute: tuple[float, ...]
+    """Mean of the two arms' compute at each pair."""
+    compute_ratio: tuple[float, ...]
+    """Compute of b ÷ compute of a (≠ 1 when the arms' models or budgets differ at a width)."""
+    loss_a: tuple[float, ...]
+    loss_b: tuple[float, ...]
+    diff: tuple[float, ...]
+    se: tuple[float, ...]
+    """Standard error of each difference."""
+    noise: float
+    """Standard deviation of one run's loss (nats), as used for the standard errors."""
+    noise_source: str
+    """'seeds (k replicated points)', 'standard errors in the table', 'fit residuals' or 'none'."""
+    sign_changes: tuple[tuple[float, float], ...]
+    """Between which consecutive leads (beyond noise) the leader changes: (size, size), or, when
+    sizes hold several budgets, the two token counts at one N."""
+    sign_change_sizes: tuple[float, ...] = ()
+    """When sizes hold several budgets: the N at which each change happens along D."""
+
+    @property
+    def significant(self) -> np.ndarray:
+        return np.abs(np.array(self.diff)) > SIGNIFICANT * np.array(self.se)
+
+    @property
+    def leads(self) -> tuple[int, int, int]:
+        """(b ahead, a ahead, within noise) counts over the pairs."""
+        d, sig = np.array(self.diff), self.significant
+        return int(np.sum(sig & (d < 0))), int(np.sum(sig & (d > 0))), int(np.sum(~sig))
+
+    def to_dict(self) -> dict:
+        b, a, tie = self.leads
+        return jsonable(self.__dict__ | {"significant": self.significant, "b_ahead": b, "a_ahead": a,
+                                         "within_noise": tie})
+
+
+def _empty(noise: float, source: str) -> Observed:
+    return Observed("none", (), (), (), (), (), (), (), (), noise, source, ())
+
+
+
+def seed_noise(frame: pd.DataFrame) -> tuple[float, int]:
+    """Pooled standard deviation of the loss over points one arm ran more than once, and how many."""
+    if not {"params", "tokens"} <= set(frame):
+        return float("nan"), 0
+    keyed = frame.assign(_n=size_key(frame["params"]), _d=size_key(frame["tokens"]))
+    groups = keyed.groupby(["group", "_n", "_d"])["loss"]
+    var, count = groups.var(ddof=1), groups.size()
+    rep = count > 1
+    if not rep.any():
+        return float("nan"), 0
+    dof = (count[rep] - 1).sum()
+    return float(np.sqrt(((count[rep] - 1) * var[rep]).sum() / dof)), int(rep.sum())
+
+
+def _key_columns(key: str, both: pd.DataFrame) -> pd.DataFrame:
+    if key == "N and D":
+        return both.assign(_k1=size_key(both["params"]), _k2=size_key(both["tokens"]))
+    if key == "compute":
+        return both.assign(_k1=budget_groups(both["compute"]).astype(float), _k2=0.0)
+    return both.assign(_k1=size_key(both["width"]), _k2=0.0)
+
+
+def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str) -> pd.DataFrame:
+    both = _key_columns(key, pd.concat([frame_a.assign(_arm="a"), frame_b.assign(_arm="b")]))
+    agg = {"loss": "mean", "compute": "mean", "size": "mean", "tokens": "mean", "count": "size"}
+    size = "params" if key == "N and D" else key
+    both = both.assign(size=both[size], count=1.0, tokens=both["tokens"] if "tokens" in both else np.nan)
+    if "loss_se" in both:
+        agg["loss_se"] = lambda s: float(np.sqrt(np.mean(s**2)))
+    per = both.groupby(["_arm", "_k1", "_k2"]).agg(**{c: (c if c != "count" else "loss", f) for c, f in agg.items()})
+    return per.xs("a").merge(per.xs("b"), left_index=True, right_index=True, suffixes=("_a", "_b")).sort_index()
+
+
+Predictor = Callable[[np.ndarray | None, np.ndarray, np.ndarray], np.ndarray]
+"""(N, D, C) arrays → one arm's fitted loss there (N None: pairs are not at one model size)."""
+
+
+def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predictor, Predictor] | None = None,
+            frontier_a: pd.DataFrame | None = None, frontier_b: pd.DataFrame | None = None) -> Observed:
+    """Pair the arms' rows (Runs.frame of each arm, every checkpoint) and judge each difference.
+
+    frontier_*: the arms' frontier points (isoFLOP minima), paired by budget when rows do not pair.
+    predict: the chosen fit of each arm, the last resort for standard errors.
+    """
+    options = []
+    if {"params", "tokens"} <= set(frame_a) and {"params", "tokens"} <= set(frame_b):
+        options.append(("N and D", frame_a, frame_b))
+    if frontier_a is not None and len(frontier_a) and frontier_b is not None and len(frontier_b):
+        options.append(("compute", frontier_a, frontier_b))
+    else:
+        options.append(("compute", frame_a, frame_b))
+    if "width" in frame_a and "width" in frame_b and frame_a["width"].notna().all() and frame_b["width"].notna().all():
+        options.append(("width", frame_a, frame_b))
+    found = [(key, _pairs(fa, fb, key)) for key, fa, fb in options]
+    enough = [(k, p) for k, p in found if len(p) >= 2]
+    key, pairs = enough[0] if enough else max(found, key=lambda kp: len(kp[1]))
+    if pairs.empty:
+        key = "none"
+
+    sigma, replicated = seed_noise(pd.concat([frame_a, frame_b]))
+    if pairs.empty:
+        return _empty(sigma, f"seeds ({replicated} replicated points)" if replicated else "none")
+    if replicated:
+        source = f"seeds ({replicated} replicated point{'s' if replicated > 1 else ''})"
+        se = sigma * np.sqrt(1 / pairs["count_a"].to_numpy() + 1 / pairs["count_b"].to_numpy())
+    elif "loss_se_a" in pairs and pairs["loss_se_a"].notna().all() and pairs["loss_se_b"].notna().all():
+        source = "standard errors in the table"
+        se = np.sqrt(pairs["loss_se_a"] ** 2 / pairs["count_a"] + pairs["loss_se_b"] ** 2 / pairs["count_b"]).to_numpy()
+        sigma = float(np.median(np.concatenate([pairs["loss_se_a"], pairs["loss_se_b"]])))
+    elif predict is not None and len(pairs) >= 3:
+        source = "the fit (spread of the measured differences around the fitted ones)"
+        n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
+        fitted = [f(n, pairs["tokens_a"].to_numpy(float), pairs[f"compute_{arm}"].to_numpy(float))
+                  for f, arm in zip(predict, "ab")]
+        gap = (pairs["loss_b"] - pairs["loss_a"]).to_numpy() - (fitted[1] - fitted[0])
+        spread = 1.4826 * float(np.median(np.abs(gap - np.median(gap))))  # robust SD (MAD)
+        se, sigma = np.full(len(pairs), spread), spread / np.sqrt(2)
+    else:
+        source, se = "none", np.zeros(len(pairs))
+    diff = (pairs["loss_b"] - pairs["loss_a"]).to_numpy()
+    sizes = pairs["size_a"].to_numpy(float)
+    tokens = pairs["tokens_a"].to_numpy(float)
+    compute = ((pairs["compute_a"] + pairs["compute_b"]) / 2).to_numpy()
+    ratio = (pairs["compute_b"] / pairs["compute_a"]).to_numpy()
+    order = np.lexsort((tokens, sizes)) if key == "N and D" else np.argsort(compute, kind="stable")
+    sizes, tokens, compute, ratio, diff, se = (v[order] for v in (sizes, tokens, compute, ratio, diff, se))
+    loss_a, loss_b = pairs["loss_a"].to_numpy()[order], pairs["loss_b"].to_numpy()[order]
+    changes, at = _sign_changes(key, sizes, tokens, diff, se)
+    return Observed(key, tuple(sizes), tuple(tokens), tuple(compute), tuple(ratio), tuple(loss_a), tuple(loss_b),
+                    tuple(diff), tuple(se), float(sigma), source, changes, at)
+
+
+def _sign_changes(key, sizes, tokens, diff, se):
+    """Leader changes between consecutive significant differences: along D at each N when sizes hold
+    several budgets, else along the sizes (a ladder)."""
+    sig = np.abs(diff) > SIGNIFICANT * se
+    along_d = key == "N and D" and len(np.unique(sizes)) < len(sizes)
+    runs = [np.flatnonzero(sig & (sizes == n)) for n in np.unique(sizes)] if along_d else [np.flatnonzero(sig)]
+    changes, at = [], []
+    for idx in runs:
+        for i, j in zip(idx[:-1], idx[1:]):
+            if np.sign(diff[i]) != np.sign(diff[j]):
+                if along_d:
+                    changes.append((float(tokens[i]), float(tokens[j])))
+                    at.append(float(sizes[i]))
+                else:
+                    changes.append((float(sizes[i]), float(sizes[j])))
+    return tuple(changes), tuple(at)

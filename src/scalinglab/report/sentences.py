@@ -1,0 +1,216 @@
+"""A comparison of two arms in words: the one place both `scalinglab compare` and the report get them.
+
+Sentences name arms by the labels they are given, compute in FLOPs, losses in nats per token, and
+probabilities never as a certain-looking 1.00 or 0.00 from a finite bootstrap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scalinglab.analysis import Comparison
+from scalinglab.analysis.calibration import Backtest, Calibration
+
+SHARED = {"none": "nothing shared", "E": "E shared", "E+exponents": "E and exponents shared"}
+FRONTIERS = {
+    "params-tokens": "L(N, D) fitted and minimised over N at C = 6ND (Approach 3)",
+    "isoflop": "per-budget minima of loss against log N (Approach 2)",
+    "envelope": "the lower envelope of loss against compute (Approach 1)",
+    "points": "the ladder's own points",
+}
+
+
+def flops(x: float | None) -> str:
+    """3.2e+15 -> '3.2e15' (the form people type on the command line)."""
+    if x is None or not math.isfinite(x):
+        return "?"
+    mantissa, _, exp = f"{x:.2g}".partition("e")
+    return f"{mantissa}e{int(exp)}" if exp else mantissa
+
+
+def loss(x: float | None) -> str:
+    return "?" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def probability(p: float) -> str:
+    return "above 0.99" if p > 0.995 else "below 0.01" if p < 0.005 else f"{p:.2f}"
+
+
+def interval(lo: float, hi: float, fmt=loss) -> str:
+    return "" if not (math.isfinite(lo) and math.isfinite(hi)) else f"{fmt(lo)} to {fmt(hi)}"
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}" if abs(x) >= 5e-4 or x == 0 else f"{x:+.2g}"
+
+
+def _multiplier(x: float) -> str:
+    return "never" if math.isinf(x) else f"×{x:.3g}"
+
+
+def setup_sentence(c: Comparison) -> str:
+    s = c.setup
+    ck = f"; every checkpoint is a point (--checkpoints {s.checkpoints})" if s.design.kind == "checkpoints" or \
+        s.checkpoints == "all" else ""
+    return (f"Design: {s.design.describe()}. Frontier: {FRONTIERS[s.frontier]} ({s.frontier_source}){ck}. "
+            f"Uncertainty: {s.bootstrap} bootstrap resamples of {'whole runs' if s.resampling == 'runs' else 'residuals by run'}.")
+
+
+def models_sentence(c: Comparison) -> str:
+    fits = c.models.fits
+    if c.models.forced:
+        return f"Joint model: {SHARED[c.models.chosen]} (chosen with --share)."
+    weights = ", ".join(f"{SHARED[s]} {f.weight:.2f}" for s, f in fits.items())
+    return (f"Joint models of both arms, by Akaike weight: {weights}. Curves are the heaviest model's; "
+            f"probabilities and intervals average all of them.")
+
+
+def observed_sentence(c: Comparison, a: str, b: str) -> str:
+    """The measured evidence, before any fit."""
+    o = c.observed
+    if o.key == "none":
+        return f"Measured: {a} and {b} never ran the same point (same N and D, compute or width), so nothing pairs."
+    ahead_b, ahead_a, tied = o.leads
+    noise = "" if not math.isfinite(o.noise) else f" (noise of one run {o.noise:.3g} nats, from {o.noise_source})"
+    key = {"N and D": "the same N and D", "compute": "the same compute budget", "width": "the same width"}[o.key]
+    if len(o.diff) <= 8:
+        unit = {"N and D": "N", "compute": "C", "width": "width"}[o.key]
+        diffs = "; ".join(f"{unit} {v:.3g} {_signed(d)}" for v, d in zip(o.sizes, o.diff))
+        text = f"Measured, loss of {b} minus {a} at {key} (negative: {b} ahead): {diffs}."
+    else:
+        text = f"Measured at {len(o.diff)} pairs of runs at {key}."
+    text += (f" Beyond twice their standard error{noise}: {b} ahead at {ahead_b}, {a} ahead at {ahead_a}; "
+             f"{tied} within noise.")
+    if o.sign_changes:
+        if o.sign_change_sizes:
+            flips = "; ".join(f"at N {n:.3g} between D {lo:.3g} and {hi:.3g}"
+                              for n, (lo, hi) in zip(o.sign_change_sizes, o.sign_changes))
+        else:
+            flips = "; ".join(f"between {lo:.3g} and {hi:.3g}" for lo, hi in o.sign_changes)
+        text += f" The leader changes {flips}."
+    else:
+        text += " The leader never changes beyond noise."
+    spread = _compute_ratio(o.compute_ratio)
+    if o.key == "width" and spread:
+        text += (f" At equal width {b} spends {spread} the compute of {a}: not a comparison at equal compute; the "
+                 f"fitted frontiers are.")
+    return text
+
+
+def _compute_ratio(ratios) -> str:
+    """'2×' or '1.8–2.8×' when the arms' computes differ by more than 5% at a pairing, else ''."""
+    r = np.asarray(ratios, dtype=float)
+    if not len(r) or (r.max() <= 1.05 and r.min() >= 1 / 1.05):
+        return ""
+    return f"{r.min():.2g}×" if r.max() < 1.05 * r.min() else f"{r.min():.2g}–{r.max():.2g}×"
+
+
+def forecast_sentence(c: Comparison, a: str, b: str) -> str:
+    f = c.forecast
+    where = f"N = {f.params:.3g}, D = {f.tokens:.3g} ({flops(f.compute)} FLOPs)" if f.params else f"{flops(f.compute)} FLOPs"
+    beyond = f" ({f.decades_beyond_data:+.1f} decades from the largest run)"
+    parts = [f"At {where}{beyond}: {a} {loss(f.loss_a)}" + _iv(f.interval_a) + f", {b} {loss(f.loss_b)}"
+             + _iv(f.interval_b) + f"; Δ = {_signed(f.delta)}" + _iv(f.delta_interval, _signed) + "."]
+    if math.isfinite(f.p_b_beats_a):
+        parts.append(f"P({b} beats {a}) = {probability(f.p_b_beats_a)} for a run of each (run-to-run noise "
+                     f"{100 * f.noise:.2g}%), {probability(f.p_mean_b_beats_a)} for their expected losses.")
+    what = "the tokens at that N" if f.params else "the compute"
+    lo, hi = f.multiplier_interval
+    band = f" ({_multiplier(lo)} to {_multiplier(hi)})" if math.isfinite(lo) or math.isinf(hi) else ""
+    parts.append(f"Compute multiplier: {a} needs {_multiplier(f.multiplier)}{band} {what} to match {b} there "
+                 f"(above ×1: {b} is ahead).")
+    return " ".join(parts)
+
+
+def _iv(pair, fmt=loss) -> str:
+    text = interval(*pair, fmt=fmt)
+    return f" [{text}]" if text else ""
+
+
+def runner_up_sentence(c: Comparison, a: str, b: str) -> str | None:
+    r = c.runner_up
+    if r is None:
+        return None
+    rival = c.models.runner_up
+    return (f"The runner-up model ({SHARED[rival.sharing]}, weight {rival.weight:.2f}) names the other winner: "
+            f"{a} {loss(r.loss_a)}, {b} {loss(r.loss_b)} there.")
+
+
+def crossing_sentence(c: Comparison, a: str, b: str) -> str:
+    x = c.crossing
+    lo, hi = x.data_range
+    iv = interval(*x.interval, fmt=flops)
+    share = f", crossing in {x.p_cross:.0%} of resampled pairs" if math.isfinite(x.p_cross) else ""
+    if x.kind in ("in_range", "extrapolated") and x.compute is not None:
+        where = "inside the runs" if x.kind == "in_range" else f"{math.log10(x.compute / hi):.1f} decades beyond the largest run"
+        winner = b if x.winner_after == "b" else a
+        text = (f"The fitted frontiers cross at {flops(x.compute)} FLOPs" + (f" (95% interval {iv}{share})" if iv else "")
+                + f", {where}; above it {winner} is ahead.")
+    elif x.kind == "none":
+        ahead = b if float(np.subtract(*c.predict(lo))[0]) > 0 else a
+        text = (f"The fitted frontiers do not cross between {flops(lo)} FLOPs and 6 decades beyond the largest run: "
+                f"{ahead} is ahead throughout{share}.")
+    elif x.crossings:
+        at = " and ".join(flops(r) for r in x.crossings)
+        text = f"Whether {a} and {b} trade places once is ambiguous: the fitted frontiers cross at {at} FLOPs{share}."
+    else:
+        text = (f"Whether {a} and {b} cross is ambiguous: the point fits do not, but {x.p_cross:.0%} of resampled pairs "
+                f"do.")
+    if x.warning:
+        text += f" Note: {x.warning}."
+    return text
+
+
+def verdict_sentence(c: Comparison, a: str, b: str) -> str:
+    """One sentence: who wins at the target, or why that is uncertain and what would settle it."""
+    f, v = c.forecast, c.verdict
+    where = f"N = {f.params:.3g}, D = {f.tokens:.3g}" if f.params else f"{flops(f.compute)} FLOPs"
+    if v.winner is not None:
+        win, lose = (b, a) if v.winner == "b" else (a, b)
+        p = f.p_b_beats_a if v.winner == "b" else 1 - f.p_b_beats_a
+        lw, ll = (f.loss_b, f.loss_a) if v.winner == "b" else (f.loss_a, f.loss_b)
+        return (f"At {where}, {win} is predicted to beat {lose} with probability {probability(p)} (loss {loss(lw)} vs "
+                f"{loss(ll)}).")
+    return (f"At {where}, {a} vs {b} is uncertain: {'; '.join(v.reasons)} (point forecast: {a} {loss(f.loss_a)}, "
+            f"{b} {loss(f.loss_b)}). " + (f"{v.settle[0].upper()}{v.settle[1:]}." if v.settle else ""))
+
+
+def backtest_sentence(bt: Backtest | None, a: str, b: str) -> str:
+    if bt is None or bt.status != "ok":
+        why = "" if bt is None else f": {bt.reason}"
+        return f"Backtest not possible{why}."
+    key = {"N and D": "N", "compute": "compute", "width": "width"}.get(bt.key, bt.key)
+    unequal = _compute_ratio([f.compute_ratio for f in bt.forecasts]) if bt.key == "width" else ""
+    key += f" (where {b} spends {unequal} the compute of {a})" if unequal else ""
+    right = sum(f.correct for f in bt.forecasts)
+    misses = np.array([f.miss for f in bt.forecasts])
+    if len(bt.forecasts) == 1:
+        (f,) = bt.forecasts
+        name = {"a": a, "b": b}
+        p = f.p_b_beats_a if f.predicted_winner == "b" else 1 - f.p_b_beats_a
+        pt = f" (probability {probability(p)})" if math.isfinite(p) else ""
+        return (f"Backtest: refitted without the largest {key} ({bt.held_out_size:.3g}), the forecast named "
+                f"{name[f.predicted_winner]}{pt}; observed, {name[f.observed_winner]} won ({a} {loss(f.observed_a)}, "
+                f"{b} {loss(f.observed_b)}): {'right' if f.correct else 'wrong'}. Miss of the difference "
+                f"{_signed(f.miss)} nats.")
+    return (f"Backtest: refitted without the largest {key} ({bt.held_out_size:.3g}), the forecast named the observed "
+            f"winner at {right} of {len(bt.forecasts)} pairs there; the difference was missed by "
+            f"{np.median(np.abs(misses)):.3f} nats (median).")
+
+
+def calibration_lines(cal: Calibration, a: str, b: str) -> list[str]:
+    s = cal.scores
+    skipped = [f for f in cal.folds if f[2]]
+    lines = [f"Rolling-origin backtest of {b} against {a}: {len(cal.folds) - len(skipped)} folds (fit on the "
+             f"smallest sizes up to each {cal.key}, forecast every larger pair), {s.n} forecasts, {cal.seconds:.0f} s."]
+    if skipped:
+        lines.append(f"Skipped {len(skipped)} fold(s) too small to fit (the first: {skipped[0][2]}).")
+    conf = "none" if s.confident_n == 0 else f"{s.confident_hit:.2f} right of {s.confident_n}"
+    lines.append(f"Accuracy {s.accuracy:.2f}; Brier score {s.brier:.3f} (0 perfect, 0.25 a coin); forecasts with "
+                 f"P ≥ 0.9: {conf}; mean miss of the difference {s.mean_abs_miss:.3f} nats.")
+    if s.significant_n:
+        lines.append(f"On the {s.significant_n} pairs whose measured difference exceeds its noise: accuracy "
+                     f"{s.significant_accuracy:.2f}, Brier {s.significant_brier:.3f}.")
+    return lines

@@ -1,0 +1,96 @@
+"""Joint models recover planted truths, nest as they should, and are weighed by the data they fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
+from scalinglab.analysis.joint import huber_neg2_loglik, layout
+from scalinglab.analysis.models import akaike_weights, fit_models
+from scalinglab.analysis.optimize import huber
+from tests.analysis.helpers import arm, grid_arm, nd_law
+
+WIDTHS = np.geomspace(64, 2048, 10).round()
+
+
+def rows(df, name):
+    frame = select_runs(df).frame
+    return frame[frame["group"] == name]
+
+
+def test_layout_shares_the_named_parameters():
+    lay = layout(COMPUTE, "E")
+    assert lay.n_free == 5 and lay.shared == ("E",)
+    assert lay.index[0, 0] == lay.index[1, 0] and lay.index[0, 1] != lay.index[1, 1]
+    both = layout(PARAMS_TOKENS, "E+exponents")
+    assert both.n_free == 7 and both.shared == ("E", "alpha", "beta")
+    assert layout(PARAMS_TOKENS, "none").n_free == 10
+
+
+@pytest.mark.parametrize(("sharing", "truth_b"), [
+    ("E+exponents", (2.0, 80.0, 0.1)),   # parallel: only A differs
+    ("E", (2.0, 200.0, 0.14)),           # one E, different slopes
+    ("none", (1.7, 60.0, 0.1)),          # nothing in common
+])
+def test_each_joint_model_recovers_its_planted_truth(sharing, truth_b):
+    a, b = arm("a", 2.0, 60.0, 0.1, widths=WIDTHS), arm("b", *truth_b, widths=WIDTHS)
+    choice = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, bootstrap=0)
+    fit = choice.best
+    np.testing.assert_allclose(fit.fit_a.vector, [2.0, 60.0, 0.1], rtol=2e-3)
+    np.testing.assert_allclose(fit.fit_b.vector, truth_b, rtol=2e-3)
+    assert fit.fit_a.shared == layout(COMPUTE, sharing).shared
+
+
+def test_more_sharing_never_fits_better_and_the_criterion_prefers_the_true_structure():
+    # Parallel truth with noise: every model fits, the parallel one needs fewer parameters.
+    a = arm("a", 2.0, 60.0, 0.1, noise=0.003, seed=1, widths=WIDTHS)
+    b = arm("b", 2.0, 75.0, 0.1, noise=0.003, seed=2, widths=WIDTHS)
+    parallel = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), bootstrap=0)
+    j = {s: f.objective for s, f in parallel.fits.items()}
+    assert j["none"] <= j["E"] * (1 + 1e-6) and j["E"] <= j["E+exponents"] * (1 + 1e-6)
+    assert parallel.chosen == "E+exponents"
+    # Slopes that differ a lot: the parallel model cannot fit, and loses its weight.
+    c = arm("b", 2.0, 400.0, 0.16, noise=0.003, seed=2, widths=WIDTHS)
+    steeper = fit_models(rows(a, "a"), rows(c, "b"), COMPUTE, ("a", "b"), bootstrap=0)
+    assert steeper.fits["E+exponents"].weight < 0.01 and steeper.chosen in ("E", "none")
+
+
+def test_joint_params_tokens_fit_recovers_a_shared_e_on_grids():
+    a = grid_arm("a", nd_law(1.8, 400.0, 1500.0, 0.34, 0.28))
+    b = grid_arm("b", nd_law(1.8, 300.0, 2500.0, 0.30, 0.30))
+    fit = fit_models(rows(a, "a"), rows(b, "b"), PARAMS_TOKENS, ("a", "b"), sharing="E", bootstrap=0).best
+    np.testing.assert_allclose(fit.fit_b.vector, [1.8, 300.0, 2500.0, 0.30, 0.30], rtol=0.02)
+
+
+def test_residual_bootstrap_is_paired_and_covers_the_truth():
+    a = arm("a", 2.0, 60.0, 0.1, noise=0.004, seed=3, widths=WIDTHS)
+    b = arm("b", 2.0, 200.0, 0.14, noise=0.004, seed=4, widths=WIDTHS)
+    choice = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing="E", bootstrap=200, seed=0)
+    draws = choice.best.draws
+    assert draws.kind == "residuals" and draws.samples.shape[1:] == (2, 3)
+    assert draws.n_failed < 20
+    # One E per draw for both arms: the pairing survives resampling.
+    np.testing.assert_array_equal(draws.samples[:, 0, 0], draws.samples[:, 1, 0])
+    lo, hi = choice.best.fit_b.interval("alpha")
+    assert lo < 0.14 < hi
+
+
+def test_huber_log_likelihood_is_the_normalised_density():
+    delta, s = 1e-3, 2e-6
+    z, _ = quad(lambda r: np.exp(-huber(np.array([r]), delta)[0] / s), -1, 1, points=[-delta, delta], limit=200)
+    r = np.array([0.0005, -0.002, 0.003])
+    direct = 2 * (huber(r, delta).sum() / s + len(r) * np.log(z))
+    # The fitted scale maximises the likelihood, so it is at least as good as this s.
+    assert huber_neg2_loglik(float(huber(r, delta).sum()), len(r), delta) <= direct + 1e-9
+
+
+def test_akaike_weights():
+    free = {"none": 6, "E": 5, "E+exponents": 4}
+    w = akaike_weights({"none": 10.0, "E": 8.0, "E+exponents": 12.0}, free)
+    assert w["E"] == pytest.approx(1 / (1 + np.exp(-1) + np.exp(-2)))
+    assert sum(w.values()) == pytest.approx(1.0)
+    # An exact fit cannot be scored and gets no weight; if none can be, the fewest parameters take it.
+    assert akaike_weights({"none": np.inf, "E": 3.0, "E+exponents": 3.0}, free)["none"] == 0.0
+    assert akaike_weights(dict.fromkeys(free, np.inf), free) == {"none": 0.0, "E": 0.0, "E+exponents": 1.0}
