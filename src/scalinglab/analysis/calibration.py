@@ -150,8 +150,7 @@ def held_out(frame: pd.DataFrame, setup: Setup, observed: Observed, cut: float) 
         m = min(len(sa), len(sb))
         sa, sb = sa[:m], sb[:m]
         ok = np.all(np.isfinite(sa) & np.isfinite(sb), axis=1)  # a draw without a frontier says nothing
-        noise = run_noise(comparison.observed, fa, fb)
-        p = win_probability(sa[ok], sb[ok], noise) if ok.any() else p
+        p = win_probability(sa[ok], sb[ok], *run_noise(comparison.observed, fa, fb)) if ok.any() else p
     sig = observed.significant[test]
     return [Scored(float(cut), float(sizes[i]), float(observed.tokens[i]), float(observed.compute[i]),
                    float(la[j]), float(lb[j]), float(observed.loss_a[i]), float(observed.loss_b[i]), float(p[j]),

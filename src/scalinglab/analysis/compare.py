@@ -244,8 +244,7 @@ def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
         fa, fb = points[points["group"] == setup.a], points[points["group"] == setup.b]
     obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b],
                   (_predictor(fit_a), _predictor(fit_b)), fa, fb)
-    noise = run_noise(obs, fit_a, fit_b)
-    fc = forecast(fit_a, fit_b, target, setup.level, noise)
+    fc = forecast(fit_a, fit_b, target, setup.level, *run_noise(obs, fit_a, fit_b))
     rival = choice.runner_up
     runner = forecast(_point(rival.fit_a), _point(rival.fit_b), target, setup.level) if rival else None
     if runner is not None and runner.winner == fc.winner:
@@ -255,14 +254,15 @@ def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
                       tuple(minima))
 
 
-def run_noise(observed: Observed, fit_a: LawFit, fit_b: LawFit) -> float:
-    """Relative σ of one run's loss: the paired measurements' noise, else the fits' residual spread."""
+def run_noise(observed: Observed, fit_a: LawFit, fit_b: LawFit) -> tuple[float, float]:
+    """Relative σ of one run's loss and its degrees of freedom: the paired measurements' noise, else
+    the fits' residual spread."""
     if np.isfinite(observed.noise) and observed.noise > 0 and observed.loss_a:
-        return float(observed.noise / np.median(np.concatenate([observed.loss_a, observed.loss_b])))
+        return float(observed.noise / np.median(np.concatenate([observed.loss_a, observed.loss_b]))), observed.noise_dof
     residuals = np.concatenate([fit_a.residuals, fit_b.residuals])
     if len(residuals) < 3:
-        return 0.0
-    return 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+        return 0.0, float("inf")
+    return 1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))), float(len(residuals) - 1)
 
 
 def _predictor(fit: LawFit):

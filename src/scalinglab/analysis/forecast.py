@@ -4,7 +4,8 @@ At a target compute C each arm's loss is its frontier L*(C); at a target (N, D) 
 itself. Over the paired bootstrap draws (one joint refit gives both arms' row i) this gives
 Δ = L_B − L_A with a percentile interval, and two probabilities:
 - P(B beats A): that a run of B at the target ends below a run of A. Each draw's Δ is blurred by
-  the run-to-run noise of two new runs (σ relative, so √2·σ·L in nats): P = mean Φ(−Δ_i/(√2σL_i)).
+  the run-to-run noise of two new runs (σ relative, so √2·σ·L in nats): P = mean F(−Δ_i/(√2σL_i)),
+  F the Student t distribution with the degrees of freedom σ was measured with (normal for many).
   This is the probability the backtests can check (a held-out pair is two runs, noise included),
   and when the expected difference is smaller than the noise it says so by staying near 0.5;
 - P for the expected losses (the share of draws with Δ < 0), which only the fit's uncertainty moves.
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, stdtr
 
 from scalinglab.analysis.allocation import frontier_loss
 from scalinglab.analysis.bootstrap import percentile_interval
@@ -84,6 +85,8 @@ class Forecast:
     """Share of paired draws with B's expected loss below A's."""
     noise: float
     """Relative run-to-run noise σ of one loss used for p_b_beats_a."""
+    noise_dof: float
+    """Degrees of freedom of that σ."""
     multiplier: float
     """Compute A needs to reach B's loss ÷ the target's compute (inf: A's floor is above it); at a
     target model, the tokens A needs at that N ÷ D."""
@@ -127,17 +130,18 @@ def _multiplier(fit: LawFit, params: np.ndarray, loss_b: np.ndarray, target: Tar
     return np.where(loss_b <= params[..., 0], np.inf, reach / target.compute)
 
 
-def win_probability(loss_a: np.ndarray, loss_b: np.ndarray, noise: float) -> np.ndarray:
+def win_probability(loss_a: np.ndarray, loss_b: np.ndarray, noise: float, dof: float = np.inf) -> np.ndarray:
     """P(a run of B ends below a run of A), averaged over paired draws (axis 0)."""
     spread = np.sqrt(2.0) * noise * 0.5 * (loss_a + loss_b)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(spread > 0, (loss_a - loss_b) / spread, np.sign(loss_a - loss_b) * np.inf)
-    return ndtr(z).mean(axis=0)
+    cdf = ndtr(z) if not np.isfinite(dof) or dof > 1000 else stdtr(max(dof, 1.0), z)
+    return cdf.mean(axis=0)
 
 
 def forecast(fit_a: LawFit, fit_b: LawFit, target: Target, level: float | None = None,
-             noise: float = 0.0) -> Forecast:
-    """noise: relative σ of one run's loss (0: P for the expected losses only)."""
+             noise: float = 0.0, noise_dof: float = np.inf) -> Forecast:
+    """noise: relative σ of one run's loss (0: P for the expected losses only), with its dof."""
     level = fit_a.level if level is None else level
     la, lb = float(target.losses(fit_a)[0]), float(target.losses(fit_b)[0])
     mult = float(_multiplier(fit_a, fit_a.vector, np.array(lb), target))
@@ -156,10 +160,10 @@ def forecast(fit_a: LawFit, fit_b: LawFit, target: Target, level: float | None =
             ia, ib = percentile_interval(sa, level), percentile_interval(sb, level)
             di = percentile_interval(sb - sa, level)
             p_mean = float(np.mean(sb < sa))
-            p = float(win_probability(sa, sb, noise))
+            p = float(win_probability(sa, sb, noise, noise_dof))
             reach = _multiplier(fit_a, params_a, sb, target)
             # Percentiles of a sample holding +inf are still defined: np.quantile orders inf last.
             mi = tuple(float(v) for v in np.quantile(reach, [(1 - level) / 2, (1 + level) / 2], method="lower"))
     top = max(fit_a.data_range["compute"][1], fit_b.data_range["compute"][1])
-    return Forecast(target.compute, target.params, target.tokens, la, ia, lb, ib, lb - la, di, p, p_mean, noise, mult,
-                    mi, float(np.log10(target.compute / top)), n)
+    return Forecast(target.compute, target.params, target.tokens, la, ia, lb, ib, lb - la, di, p, p_mean, noise,
+                    noise_dof, mult, mi, float(np.log10(target.compute / top)), n)

@@ -237,10 +237,17 @@ def huber_neg2_loglik(objective_value: float, n: int, delta: float) -> float:
     return 2.0 * float(res.fun)
 
 
+MIN_RESIDUAL_DOF = 3
+"""A model is weighed only with three or more runs beyond its free parameters. Its residuals
+measure the noise with ν = runs − parameters degrees of freedom; with ν ≤ 2 a new point's
+predictive (Student t) spread has infinite variance, and the fitted scale can be arbitrarily small,
+which hands such a model the whole weight for passing close to its few points."""
+
+
 def aic(objective_value: float, n_rows: int, n_clusters: int, n_free: int, delta: float) -> float:
-    """AIC with the run as the unit (see the module docstring); +inf for an exact fit (nothing left
-    to measure the noise with)."""
-    if n_clusters <= n_free:
+    """AIC with the run as the unit (see the module docstring); +inf for a model with fewer than
+    MIN_RESIDUAL_DOF runs beyond its parameters."""
+    if n_clusters - n_free < MIN_RESIDUAL_DOF:
         return float("inf")
     k = n_free + 1  # the Huber scale is fitted too
     return huber_neg2_loglik(objective_value * n_clusters / n_rows, n_clusters, delta) + 2 * k

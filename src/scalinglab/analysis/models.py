@@ -7,8 +7,8 @@ interval carry the uncertainty of which model is right, not only of its paramete
 model and trusting it would be overconfident exactly where it matters: few runs, where the most
 restrictive model (parallel curves, no crossing possible) wins the criterion by default.
 The chosen model, the one with the largest weight, gives the curves that are drawn and printed.
-A model with no more runs than free parameters passes through its points and cannot be scored;
-it gets no weight (and if no model can be scored, the one with the fewest parameters is used).
+A model with fewer than three runs beyond its free parameters cannot be scored (joint.aic) and
+gets no weight; if no model can be scored, the one with the fewest parameters is used.
 """
 
 from __future__ import annotations

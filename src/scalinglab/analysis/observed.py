@@ -51,12 +51,14 @@ class Observed:
     noise: float
     """Standard deviation of one run's loss (nats), as used for the standard errors."""
     noise_source: str
-    """'seeds (k replicated points)', 'standard errors in the table', 'fit residuals' or 'none'."""
+    """'seeds (k replicated points)', 'standard errors in the table', 'the fit (…)' or 'none'."""
     sign_changes: tuple[tuple[float, float], ...]
     """Between which consecutive leads (beyond noise) the leader changes: (size, size), or, when
     sizes hold several budgets, the two token counts at one N."""
     sign_change_sizes: tuple[float, ...] = ()
     """When sizes hold several budgets: the N at which each change happens along D."""
+    noise_dof: float = float("inf")
+    """Degrees of freedom behind `noise` (inf: a standard error from many eval tokens)."""
 
     @property
     def significant(self) -> np.ndarray:
@@ -74,23 +76,24 @@ class Observed:
                                          "within_noise": tie})
 
 
-def _empty(noise: float, source: str) -> Observed:
-    return Observed("none", (), (), (), (), (), (), (), (), noise, source, ())
+def _empty(noise: float, source: str, dof: float) -> Observed:
+    return Observed("none", (), (), (), (), (), (), (), (), noise, source, (), (), dof)
 
 
 
-def seed_noise(frame: pd.DataFrame) -> tuple[float, int]:
-    """Pooled standard deviation of the loss over points one arm ran more than once, and how many."""
+def seed_noise(frame: pd.DataFrame) -> tuple[float, int, int]:
+    """Pooled standard deviation of the loss over points one arm ran more than once, how many such
+    points, and the degrees of freedom of the estimate."""
     if not {"params", "tokens"} <= set(frame):
-        return float("nan"), 0
+        return float("nan"), 0, 0
     keyed = frame.assign(_n=size_key(frame["params"]), _d=size_key(frame["tokens"]))
     groups = keyed.groupby(["group", "_n", "_d"])["loss"]
     var, count = groups.var(ddof=1), groups.size()
     rep = count > 1
     if not rep.any():
-        return float("nan"), 0
-    dof = (count[rep] - 1).sum()
-    return float(np.sqrt(((count[rep] - 1) * var[rep]).sum() / dof)), int(rep.sum())
+        return float("nan"), 0, 0
+    dof = int((count[rep] - 1).sum())
+    return float(np.sqrt(((count[rep] - 1) * var[rep]).sum() / dof)), int(rep.sum()), dof
 
 
 def _key_columns(key: str, both: pd.DataFrame) -> pd.DataFrame:
@@ -138,16 +141,16 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predict
     if pairs.empty:
         key = "none"
 
-    sigma, replicated = seed_noise(pd.concat([frame_a, frame_b]))
+    sigma, replicated, dof = seed_noise(pd.concat([frame_a, frame_b]))
     if pairs.empty:
-        return _empty(sigma, f"seeds ({replicated} replicated points)" if replicated else "none")
+        return _empty(sigma, f"seeds ({replicated} replicated points)" if replicated else "none", dof or float("inf"))
     if replicated:
         source = f"seeds ({replicated} replicated point{'s' if replicated > 1 else ''})"
         se = sigma * np.sqrt(1 / pairs["count_a"].to_numpy() + 1 / pairs["count_b"].to_numpy())
     elif "loss_se_a" in pairs and pairs["loss_se_a"].notna().all() and pairs["loss_se_b"].notna().all():
         source = "standard errors in the table"
         se = np.sqrt(pairs["loss_se_a"] ** 2 / pairs["count_a"] + pairs["loss_se_b"] ** 2 / pairs["count_b"]).to_numpy()
-        sigma = float(np.median(np.concatenate([pairs["loss_se_a"], pairs["loss_se_b"]])))
+        sigma, dof = float(np.median(np.concatenate([pairs["loss_se_a"], pairs["loss_se_b"]]))), float("inf")
     elif predict is not None and len(pairs) >= 3:
         source = "the fit (spread of the measured differences around the fitted ones)"
         n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
@@ -155,9 +158,9 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predict
                   for f, arm in zip(predict, "ab")]
         gap = (pairs["loss_b"] - pairs["loss_a"]).to_numpy() - (fitted[1] - fitted[0])
         spread = 1.4826 * float(np.median(np.abs(gap - np.median(gap))))  # robust SD (MAD)
-        se, sigma = np.full(len(pairs), spread), spread / np.sqrt(2)
+        se, sigma, dof = np.full(len(pairs), spread), spread / np.sqrt(2), len(gap) - 1
     else:
-        source, se = "none", np.zeros(len(pairs))
+        source, se, dof = "none", np.zeros(len(pairs)), float("inf")
     diff = (pairs["loss_b"] - pairs["loss_a"]).to_numpy()
     sizes = pairs["size_a"].to_numpy(float)
     tokens = pairs["tokens_a"].to_numpy(float)
@@ -168,7 +171,7 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predict
     loss_a, loss_b = pairs["loss_a"].to_numpy()[order], pairs["loss_b"].to_numpy()[order]
     changes, at = _sign_changes(key, sizes, tokens, diff, se)
     return Observed(key, tuple(sizes), tuple(tokens), tuple(compute), tuple(ratio), tuple(loss_a), tuple(loss_b),
-                    tuple(diff), tuple(se), float(sigma), source, changes, at)
+                    tuple(diff), tuple(se), float(sigma), source, changes, at, float(dof))
 
 
 def _sign_changes(key, sizes, tokens, diff, se):
