@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -11,9 +10,10 @@ import typer
 from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from scalinglab.cli.app import app, err_console, fail, out_console
-from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
+from scalinglab.config import Study, load_study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
@@ -22,17 +22,8 @@ THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Torch threads 
 ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) first, smallest first, or as listed.")
 
 
-@contextmanager
-def _user_errors():
-    """Bad input is one line and exit 2, whether called through `scalinglab` or typer's test runner."""
-    try:
-        yield
-    except ConfigError as e:
-        fail(str(e))
-
-
 def _load(path: Path) -> Study:
-    with _user_errors():
+    with user_errors():
         return load_study(path)
 
 
@@ -82,7 +73,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
 
     if probe and not as_json:
         err_console.print("probing throughput (a few training steps per model shape)...")
-    with _user_errors():
+    with user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
         status = study_status(study, out)
     show_status = status.counts["pending"] < status.total  # a status column once anything has run
@@ -136,9 +127,9 @@ class _StudyProgress:
 
     def __init__(self):
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.fields[runs]} runs"), TextColumn("{task.fields[flops]} FLOPs"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+            TextColumn("{task.fields[runs]} runs", markup=False), TextColumn("{task.fields[flops]} FLOPs", markup=False),
+            TimeElapsedColumn(), TextColumn("ETA", markup=False), TimeRemainingColumn(),
             console=err_console, transient=False,
         )
         self.task = None
@@ -169,14 +160,15 @@ class _StudyProgress:
     def on_finished(self, f) -> None:
         self.done += 1
         self.flops_done += f.run.budget.flops
+        # The error is the run's own text (a path, a user's value): plain text, never markup.
         if f.status == "failed":
-            line = f"[red]✗ {f.run.spec.run_id} failed:[/] {f.error}"
+            line = Text.assemble((f"✗ {f.run.spec.run_id} failed:", "red"), " ", f.error or "")
         else:
             loss = "-" if f.final_eval_loss is None else f"{f.final_eval_loss:.4f}"
-            mark = "[green]✓" if f.status == "complete" else "[yellow]!"
+            mark, style = ("✓", "green") if f.status == "complete" else ("!", "yellow")
             how = f"same run as {f.reused_from}" if f.reused_from else _duration(f.wall_time_s)
-            line = f"{mark} {f.run.spec.run_id} {f.status}[/]  eval loss {loss}  ({how})"
-        self.progress.console.print(line, highlight=False, soft_wrap=True)
+            line = Text.assemble((f"{mark} {f.run.spec.run_id} {f.status}", style), f"  eval loss {loss}  ({how})")
+        self.progress.console.print(line, soft_wrap=True)
         if self.task is not None:
             self.progress.update(self.task, completed=self.flops_done, runs=self._runs(), flops=self._flops())
 
@@ -222,7 +214,7 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
     out_dir = out or study.default_out_dir()
     progress = _StudyProgress()
     try:
-        with _user_errors():
+        with user_errors():
             p = plan_study(study, workers=workers, threads=threads, order=order, probe=False)
             summary = run_study(p, out_dir, executor=executor, address=address, observer=progress)
     finally:
@@ -245,7 +237,7 @@ def status(
     from scalinglab.store import study_status
 
     study = _load(study_file)
-    with _user_errors():
+    with user_errors():
         s = study_status(study, out)
     if as_json:
         print(json.dumps({"study": study.name, "total": s.total, **s.counts, "driver_running": s.driver_running,
@@ -257,7 +249,7 @@ def status(
         f"{c['diverged']} diverged, {c['pending']} pending" + ("" if s.driver_running else "  (no `run` active)"),
         highlight=False)
     for run_id, error in s.failed:
-        out_console.print(f"  [red]failed[/] {run_id}: {error}", highlight=False, soft_wrap=True)
+        out_console.print(Text.assemble("  ", ("failed", "red"), f" {run_id}: {error}"), soft_wrap=True)
 
 
 @app.command()
@@ -275,7 +267,7 @@ def export(
     if fmt not in ("csv", "parquet", "jsonl"):
         fail(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
     out_dir = out or study.default_out_dir()
-    with _user_errors():
+    with user_errors():
         df = load_metrics(study, out_dir) if metrics else export_table(study, out_dir)
         path = write_table(df, output or out_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
     err_console.print(f"wrote {len(df)} rows to {path}", highlight=False)
