@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,21 @@ def error_line(message: str) -> Text:
     return Text.assemble(("error:", "bold red"), " ", str(message))
 
 
+def warning_line(message: str) -> Text:
+    """`warning: <message>`: something was wrong and has been recovered from."""
+    return Text.assemble(("warning:", "yellow"), " ", str(message))
+
+
+class _WarningLines(logging.Handler):
+    """scalinglab's log warnings (a damaged checkpoint set aside, say) as one line each on stderr."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(warning_line(record.getMessage()), soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print one line and exit non-zero (2 for bad input, as everywhere in scalinglab)."""
     err_console.print(error_line(message), soft_wrap=True)
@@ -59,3 +75,8 @@ def run_app() -> None:
 @app.callback()
 def _root() -> None:
     """Scaling-law research on language models: plan, train, fit, compare, report."""
+    # Here, not at import: worker processes import this module too, and their warnings travel
+    # back to the driver with the run's outcome (execute.worker) instead.
+    logger = logging.getLogger("scalinglab")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines())

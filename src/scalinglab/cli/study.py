@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 from rich.text import Text
 
-from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
+from scalinglab.cli.app import app, err_console, fail, out_console, user_errors, warning_line
 from scalinglab.config import Study, load_study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
@@ -168,6 +168,8 @@ class _StudyProgress:
             mark, style = ("✓", "green") if f.status == "complete" else ("!", "yellow")
             how = f"same run as {f.reused_from}" if f.reused_from else _duration(f.wall_time_s)
             line = Text.assemble((f"{mark} {f.run.spec.run_id} {f.status}", style), f"  eval loss {loss}  ({how})")
+        for warning in f.warnings:
+            self.progress.console.print(warning_line(f"{f.run.spec.run_id}: {warning}"), soft_wrap=True)
         self.progress.console.print(line, soft_wrap=True)
         if self.task is not None:
             self.progress.update(self.task, completed=self.flops_done, runs=self._runs(), flops=self._flops())

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from scalinglab.cli.app import app, err_console, out_console, user_errors
 from scalinglab.config import ConfigError, RunConfig, apply_overrides, read_toml
 from scalinglab.config.errors import from_validation
+from scalinglab.config.paths import check_folder
 
 # The flags that are shortcuts for a setting, so an error names the flag the user typed.
 FLAGS = {"model.width": "--width", "model.depth": "--depth", "budget.tokens": "--tokens", "optim.lr": "--lr",
@@ -57,12 +58,14 @@ def train(
         cfg = build_run_config(config, sets, {"model.width": width, "model.depth": depth_value,
                                               "budget.tokens": tokens, "optim.lr": lr_value, "seed": seed})
         out_dir = out or Path("runs") / f"w{cfg.model.width}-L{cfg.model.resolved_depth()}-{cfg.digest()}"
-        err_console.print(f"output: {out_dir}")
+        check_folder(out_dir)
+        err_console.print(f"output: {out_dir}", soft_wrap=True)
         reporter = RichReporter(err_console)
         try:
             result = train_run(cfg, out_dir, reporter=reporter)
         finally:
-            reporter.progress.stop()  # an error prints below the bar, not inside it
+            if reporter.task is not None:  # an error prints below the bar, not inside it
+                reporter.progress.stop()
     if json:
         print(result.model_dump_json(indent=1, exclude={"metrics"}))
     else:

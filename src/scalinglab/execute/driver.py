@@ -45,6 +45,8 @@ class Finished:
     wall_time_s: float | None = None
     error: str | None = None
     reused_from: str | None = None
+    warnings: tuple[str, ...] = ()
+    """What the run recovered from on the way (e.g. a damaged checkpoint it did not resume from)."""
 
 
 class Observer:
@@ -189,14 +191,15 @@ def _record(store: Store, run: PlannedRun, outcome: Outcome, runs_dir: Path, sum
     if outcome.result_json is not None:
         result = RunResult.model_validate_json(outcome.result_json)
         store.record_result(run_id, result, outcome.host or "")
-        finished = Finished(run, result.status, result.final_eval_loss, result.wall_time_s)
+        finished = Finished(run, result.status, result.final_eval_loss, result.wall_time_s,
+                            warnings=outcome.warnings)
     else:
         store.record_failure(run_id, outcome.error or "unknown error", outcome.host)
         if outcome.detail:
             log = _run_dir(runs_dir, run) / "error.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(outcome.detail)
-        finished = Finished(run, "failed", error=outcome.error)
+        finished = Finished(run, "failed", error=outcome.error, warnings=outcome.warnings)
     summary.counts[finished.status] += 1
     if observer:
         observer.on_finished(finished)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
 import socket
@@ -40,11 +41,27 @@ class Outcome:
     detail: str | None
     """The traceback, for the log."""
     host: str | None
+    warnings: tuple[str, ...] = ()
+    """What the run recovered from (a damaged checkpoint, say), one line each, for the driver to show."""
+
+
+class _Collected(logging.Handler):
+    """Keeps scalinglab's warnings during one run: a worker's stderr may go nowhere (Ray)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 def train_job(job: Job) -> Outcome:
     """Train one run in this process (resuming from its checkpoint); never raises for a run's own error."""
     host = socket.gethostname()
+    collected = _Collected()
+    logger = logging.getLogger("scalinglab")
+    logger.addHandler(collected)
     try:
         import torch
 
@@ -55,10 +72,13 @@ def train_job(job: Job) -> Outcome:
         if not cfg.loop.threads:  # the study's own setting wins; it is part of the run's identity
             torch.set_num_threads(job.threads)
         result = train_run(cfg, job.out_dir, reporter=ProgressFile(Path(job.out_dir)))
-        return Outcome(job.run_id, result.model_dump_json(), None, None, host)
+        return Outcome(job.run_id, result.model_dump_json(), None, None, host, tuple(collected.lines))
     except Exception as e:  # a failed run is a result of the study, not the end of it
         message = " ".join(str(e).split()) or "(no message)"
-        return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host)
+        return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host,
+                       tuple(collected.lines))
+    finally:
+        logger.removeHandler(collected)
 
 
 class ProgressFile:
