@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config.paths import make_folder, os_problem
 from scalinglab.store.db import STATUSES, Store, driver_alive
 
 Format = Literal["csv", "parquet", "jsonl"]
@@ -172,13 +173,18 @@ def load_metrics(study: Study | str | Path, out_dir: str | Path | None = None) -
 def write_table(df: pd.DataFrame, path: str | Path, fmt: Format) -> Path:
     """Write a table as csv, parquet or jsonl (one JSON object per line)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        df.to_csv(path, index=False)
-    elif fmt == "parquet":
-        df.to_parquet(path, index=False)
-    elif fmt == "jsonl":
-        df.to_json(path, orient="records", lines=True)
-    else:
+    if fmt not in ("csv", "parquet", "jsonl"):
         raise ConfigError(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give the file to write")
+    make_folder(path.parent)
+    try:
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        elif fmt == "parquet":
+            df.to_parquet(path, index=False)
+        else:
+            df.to_json(path, orient="records", lines=True)
+    except OSError as e:
+        raise os_problem(path, e, "write") from None
     return path
