@@ -4,6 +4,7 @@ and the way back works: the study rebuilds its results from the runs' result.jso
 from __future__ import annotations
 
 import shutil
+import sqlite3
 
 import pytest
 from typer.testing import CliRunner
@@ -126,3 +127,14 @@ def test_an_output_path_through_a_file_is_one_line(tmp_path, command):
     assert result.exit_code == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and ("a file" in lines[0] or "is a folder" in lines[0]), lines[0]
     assert files() == before
+
+
+def test_a_results_file_being_created_reads_as_no_results_not_as_damage(tmp_path):
+    # What `status` beside a starting `run` sees: the file exists, in WAL mode, without tables yet.
+    db = tmp_path / "results.sqlite"
+    creating = sqlite3.connect(db)
+    creating.execute("PRAGMA journal_mode=WAL")
+    try:
+        assert Store.open_reader(db) is None
+    finally:
+        creating.close()

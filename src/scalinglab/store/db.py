@@ -136,12 +136,12 @@ class Store:
         if version:  # an older file: add what later versions added, in one transaction
             added = [col for v in range(version + 1, SCHEMA_VERSION + 1) for col in _ADDED.get(v, ())]
             conn.executescript("BEGIN;" + "".join(f"ALTER TABLE runs ADD COLUMN {c};" for c in added) + "COMMIT;")
-        conn.executescript(_SCHEMA)
+        conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")  # one transaction: readers see all tables or none
         return cls(conn, path)
 
     @classmethod
     def open_reader(cls, path: str | Path) -> Store | None:
-        """A read-only view, or None when no results file exists yet. A quick check (page structure,
+        """A read-only view, or None when no results are stored yet. A quick check (page structure,
         not index contents) keeps a damaged file from being read as a shorter list of results."""
         path = Path(path)
         if not path.exists():
@@ -152,9 +152,14 @@ class Store:
             try:
                 conn.row_factory = sqlite3.Row
                 _integrity(conn, path, "quick_check")
+                # A writer that has just created the file has not made its tables yet: no results.
+                started = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone()
             except BaseException:
                 conn.close()
                 raise
+        if started is None:
+            conn.close()
+            return None
         return cls(conn, path)
 
     def close(self) -> None:
