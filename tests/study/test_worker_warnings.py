@@ -17,7 +17,7 @@ def test_a_damaged_checkpoint_comes_back_as_a_warning(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(b"")
-    outcome = train_job(Job("r1", cfg.model_dump_json(), str(out), threads=1))
+    outcome = train_job(Job("r1", cfg.model_dump_json(), str(out)))
     assert outcome.error is None, outcome.detail
     assert len(outcome.warnings) == 1
     assert outcome.warnings[0].startswith(f"{out / 'checkpoint.pt'}: damaged checkpoint (EOFError")

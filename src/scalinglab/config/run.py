@@ -186,7 +186,8 @@ class LoopConfig(Frozen):
     compile: Boolean = False
     """torch.compile the model (pays on GPU; ~1.0x on CPU)."""
     threads: whole(ge=1, le=MAX_THREADS, optional=True) = None
-    """Torch intra-op threads; None leaves torch's default."""
+    """Torch intra-op threads the run trains with; None: default_threads(width). Part of the run's
+    identity: a run trains with this count whatever the machine or the number of workers."""
     eval_every: whole(ge=0) = 0
     """Steps between evaluations; 0 spends about a tenth of the run on 1 to 10 evaluations."""
     eval_tokens: whole(ge=1, le=int(MAX_TOKENS)) = 32768
@@ -197,6 +198,29 @@ class LoopConfig(Frozen):
     """Wall-clock seconds between checkpoints (one is always written at the end)."""
     divergence_factor: real(gt=1) = 1.5
     """A loss above this multiple of the first step's loss (or NaN/Inf) ends the run as diverged."""
+
+
+def default_threads(width: int) -> int:
+    """The torch threads of a run that does not set loop.threads: 1 up to width 256, 2 up to 1024, 4 above.
+
+    A run's thread count is part of what it computes: torch's CPU kernels split matmuls and
+    reductions by thread count, so the order of float additions changes with it, and training
+    amplifies the rounding. With the count taken from the machine (1 thread under `--workers 2`,
+    2 under `--workers 1`) one run id gave losses 0.05 nats apart (issue 11, width 24);
+    benchmarks/threads.py measures it on the demo's settings. So the count is a function of the
+    spec, fixed here: changing these numbers changes what existing run ids mean.
+
+    The numbers are the throughput choice of the 2-core development machine: two 1-thread
+    processes beat one 2-thread process by 1.32× at width 64, 1.11× at 128 and 1.05× at 256
+    (PERFORMANCE.md, before the chunked loss); with the chunked loss and MALLOC_ENV, 1.34× at 64/2
+    and 1.31× at 128/4 (benchmarks/workers.py), and 5-8× when other work shares the cores. Small
+    matmuls don't split well across threads; separate processes share nothing. Beyond the measured
+    range a run gets a few cores (an unmeasured guess, kept modest). On a GPU the count only sets
+    the CPU side's threads.
+    """
+    if width <= 256:
+        return 1
+    return 2 if width <= 1024 else 4
 
 
 class RunConfig(Frozen):
@@ -224,6 +248,10 @@ class RunConfig(Frozen):
             except ValueError as e:
                 raise ValueError(f"optim.lr: {e} at width {self.model.width}") from None
         return self
+
+    def resolved_threads(self) -> int:
+        """The torch intra-op threads this run trains with (loop.threads or the width's default)."""
+        return self.loop.threads or default_threads(self.model.width)
 
     def digest(self) -> str:
         """A short content hash: equal configs share it, so the same run is never trained twice."""

@@ -76,7 +76,8 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
     """The plan of a study on this machine: resources chosen (or given), throughput probed unless `probe=False`."""
     from scalinglab.execute.probe import probe_throughputs
 
-    res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads)
+    res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads,
+                           run_threads=[r.config.resolved_threads() for r in study.runs])
     tps = probe_throughputs([r.config for r in study.runs], res) if probe else None
     return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps)
 
@@ -144,7 +145,7 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
                     in_flight[run.spec.run_id] = run
                     store.mark_running(r.spec.run_id for r in groups[run.spec.digest])
                     pool.submit(Job(run.spec.run_id, run.spec.config.model_dump_json(),
-                                    str(_run_dir(paths.runs, run)), plan.threads))
+                                    str(_run_dir(paths.runs, run))))
                 outcomes = pool.wait(timeout=PROGRESS_EVERY_S)
                 if observer and not outcomes:
                     observer.on_progress(sum(read_progress(_run_dir(paths.runs, r)) * r.budget.flops

@@ -22,14 +22,10 @@ def _warm() -> None:
     import scalinglab.train  # noqa: F401  (torch and the model: seconds, paid before any timing)
 
 
-def _probe(config_json: str, threads: int, seconds: float) -> float:
-    import torch
-
+def _probe(config_json: str, seconds: float) -> float:
     from scalinglab.train import probe_throughput
 
-    cfg = RunConfig.model_validate_json(config_json)
-    if not cfg.loop.threads:
-        torch.set_num_threads(threads)
+    cfg = RunConfig.model_validate_json(config_json)  # with its own thread count, as it will train
     # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
     first = probe_throughput(cfg, steps=1)
     per_step = cfg.budget.batch_size * cfg.data.seq_len
@@ -53,6 +49,6 @@ def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: f
         for f in [pool.submit(_warm) for _ in range(workers)]:
             f.result()
         for key, cfg in shapes.items():
-            futures = [pool.submit(_probe, cfg.model_dump_json(), resources.threads, seconds) for _ in range(workers)]
+            futures = [pool.submit(_probe, cfg.model_dump_json(), seconds) for _ in range(workers)]
             out[key] = statistics.mean(f.result() for f in futures)
     return out

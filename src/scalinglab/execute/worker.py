@@ -28,7 +28,6 @@ class Job:
     """The RunSpec's resolved RunConfig, as JSON."""
     out_dir: str
     """Checkpoint and result.json folder (train_run resumes from it)."""
-    threads: int
 
 
 @dataclass(frozen=True)
@@ -63,14 +62,12 @@ def train_job(job: Job) -> Outcome:
     logger = logging.getLogger("scalinglab")
     logger.addHandler(collected)
     try:
-        import torch
-
         from scalinglab.config import RunConfig
         from scalinglab.train import train_run
 
+        # The run sets its own thread count (RunConfig.resolved_threads): part of its identity,
+        # so not the worker's share of the cores.
         cfg = RunConfig.model_validate_json(job.config_json)
-        if not cfg.loop.threads:  # the study's own setting wins; it is part of the run's identity
-            torch.set_num_threads(job.threads)
         result = train_run(cfg, job.out_dir, reporter=ProgressFile(Path(job.out_dir)))
         return Outcome(job.run_id, result.model_dump_json(), None, None, host, tuple(collected.lines))
     except Exception as e:  # a failed run is a result of the study, not the end of it

@@ -29,6 +29,7 @@ COLUMNS = [
     # Recipe and setup fields the paper's arms vary, for grouping:
     "qk_norm", "mlp", "mlp_ratio", "grad_normalize", "z_loss", "seq_len", "tokens_per_param", "tokenizer",
     "device", "host", "digest", "reused_from",
+    "threads",  # torch threads the run trains with: fixed by its spec, part of its identity
 ]
 METRIC_COLUMNS = ["run_id", "arm", "width", "step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s",
                   "eval_loss", "eval_loss_se"]
@@ -85,7 +86,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
             "grad_normalize": cfg.optim.grad_normalize, "z_loss": cfg.model.z_loss, "seq_len": cfg.data.seq_len,
             "tokens_per_param": None if cfg.budget.tokens is not None else cfg.budget.tokens_per_param,
             "tokenizer": cfg.data.tokenizer, "device": got.get("device"), "host": got.get("host"),
-            "digest": spec.digest, "reused_from": got.get("reused_from"),
+            "digest": spec.digest, "reused_from": got.get("reused_from"), "threads": cfg.resolved_threads(),
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     # Whole numbers stay whole even where some runs have no result yet (pandas' nullable ints).

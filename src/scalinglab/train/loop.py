@@ -139,8 +139,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
     out_dir = check_folder(out_dir)  # a file in the way is one line, before any work
     if (done := _finished_result(out_dir, cfg)) is not None:
         return done
-    if cfg.loop.threads:
-        torch.set_num_threads(cfg.loop.threads)
+    torch.set_num_threads(cfg.resolved_threads())  # part of the run's identity (config.default_threads)
     data = load_tokens(cfg.data)
     budget = resolve_budget(cfg, data.vocab_size)
     device, dtype = resolve_device(cfg)
@@ -267,7 +266,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
         final_unseen_train_loss=unseen, final_unseen_train_loss_se=unseen_se,
         initial_eval_loss=evals[0].eval_loss if evals else None,
         diverged_step=diverged_step, wall_time_s=wall_before + time.perf_counter() - t_wall,
-        tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), metrics=metrics,
+        tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), threads=torch.get_num_threads(),
+        metrics=metrics,
     )
     save_text(out_dir / RESULT, result.model_dump_json(indent=1))
     if reporter:
