@@ -86,6 +86,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "params": r.budget.params_non_embedding, "params_total": r.budget.params_total,
                  "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
                  "flops_6nd": r.budget.flops_6nd, "tokens_per_s": r.tokens_per_s, "seconds": r.seconds,
+                 "estimate": None if r.tokens_per_s is None else "flops" if r.scaled else "probe",
                  "status": status.by_run[r.spec.run_id]} for r in p.runs],
             "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
                        "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
@@ -107,7 +108,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
                f"{_si(b.params_non_embedding)}/{_si(b.params_total)}", _si(b.tokens), f"{b.steps:,}",
-               _si(b.flops), _duration(r.seconds)]
+               _si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
         table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:
@@ -116,9 +117,26 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
         f"total: {len(p.runs)} runs, {_si(p.tokens)} tokens, {_si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
         f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
+    _estimate_notes(p, probe)
     if len(remaining) != len(p.runs):
         out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
                           f"({len(p.runs) - len(remaining)} already done)", highlight=False)
+
+
+def _estimate_notes(p, probe: bool) -> None:
+    """Say which time estimates were not measured here, and why."""
+    from scalinglab.execute.probe import PROBE_STEP_S
+
+    if not probe:
+        return
+    scaled = {r.spec.width for r in p.runs if r.scaled}
+    if scaled:
+        out_console.print(f"~ widths {', '.join(map(str, sorted(scaled)))}: a training step takes over "
+                          f"{PROBE_STEP_S:g} s here, too slow to probe; their times are the FLOP rate of the "
+                          "largest shape probed, scaled by their FLOPs (measure on the target device)")
+    if any(r.tokens_per_s is None for r in p.runs):
+        out_console.print("no model of this study is small enough to probe on this machine: "
+                          "time estimates need the target device")
 
 
 class _StudyProgress:

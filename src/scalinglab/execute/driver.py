@@ -78,8 +78,11 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
 
     res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads,
                            run_threads=[r.config.resolved_threads() for r in study.runs])
-    tps = probe_throughputs([r.config for r in study.runs], res) if probe else None
-    return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps)
+    if not probe:
+        return make_plan(study, workers=res.workers, threads=res.threads, order=order)
+    tps = probe_throughputs([r.config for r in study.runs], res)
+    return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps.tokens_per_s,
+                     scaled=tps.scaled)
 
 
 def check_executor(kind: ExecutorKind, address: str | None = None) -> None:

@@ -113,7 +113,8 @@ def read_progress(out_dir: Path) -> float:
 
 def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
     """Pool initializer: die with the driver (Linux), so a killed study leaves no run training on,
-    and with `gpus`, take the next device of the machine for this worker's lifetime.
+    leave Ctrl-C to the driver, and with `gpus`, take the next device of the machine for this
+    worker's lifetime.
 
     Without the first a worker whose driver got SIGKILL finishes its run unobserved and could
     write the same checkpoint folder as the next `scalinglab run`.
@@ -125,6 +126,10 @@ def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")  # the user's own restriction, if any
         devices = visible if len(visible) >= gpus and visible[0] else [str(i) for i in range(gpus)]
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % gpus]  # before any CUDA call in this process
+    # Ctrl-C in a terminal reaches the whole process group: the driver stops the workers itself
+    # (local.stop_pool). Pools start workers with SIGINT ignored already (local.children_ignore_sigint);
+    # this keeps it so in a worker started otherwise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
