@@ -39,6 +39,10 @@ def _duration(seconds: float | None) -> str:
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
+    if seconds >= 2 * 365 * 86400:  # a paper-scale study planned on a laptop
+        return f"{seconds / (365.25 * 86400):.3g} years"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.3g} days"
     h, rem = divmod(seconds, 3600)
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 

@@ -32,7 +32,10 @@ def shown(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return repr(value)
+    text = repr(value)
+    if len(text) <= 60:
+        return text
+    return text[:56] + ("...'" if text[0] == "'" else "...")  # an error stays one readable line
 
 
 def whole_number(value: Any) -> int:
