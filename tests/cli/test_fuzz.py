@@ -142,8 +142,8 @@ def _finite_for_toml(tree):
 
 
 SECTIONS: dict[str, tuple[Callable[[random.Random, Path], Case], int]] = {
-    "study file": (study_case, 600),
-    "--set value": (set_case, 400),
+    "study file": (study_case, 500),
+    "--set value": (set_case, 300),
 }
 
 
