@@ -51,14 +51,16 @@ def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):
 @pytest.mark.parametrize(("widths", "runs", "cpus", "expected"), [
     ([64, 128], 10, 2, (2, 1)),      # small models: many 1-thread workers (measured 1.05-1.32x)
     ([64, 128, 256], 10, 16, (10, 1)),  # never more workers than runs
-    ([64], 1, 2, (1, 2)),           # one run: give it every core
+    ([64], 1, 2, (1, 1)),           # one run: its own thread count, not every core (a run id is one result)
     ([512, 1024], 10, 8, (4, 2)),
-    ([2048], 3, 16, (3, 5)),
+    ([2048], 3, 16, (3, 4)),
 ])
 def test_resources_from_cores_and_model_size(widths, runs, cpus, expected):
     res = choose_resources(widths, runs, cpus=cpus, gpus=0)
     assert (res.workers, res.threads) == expected
     assert choose_resources(widths, runs, cpus=cpus, gpus=0, workers=1, threads=1).workers == 1
+    # Runs that set loop.threads reserve that many cores each.
+    assert choose_resources(widths, runs, cpus=cpus, gpus=0, run_threads=[cpus]).workers == 1
 
 
 @pytest.mark.parametrize(("widths", "runs", "gpus", "expected"), [

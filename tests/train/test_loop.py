@@ -106,7 +106,7 @@ def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
     ("args", "needle"),
     [
         (["--set", "optim.lr2=0.1"], "optim.lr2: unknown key"),
-        (["--width", "100"], "model.width: 100 is not a multiple of head_dim 64"),
+        (["--width", "100"], "--width: 100 is not a multiple of head_dim 64"),
         (["--lr", "2/widht"], "did you mean 'width'"),
         (["--config", "missing.toml"], "missing.toml: file not found"),
         (["--set", "data.tokenizer=sentencepiece:nowhere.model"], "nowhere.model"),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from scalinglab.config import ConfigError
 
@@ -18,24 +22,61 @@ app = typer.Typer(
 )
 
 # Progress and tables go to stderr, so `--json` output on stdout stays machine-readable.
-err_console = Console(stderr=True)
-out_console = Console()
+# Neither console reads markup: what they print comes from users (file names, arm names, study
+# descriptions) and from errors, and a `[/x]` in those must print as itself, not raise
+# rich.errors.MarkupError or vanish. Styles are given with `style=` or rich.text.Text instead.
+err_console = Console(stderr=True, markup=False, highlight=False)
+out_console = Console(markup=False, highlight=False)
+
+
+def error_line(message: str) -> Text:
+    """`error: <message>`, the message as plain text whatever brackets it holds."""
+    return Text.assemble(("error:", "bold red"), " ", str(message))
+
+
+def warning_line(message: str) -> Text:
+    """`warning: <message>`: something was wrong and has been recovered from."""
+    return Text.assemble(("warning:", "yellow"), " ", str(message))
+
+
+class _WarningLines(logging.Handler):
+    """scalinglab's log warnings (a damaged checkpoint set aside, say) as one line each on stderr."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(warning_line(record.getMessage()), soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> None:
     """Print one line and exit non-zero (2 for bad input, as everywhere in scalinglab)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(error_line(message), soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input is one line and exit 2, whether called through `scalinglab` or typer's test runner."""
+    try:
+        yield
+    except ConfigError as e:
+        fail(str(e))
 
 
 def run_app() -> None:
     try:
         app()
     except ConfigError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(error_line(str(e)), soft_wrap=True)
         sys.exit(2)
 
 
 @app.callback()
 def _root() -> None:
     """Scaling-law research on language models: plan, train, fit, compare, report."""
+    # Here, not at import: worker processes import this module too, and their warnings travel
+    # back to the driver with the run's outcome (execute.worker) instead.
+    logger = logging.getLogger("scalinglab")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines())

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from scalinglab.cli.app import app, err_console, out_console
 
@@ -24,11 +25,11 @@ def demo(
 
     t0 = time.perf_counter()
     study = load_study(write_demo_study(out, quick=quick))
-    err_console.rule(f"[bold]1/3 plan[/]: {study.path}")
+    err_console.rule(Text.assemble(("1/3 plan", "bold"), f": {study.path}"))
     show_plan(study, probe=True, workers=workers, threads=None, order="largest", out=None, as_json=False)
-    err_console.rule("[bold]2/3 train[/] (rerunning the demo reuses finished runs)")
+    err_console.rule(Text.assemble(("2/3 train", "bold"), " (rerunning the demo reuses finished runs)"))
     train_study(study, workers=workers)
-    err_console.rule("[bold]3/3 fit, compare, report[/]")
+    err_console.rule(Text("3/3 fit, compare, report", style="bold"))
     result = build_report(study)
     out_console.print(f"report: {result.index_html}", highlight=False, soft_wrap=True)
     out_console.print(f"verdict: {result.verdict}", highlight=False, soft_wrap=True)

@@ -15,14 +15,15 @@ class RichReporter:
     def __init__(self, console, label: str = "train"):
         self.console, self.label = console, label
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            # markup=False: the label and fields are data, not markup (see cli.app's consoles).
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
-            TextColumn("step {task.completed:>6.0f}/{task.total:.0f}"),
-            TextColumn("{task.fields[tokens]}"),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[speed]}"),
+            TextColumn("step {task.completed:>6.0f}/{task.total:.0f}", markup=False),
+            TextColumn("{task.fields[tokens]}", markup=False),
+            TextColumn("loss {task.fields[loss]}", markup=False),
+            TextColumn("{task.fields[speed]}", markup=False),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
+            TextColumn("ETA", markup=False),
             TimeRemainingColumn(),
             console=console,
             transient=False,

@@ -30,7 +30,7 @@ def report(
         fail("--target-compute: must be a positive number of FLOPs, e.g. 1e21")
     try:
         study = load_study(study_file)  # a broken study file is one line of error, before any progress
-        err_console.print(f"fitting and drawing {study_file} ...")
+        err_console.print(f"fitting and drawing {study_file} ...", soft_wrap=True)
         result = build_report(study, out_dir=out, target_compute=target_compute, bootstrap=bootstrap,
                               seed=seed, results_dir=results)
     except ConfigError as e:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -11,28 +10,20 @@ import typer
 from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from scalinglab.cli.app import app, err_console, fail, out_console
-from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.cli.app import app, err_console, fail, out_console, user_errors, warning_line
+from scalinglab.config import Study, load_study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
 WORKERS = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the cores and model sizes).")
-THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Torch threads per worker (default: from the model sizes).")
+THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Cores each worker reserves (default: the most threads a run uses). A run's torch threads are its loop.threads, part of its identity.")
 ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) first, smallest first, or as listed.")
 
 
-@contextmanager
-def _user_errors():
-    """Bad input is one line and exit 2, whether called through `scalinglab` or typer's test runner."""
-    try:
-        yield
-    except ConfigError as e:
-        fail(str(e))
-
-
 def _load(path: Path) -> Study:
-    with _user_errors():
+    with user_errors():
         return load_study(path)
 
 
@@ -48,6 +39,10 @@ def _duration(seconds: float | None) -> str:
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
+    if seconds >= 2 * 365 * 86400:  # a paper-scale study planned on a laptop
+        return f"{seconds / (365.25 * 86400):.3g} years"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.3g} days"
     h, rem = divmod(seconds, 3600)
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
 
@@ -82,7 +77,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
 
     if probe and not as_json:
         err_console.print("probing throughput (a few training steps per model shape)...")
-    with _user_errors():
+    with user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
         status = study_status(study, out)
     show_status = status.counts["pending"] < status.total  # a status column once anything has run
@@ -95,6 +90,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "params": r.budget.params_non_embedding, "params_total": r.budget.params_total,
                  "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
                  "flops_6nd": r.budget.flops_6nd, "tokens_per_s": r.tokens_per_s, "seconds": r.seconds,
+                 "estimate": None if r.tokens_per_s is None else "flops" if r.scaled else "probe",
                  "status": status.by_run[r.spec.run_id]} for r in p.runs],
             "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
                        "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
@@ -116,7 +112,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
                f"{_si(b.params_non_embedding)}/{_si(b.params_total)}", _si(b.tokens), f"{b.steps:,}",
-               _si(b.flops), _duration(r.seconds)]
+               _si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
         table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:
@@ -125,9 +121,26 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
         f"total: {len(p.runs)} runs, {_si(p.tokens)} tokens, {_si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
         f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
+    _estimate_notes(p, probe)
     if len(remaining) != len(p.runs):
         out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
                           f"({len(p.runs) - len(remaining)} already done)", highlight=False)
+
+
+def _estimate_notes(p, probe: bool) -> None:
+    """Say which time estimates were not measured here, and why."""
+    from scalinglab.execute.probe import PROBE_STEP_S
+
+    if not probe:
+        return
+    scaled = {r.spec.width for r in p.runs if r.scaled}
+    if scaled:
+        out_console.print(f"~ widths {', '.join(map(str, sorted(scaled)))}: a training step takes over "
+                          f"{PROBE_STEP_S:g} s here, too slow to probe; their times are the FLOP rate of the "
+                          "largest shape probed, scaled by their FLOPs (measure on the target device)")
+    if any(r.tokens_per_s is None for r in p.runs):
+        out_console.print("no model of this study is small enough to probe on this machine: "
+                          "time estimates need the target device")
 
 
 class _StudyProgress:
@@ -136,9 +149,9 @@ class _StudyProgress:
 
     def __init__(self):
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.fields[runs]} runs"), TextColumn("{task.fields[flops]} FLOPs"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+            TextColumn("{task.fields[runs]} runs", markup=False), TextColumn("{task.fields[flops]} FLOPs", markup=False),
+            TimeElapsedColumn(), TextColumn("ETA", markup=False), TimeRemainingColumn(),
             console=err_console, transient=False,
         )
         self.task = None
@@ -169,14 +182,17 @@ class _StudyProgress:
     def on_finished(self, f) -> None:
         self.done += 1
         self.flops_done += f.run.budget.flops
+        # The error is the run's own text (a path, a user's value): plain text, never markup.
         if f.status == "failed":
-            line = f"[red]✗ {f.run.spec.run_id} failed:[/] {f.error}"
+            line = Text.assemble((f"✗ {f.run.spec.run_id} failed:", "red"), " ", f.error or "")
         else:
             loss = "-" if f.final_eval_loss is None else f"{f.final_eval_loss:.4f}"
-            mark = "[green]✓" if f.status == "complete" else "[yellow]!"
+            mark, style = ("✓", "green") if f.status == "complete" else ("!", "yellow")
             how = f"same run as {f.reused_from}" if f.reused_from else _duration(f.wall_time_s)
-            line = f"{mark} {f.run.spec.run_id} {f.status}[/]  eval loss {loss}  ({how})"
-        self.progress.console.print(line, highlight=False, soft_wrap=True)
+            line = Text.assemble((f"{mark} {f.run.spec.run_id} {f.status}", style), f"  eval loss {loss}  ({how})")
+        for warning in f.warnings:
+            self.progress.console.print(warning_line(f"{f.run.spec.run_id}: {warning}"), soft_wrap=True)
+        self.progress.console.print(line, soft_wrap=True)
         if self.task is not None:
             self.progress.update(self.task, completed=self.flops_done, runs=self._runs(), flops=self._flops())
 
@@ -222,7 +238,7 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
     out_dir = out or study.default_out_dir()
     progress = _StudyProgress()
     try:
-        with _user_errors():
+        with user_errors():
             p = plan_study(study, workers=workers, threads=threads, order=order, probe=False)
             summary = run_study(p, out_dir, executor=executor, address=address, observer=progress)
     finally:
@@ -245,7 +261,7 @@ def status(
     from scalinglab.store import study_status
 
     study = _load(study_file)
-    with _user_errors():
+    with user_errors():
         s = study_status(study, out)
     if as_json:
         print(json.dumps({"study": study.name, "total": s.total, **s.counts, "driver_running": s.driver_running,
@@ -257,7 +273,7 @@ def status(
         f"{c['diverged']} diverged, {c['pending']} pending" + ("" if s.driver_running else "  (no `run` active)"),
         highlight=False)
     for run_id, error in s.failed:
-        out_console.print(f"  [red]failed[/] {run_id}: {error}", highlight=False, soft_wrap=True)
+        out_console.print(Text.assemble("  ", ("failed", "red"), f" {run_id}: {error}"), soft_wrap=True)
 
 
 @app.command()
@@ -275,7 +291,7 @@ def export(
     if fmt not in ("csv", "parquet", "jsonl"):
         fail(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
     out_dir = out or study.default_out_dir()
-    with _user_errors():
+    with user_errors():
         df = load_metrics(study, out_dir) if metrics else export_table(study, out_dir)
         path = write_table(df, output or out_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
     err_console.print(f"wrote {len(df)} rows to {path}", highlight=False)

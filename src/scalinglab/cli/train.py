@@ -7,15 +7,33 @@ from typing import Optional
 
 import typer
 
-from scalinglab.cli.app import app, err_console, out_console
-from scalinglab.config import RunConfig, apply_overrides, read_toml, validate
+from pydantic import ValidationError
+
+from scalinglab.cli.app import app, err_console, out_console, user_errors
+from scalinglab.config import ConfigError, RunConfig, apply_overrides, read_toml
+from scalinglab.config.errors import from_validation
+from scalinglab.config.paths import check_folder
+
+# The flags that are shortcuts for a setting, so an error names the flag the user typed.
+FLAGS = {"model.width": "--width", "model.depth": "--depth", "budget.tokens": "--tokens", "optim.lr": "--lr",
+         "seed": "--seed"}
 
 
 def build_run_config(config: Optional[Path], sets: list[str], shortcuts: dict[str, object]) -> RunConfig:
+    """The run from a TOML file, then the flags, then `--set`s (later ones win); an error names the
+    flag, the `--set` or the file that gave the bad value."""
     data = read_toml(config) if config else {}
-    overrides = [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
-    where = str(config) if config else "--set"
-    return validate(RunConfig, apply_overrides(data, overrides + list(sets)), where)
+    given = {key: value for key, value in shortcuts.items() if value is not None}
+    tree = apply_overrides(data, [f"{key}={value}" for key, value in given.items()] + list(sets))
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as e:
+        key, _, message = str(from_validation(e)).partition(": ")
+        set_keys = {item.partition("=")[0].strip() for item in sets}
+        if key in given and key not in set_keys:
+            raise ConfigError(f"{FLAGS[key]}: {message}") from None
+        where = "--set" if key in set_keys or not config else str(config)
+        raise ConfigError(f"{where}: {key}: {message}") from None
 
 
 @app.command()
@@ -36,11 +54,18 @@ def train(
 
     depth_value = depth if depth is None or depth.isdigit() else f'"{depth}"'
     lr_value = lr if lr is None or _is_number(lr) else f'"{lr}"'
-    cfg = build_run_config(config, sets, {"model.width": width, "model.depth": depth_value,
-                                          "budget.tokens": tokens, "optim.lr": lr_value, "seed": seed})
-    out_dir = out or Path("runs") / f"w{cfg.model.width}-L{cfg.model.resolved_depth()}-{cfg.digest()}"
-    err_console.print(f"output: {out_dir}")
-    result = train_run(cfg, out_dir, reporter=RichReporter(err_console))
+    with user_errors():
+        cfg = build_run_config(config, sets, {"model.width": width, "model.depth": depth_value,
+                                              "budget.tokens": tokens, "optim.lr": lr_value, "seed": seed})
+        out_dir = out or Path("runs") / f"w{cfg.model.width}-L{cfg.model.resolved_depth()}-{cfg.digest()}"
+        check_folder(out_dir)
+        err_console.print(f"output: {out_dir}", soft_wrap=True)
+        reporter = RichReporter(err_console)
+        try:
+            result = train_run(cfg, out_dir, reporter=reporter)
+        finally:
+            if reporter.task is not None:  # an error prints below the bar, not inside it
+                reporter.progress.stop()
     if json:
         print(result.model_dump_json(indent=1, exclude={"metrics"}))
     else:

@@ -19,8 +19,8 @@ def from_validation(err: ValidationError, where: str = "") -> ConfigError:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     msg = msg.removeprefix("Value error, ")
-    # A model-level check names its field in the message ("width: ..."); fold it into the key.
-    field = re.match(r"^(\w+): ", msg)
+    # A model-level check names its field in the message ("width: ...", "optim.lr: ..."); fold it into the key.
+    field = re.match(r"^([A-Za-z_][\w.]*): ", msg)
     if field:
         key = f"{key}.{field.group(1)}" if key else field.group(1)
         msg = msg[field.end():]

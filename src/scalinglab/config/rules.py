@@ -1,14 +1,24 @@
 """Numbers that may be given as a rule of the model width: `2/width`, `0.002`, `width/64`.
 
 A rule is a tiny arithmetic expression over named variables (numbers, + - * / ** ^, parentheses),
-parsed once with `ast` so a typo fails at validation time with a suggestion, not mid-study.
+parsed once with `ast` so a typo fails at validation time with a suggestion, not mid-study. It is
+evaluated by walking the tree, never by eval(), in floats, with limits: a rule is short (so neither
+the parser nor the walk can recurse deeply), every step must stay a finite real number (so
+`9**9**9`, `width*1e400` and `(-width)**0.5` are refused rather than hang, overflow or turn
+complex), and a division by zero says where.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import math
 import operator
+
+from scalinglab.config.checks import shown
+
+MAX_RULE_LENGTH = 200
+"""Characters in a rule. Real rules are a dozen; a 5,000-term sum once overflowed the parser's stack."""
 
 _BINARY = {
     ast.Add: operator.add,
@@ -21,6 +31,10 @@ _BINARY = {
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
+class RuleError(ValueError):
+    """A rule that cannot be evaluated at a width: division by zero, overflow, a complex number."""
+
+
 def _check(node: ast.AST, names: tuple[str, ...], text: str) -> None:
     if isinstance(node, ast.Expression):
         _check(node.body, names, text)
@@ -29,8 +43,10 @@ def _check(node: ast.AST, names: tuple[str, ...], text: str) -> None:
         _check(node.right, names, text)
     elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         _check(node.operand, names, text)
-    elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-        pass
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if not math.isfinite(float(node.value)):  # 1e400 parses as inf
+            number = ast.get_source_segment(text, node) or str(node.value)
+            raise ValueError(f"cannot parse '{text}': {number} is too large a number")
     elif isinstance(node, ast.Name):
         if node.id not in names:
             close = difflib.get_close_matches(node.id, names, n=1)
@@ -40,10 +56,22 @@ def _check(node: ast.AST, names: tuple[str, ...], text: str) -> None:
         raise ValueError(f"cannot parse '{text}': only numbers, {', '.join(names)} and + - * / ** are allowed")
 
 
+def _parse(text: str) -> ast.Expression:
+    if len(text) > MAX_RULE_LENGTH:
+        raise ValueError(f"cannot parse '{text[:20]}...': a rule may have at most {MAX_RULE_LENGTH} characters")
+    try:
+        return ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # ValueError: a NUL byte
+        raise ValueError(f"cannot parse '{text}' as a number or a rule such as '2/width'") from None
+
+
 def check_rule(value: float | int | str, names: tuple[str, ...] = ("width",)) -> float | int | str:
-    """Validate a number-or-rule; numbers in strings ('0.002') become numbers."""
-    if isinstance(value, bool):
-        raise ValueError("expected a number or a rule such as '2/width'")
+    """Validate a number-or-rule; numbers in strings ('0.002') become numbers.
+
+    A rule without names ('2/64') is evaluated here, so '1/0' fails at load time too.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number or a rule such as '2/width', got {shown(value)}")
     if isinstance(value, (int, float)):
         return value
     text = value.strip()
@@ -51,30 +79,44 @@ def check_rule(value: float | int | str, names: tuple[str, ...] = ("width",)) ->
         return float(text)
     except ValueError:
         pass
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        raise ValueError(f"cannot parse '{text}' as a number or a rule such as '2/width'") from None
+    tree = _parse(text)
     _check(tree, names, text)
+    if not any(isinstance(node, ast.Name) for node in ast.walk(tree)):
+        evaluate(text)
     return text
 
 
 def evaluate(value: float | int | str, **variables: float) -> float:
-    """The value of a number-or-rule at the given variables (e.g. width=256)."""
+    """The value of a number-or-rule at the given variables (e.g. width=256); RuleError if it has none."""
     if isinstance(value, (int, float)):
         return float(value)
+    at = "".join(f" at {name} {x:g}" for name, x in variables.items())
 
     def walk(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
             return walk(node.body)
-        if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp):
-            return _UNARY[type(node.op)](walk(node.operand))
-        if isinstance(node, ast.Constant):
-            return float(node.value)
-        if isinstance(node, ast.Name):
-            return float(variables[node.id])
-        raise ValueError(f"cannot evaluate rule '{value}'")
+        try:
+            if isinstance(node, ast.BinOp):
+                x = _BINARY[type(node.op)](walk(node.left), walk(node.right))
+            elif isinstance(node, ast.UnaryOp):
+                x = _UNARY[type(node.op)](walk(node.operand))
+            elif isinstance(node, ast.Constant):
+                x = float(node.value)
+            elif isinstance(node, ast.Name):
+                x = float(variables[node.id])
+            else:
+                raise RuleError(f"cannot evaluate rule '{value}'")
+        except ZeroDivisionError:
+            raise RuleError(f"'{value}' divides by zero{at}") from None
+        except OverflowError:
+            raise RuleError(f"'{value}' is too large a number{at}") from None
+        except KeyError as e:
+            raise RuleError(f"'{value}' needs {e.args[0]}") from None
+        # A negative number to a fractional power is complex; inf - inf is nan.
+        if not isinstance(x, float):
+            raise RuleError(f"'{value}' is not a real number{at}")
+        if not math.isfinite(x):
+            raise RuleError(f"'{value}' is too large a number{at}")
+        return x
 
-    return walk(ast.parse(value, mode="eval"))
+    return walk(_parse(value))

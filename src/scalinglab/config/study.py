@@ -45,6 +45,7 @@ from typing import Any
 
 from pydantic import ValidationError, field_validator
 
+from scalinglab.config.checks import shown
 from scalinglab.config.errors import ConfigError, from_validation
 from scalinglab.config.load import read_toml, validate
 from scalinglab.config.run import Frozen, RunConfig
@@ -101,31 +102,37 @@ class StudyInfo(Frozen):
 class SweepConfig(Frozen):
     """Lists of values; runs are their product (with the arms). Only width is required."""
 
-    width: list[int]
+    width: list[Any]
     """Model widths D, each a multiple of head_dim."""
-    depth: list[int | str] | None = None
+    depth: list[Any] | None = None
     """Depths or rules such as 'width/64'; unset uses model.depth."""
-    lr: list[float | str] | None = None
+    lr: list[Any] | None = None
     """Peak learning rates or rules such as '2/width'."""
-    batch_size: list[int] | None = None
-    weight_decay: list[float] | None = None
-    l2: list[float] | None = None
-    seed: list[int] | None = None
-    tokens_per_param: list[float] | None = None
+    batch_size: list[Any] | None = None
+    weight_decay: list[Any] | None = None
+    l2: list[Any] | None = None
+    seed: list[Any] | None = None
+    tokens_per_param: list[Any] | None = None
     """Budgets in tokens per parameter (longer or shorter than Chinchilla's 20)."""
 
-    @field_validator("*")
+    @field_validator("*", mode="before")
     @classmethod
-    def _non_empty_unique(cls, v: list | None) -> list | None:
+    def _non_empty_unique(cls, v: Any) -> list | None:
+        # Only the list's shape is checked here; each value is checked as the RunConfig setting it
+        # becomes (so `width = [true]` or `lr = [nan]` gets the same message as a single setting).
         if v is None:
             return v
+        if not isinstance(v, list):
+            raise ValueError(f"expected a list of values, got {shown(v)}")
         if not v:
             raise ValueError("must list at least one value")
         seen = set()
         for x in v:
-            if x in seen:
-                raise ValueError(f"{x!r} is listed twice")
-            seen.add(x)
+            if not isinstance(x, (int, float, str)):
+                raise ValueError(f"expected numbers or strings, got {shown(x)}")
+            if (type(x), x) in seen:
+                raise ValueError(f"{shown(x)} is listed twice")
+            seen.add((type(x), x))
         return v
 
     def axes(self) -> dict[str, list]:
@@ -145,7 +152,8 @@ class StudyFile(Frozen):
     schedule: dict[str, Any] = {}
     budget: dict[str, Any] = {}
     loop: dict[str, Any] = {}
-    seed: int = 0
+    seed: Any = 0
+    """Checked as RunConfig.seed, like every setting."""
 
 
 class RunSpec(Frozen):
@@ -309,8 +317,8 @@ def _validate_run(tree: dict, sources: dict[tuple, str], point: dict, where: str
         user_key = sources.get(place, key)
         if user_key.startswith("sweep."):
             value = point[user_key.removeprefix("sweep.")]
-            if str(value) not in msg:
-                msg = f"{value!r}: {msg}"
+            if shown(value) not in msg:
+                msg = f"{shown(value)}: {msg}"
         raise ConfigError(f"{where}: {user_key}: {msg}") from None
 
 

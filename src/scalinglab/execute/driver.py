@@ -45,6 +45,8 @@ class Finished:
     wall_time_s: float | None = None
     error: str | None = None
     reused_from: str | None = None
+    warnings: tuple[str, ...] = ()
+    """What the run recovered from on the way (e.g. a damaged checkpoint it did not resume from)."""
 
 
 class Observer:
@@ -74,9 +76,13 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
     """The plan of a study on this machine: resources chosen (or given), throughput probed unless `probe=False`."""
     from scalinglab.execute.probe import probe_throughputs
 
-    res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads)
-    tps = probe_throughputs([r.config for r in study.runs], res) if probe else None
-    return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps)
+    res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads,
+                           run_threads=[r.config.resolved_threads() for r in study.runs])
+    if not probe:
+        return make_plan(study, workers=res.workers, threads=res.threads, order=order)
+    tps = probe_throughputs([r.config for r in study.runs], res)
+    return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps.tokens_per_s,
+                     scaled=tps.scaled)
 
 
 def check_executor(kind: ExecutorKind, address: str | None = None) -> None:
@@ -142,7 +148,7 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
                     in_flight[run.spec.run_id] = run
                     store.mark_running(r.spec.run_id for r in groups[run.spec.digest])
                     pool.submit(Job(run.spec.run_id, run.spec.config.model_dump_json(),
-                                    str(_run_dir(paths.runs, run)), plan.threads))
+                                    str(_run_dir(paths.runs, run))))
                 outcomes = pool.wait(timeout=PROGRESS_EVERY_S)
                 if observer and not outcomes:
                     observer.on_progress(sum(read_progress(_run_dir(paths.runs, r)) * r.budget.flops
@@ -189,14 +195,15 @@ def _record(store: Store, run: PlannedRun, outcome: Outcome, runs_dir: Path, sum
     if outcome.result_json is not None:
         result = RunResult.model_validate_json(outcome.result_json)
         store.record_result(run_id, result, outcome.host or "")
-        finished = Finished(run, result.status, result.final_eval_loss, result.wall_time_s)
+        finished = Finished(run, result.status, result.final_eval_loss, result.wall_time_s,
+                            warnings=outcome.warnings)
     else:
         store.record_failure(run_id, outcome.error or "unknown error", outcome.host)
         if outcome.detail:
             log = _run_dir(runs_dir, run) / "error.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(outcome.detail)
-        finished = Finished(run, "failed", error=outcome.error)
+        finished = Finished(run, "failed", error=outcome.error, warnings=outcome.warnings)
     summary.counts[finished.status] += 1
     if observer:
         observer.on_finished(finished)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -38,7 +42,8 @@ class LocalExecutor:
         return self._pool
 
     def submit(self, job: Job) -> None:
-        self._futures[self._ensure_pool().submit(train_job, job)] = job
+        with children_ignore_sigint():
+            self._futures[self._ensure_pool().submit(train_job, job)] = job
 
     def wait(self, timeout: float | None = None) -> list[Outcome]:
         """Block until at least one job ends (or `timeout` seconds pass); return the ended ones."""
@@ -65,11 +70,40 @@ class LocalExecutor:
         checkpoints left for the next `run` to resume."""
         if self._pool is None:
             return
-        # Kill rather than ask: idle workers hold nothing of value (every result is back), and a
-        # torch process takes seconds to tear itself down. ProcessPoolExecutor has no public way
-        # to stop a running task (3.14 adds terminate_workers).
-        for process in list(getattr(self._pool, "_processes", {}).values()):
-            process.kill()
+        stop_pool(self._pool)
         self._futures.clear()
-        self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
+
+
+@contextmanager
+def children_ignore_sigint() -> Iterator[None]:
+    """Ignore SIGINT while a pool may start processes (a 'spawn' pool starts them in submit()).
+
+    A terminal's Ctrl-C reaches the whole process group; a worker should leave it to the driver,
+    which stops the pool (stop_pool). An ignored signal survives exec, and Python then installs
+    no KeyboardInterrupt handler, so a worker ignores it from its first instruction, not only once
+    its initializer has run (a Ctrl-C while it imports would print its traceback).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers and wait for its threads and queues to close.
+
+    Kill rather than ask: idle workers hold nothing of value (every result is back), a torch
+    process takes seconds to tear itself down, and on Ctrl-C a running task (a throughput probe of
+    a large model, a run) would otherwise be waited for. Closing the pool after the kill frees
+    its semaphores, which an interrupted `with ProcessPoolExecutor` left to the resource tracker's
+    'leaked semaphore' warnings. ProcessPoolExecutor has no public way to stop a running task
+    (3.14 adds terminate_workers).
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)

@@ -3,6 +3,13 @@
 Each shape is probed by all workers at once (train.probe_throughput: a few real steps on random
 tokens, no data read), in 'spawn' processes with the malloc env, so the figure includes whatever
 the workers do to each other (shared caches, memory bandwidth) and the allocator settings.
+
+Only shapes whose training step is expected to take under PROBE_STEP_S are probed; the others
+(the paper studies' widths on a laptop CPU: minutes per step) get the FLOP rate of the largest
+shape probed, scaled by their FLOPs per token, and are marked as such. Shapes are probed smallest
+first, so each one's step time is predicted from the rate just measured; the first is predicted
+from a one-row step of itself. When even that is too large, nothing is probed: the estimate needs
+the target device.
 """
 
 from __future__ import annotations
@@ -11,48 +18,104 @@ import multiprocessing as mp
 import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 from scalinglab.config import RunConfig
+from scalinglab.execute.local import children_ignore_sigint, stop_pool
 from scalinglab.execute.resources import MALLOC_ENV, Resources
 from scalinglab.execute.worker import init_worker
+from scalinglab.model.accounting import training_flops_per_token
 from scalinglab.plan import shape_key
+from scalinglab.plan.plan import vocab_size
+
+PROBE_STEP_S = 1.0
+"""Probe a shape when one step is expected to take at most this long: a probe is a warm-up and at
+least 4 timed steps per worker, so a few seconds per shape."""
+CALIBRATION_ROW = 128
+"""Tokens of the one-row step that predicts the first shape's step time."""
+CALIBRATION_FLOPS = 5e10
+"""The most FLOPs of that step (a few seconds at the ~10 GFLOP/s of a busy laptop core, for a
+warm-up and one timed step); beyond it nothing is probed."""
+
+
+@dataclass(frozen=True)
+class Throughputs:
+    """Training tokens/s of one worker per shape_key, while `resources.workers` run side by side."""
+
+    measured: dict[str, float] = field(default_factory=dict)
+    scaled: dict[str, float] = field(default_factory=dict)
+    """Shapes too slow to probe here: the FLOP rate of the largest shape probed, over their FLOPs
+    per token (an estimate that errs long: larger matmuls usually run at a higher rate)."""
+
+    @property
+    def tokens_per_s(self) -> dict[str, float]:
+        return {**self.measured, **self.scaled}
+
+
+def _flops_per_token(cfg: RunConfig) -> float:
+    return training_flops_per_token(cfg.model, vocab_size(cfg.data.tokenizer), cfg.data.seq_len)
+
+
+def _step_flops(cfg: RunConfig) -> float:
+    return _flops_per_token(cfg) * cfg.budget.batch_size * cfg.data.seq_len
+
+
+def _one_row(cfg: RunConfig) -> RunConfig:
+    return cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"batch_size": 1}),
+                                  "data": cfg.data.model_copy(update={"seq_len": min(cfg.data.seq_len, CALIBRATION_ROW)})})
 
 
 def _warm() -> None:
     import scalinglab.train  # noqa: F401  (torch and the model: seconds, paid before any timing)
 
 
-def _probe(config_json: str, threads: int, seconds: float) -> float:
-    import torch
-
+def _probe(config_json: str, seconds: float) -> float:
     from scalinglab.train import probe_throughput
 
-    cfg = RunConfig.model_validate_json(config_json)
-    if not cfg.loop.threads:
-        torch.set_num_threads(threads)
-    # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
+    cfg = RunConfig.model_validate_json(config_json)  # with its own thread count, as it will train
     first = probe_throughput(cfg, steps=1)
+    if seconds <= 0:  # a rough figure is enough: one step after the warm-up
+        return first
+    # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
     per_step = cfg.budget.batch_size * cfg.data.seq_len
     steps = min(200, max(3, round(seconds * first / per_step)))
     return probe_throughput(cfg, steps=steps, chunks=3)
 
 
 def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: float = 2.0,
-                      malloc_env: bool = True) -> dict[str, float]:
-    """shape_key -> training tokens/s of one worker while `resources.workers` run side by side."""
-    shapes = {shape_key(c): c for c in configs}
-    if not shapes:
-        return {}
+                      malloc_env: bool = True) -> Throughputs:
+    """Probe what is quick to probe (see the module's docstring), scale the rest by FLOPs."""
+    shapes = sorted({shape_key(c): c for c in configs}.items(), key=lambda item: _step_flops(item[1]))
+    out = Throughputs()
+    if not shapes or _step_flops(_one_row(shapes[0][1])) > CALIBRATION_FLOPS:
+        return out  # even one row of the smallest model is too slow here: nothing to probe
     workers = max(1, resources.workers)
     if malloc_env:
         for key, value in MALLOC_ENV.items():
             os.environ.setdefault(key, value)
-    out = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=init_worker, initargs=(os.getpid(),)) as pool:
-        for f in [pool.submit(_warm) for _ in range(workers)]:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=init_worker, initargs=(os.getpid(),))
+
+    def probe(cfg: RunConfig, secs: float) -> float:
+        with children_ignore_sigint():
+            futures = [pool.submit(_probe, cfg.model_dump_json(), secs) for _ in range(workers)]
+        return statistics.mean(f.result() for f in futures)
+
+    try:
+        with children_ignore_sigint():
+            warm = [pool.submit(_warm) for _ in range(workers)]
+        for f in warm:
             f.result()
-        for key, cfg in shapes.items():
-            futures = [pool.submit(_probe, cfg.model_dump_json(), resources.threads, seconds) for _ in range(workers)]
-            out[key] = statistics.mean(f.result() for f in futures)
+        rate = None  # FLOP/s of one worker at the largest shape probed so far
+        for key, cfg in shapes:
+            if rate is None:
+                row = _one_row(cfg)
+                rate = probe(row, 0) * _flops_per_token(row)
+            if _step_flops(cfg) / rate > PROBE_STEP_S:
+                out.scaled[key] = rate / _flops_per_token(cfg)
+                continue
+            out.measured[key] = probe(cfg, seconds)
+            rate = out.measured[key] * _flops_per_token(cfg)
+    finally:
+        stop_pool(pool)
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from scalinglab.config.run import default_threads
+
 # glibc serves blocks above M_MMAP_THRESHOLD with a fresh mmap and returns heap tops above
 # M_TRIM_THRESHOLD to the kernel, so per-step tensors of a few MB are page-faulted afresh every
 # step (PERFORMANCE.md: 36% kernel time at width 64). Raising both keeps such blocks in the heap
@@ -25,7 +27,8 @@ class Resources:
     workers: int
     """Runs trained at once (processes, or Ray tasks in flight)."""
     threads: int
-    """Torch threads per worker (CPU cores a Ray task asks for)."""
+    """CPU cores each worker reserves (a Ray task's num_cpus). A run's torch threads are its own
+    (RunConfig.resolved_threads), part of its identity, whatever this says."""
     gpus: float = 0.0
     """GPUs per worker: 1, or a fraction when small runs share a device (Ray's num_gpus; the local
     pool deals the devices out to its workers in turn via CUDA_VISIBLE_DEVICES)."""
@@ -52,23 +55,6 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def threads_for_width(width: int) -> int:
-    """Threads per worker on CPU for a model of this width.
-
-    Measured on the 2-core development machine, two 1-thread processes beat one 2-thread process
-    by 1.32× at width 64, 1.11× at 128 and 1.05× at 256 (PERFORMANCE.md, before the chunked loss);
-    with the chunked loss and MALLOC_ENV, 1.34× at 64/2 and 1.31× at 128/4 (benchmarks/workers.py;
-    1.02-1.04× without the env), and 5-8× when other work shares the cores, where a 2-thread
-    process waits on its descheduled second thread at every op. Small matmuls don't split well
-    across threads; separate processes share nothing. The gain shrinks with width, so beyond the
-    measured range give each run a few cores (an unmeasured guess, kept modest: 2 up to width
-    1024, 4 above).
-    """
-    if width <= 256:
-        return 1
-    return 2 if width <= 1024 else 4
-
-
 def runs_per_gpu(width: int) -> int:
     """Runs sharing one GPU for models of this width.
 
@@ -87,22 +73,26 @@ def runs_per_gpu(width: int) -> int:
 
 
 def choose_resources(widths: list[int], n_runs: int, *, cpus: int | None = None, gpus: int | None = None,
-                     workers: int | None = None, threads: int | None = None) -> Resources:
-    """Workers × threads for a study whose largest model has max(widths), or the user's choice.
+                     workers: int | None = None, threads: int | None = None,
+                     run_threads: list[int] | None = None) -> Resources:
+    """Workers × cores per worker for a study whose largest model has max(widths), or the user's choice.
 
-    GPUs: runs_per_gpu of the largest model on each device, the cores shared among the workers. CPU: threads_for_width of the largest
-    model, as many workers as cores allow, never more workers than runs; when runs are fewer than
-    the cores' worth of workers, spare cores go to each worker's threads.
+    A run trains with its own thread count (`run_threads`, RunConfig.resolved_threads; default
+    config.default_threads of each width): it is part of the run's identity, so spare cores are
+    not handed to the runs, as they once were (1 run on 2 cores took 2 threads and computed a
+    different result). CPU: each worker reserves the most threads any run uses, and as many
+    workers run as the cores allow, never more than runs. GPUs: runs_per_gpu of the largest model
+    on each device, the cores shared among the workers (a run's own threads still apply).
     """
     cpus = cpus or available_cpus()
     gpus = cuda_devices() if gpus is None else gpus
     n_runs = max(1, n_runs)
+    if run_threads is None:
+        run_threads = [default_threads(w) for w in widths]
     if gpus:
         w = workers or min(gpus * runs_per_gpu(max(widths, default=64)), n_runs)
         return Resources(workers=w, threads=threads or max(1, cpus // w), gpus=min(1.0, gpus / w))
+    per = threads or max(run_threads, default=1)
     if workers is None:
-        per = threads or threads_for_width(max(widths, default=64))
         workers = max(1, min(n_runs, cpus // per))
-    if threads is None:
-        threads = max(1, cpus // workers)
-    return Resources(workers=workers, threads=threads)
+    return Resources(workers=workers, threads=per)

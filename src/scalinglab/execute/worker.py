@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
 import socket
@@ -27,7 +28,6 @@ class Job:
     """The RunSpec's resolved RunConfig, as JSON."""
     out_dir: str
     """Checkpoint and result.json folder (train_run resumes from it)."""
-    threads: int
 
 
 @dataclass(frozen=True)
@@ -40,25 +40,42 @@ class Outcome:
     detail: str | None
     """The traceback, for the log."""
     host: str | None
+    warnings: tuple[str, ...] = ()
+    """What the run recovered from (a damaged checkpoint, say), one line each, for the driver to show."""
+
+
+class _Collected(logging.Handler):
+    """Keeps scalinglab's warnings during one run: a worker's stderr may go nowhere (Ray)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 def train_job(job: Job) -> Outcome:
     """Train one run in this process (resuming from its checkpoint); never raises for a run's own error."""
     host = socket.gethostname()
+    collected = _Collected()
+    logger = logging.getLogger("scalinglab")
+    logger.addHandler(collected)
     try:
-        import torch
-
         from scalinglab.config import RunConfig
         from scalinglab.train import train_run
 
+        # The run sets its own thread count (RunConfig.resolved_threads): part of its identity,
+        # so not the worker's share of the cores.
         cfg = RunConfig.model_validate_json(job.config_json)
-        if not cfg.loop.threads:  # the study's own setting wins; it is part of the run's identity
-            torch.set_num_threads(job.threads)
         result = train_run(cfg, job.out_dir, reporter=ProgressFile(Path(job.out_dir)))
-        return Outcome(job.run_id, result.model_dump_json(), None, None, host)
+        return Outcome(job.run_id, result.model_dump_json(), None, None, host, tuple(collected.lines))
     except Exception as e:  # a failed run is a result of the study, not the end of it
         message = " ".join(str(e).split()) or "(no message)"
-        return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host)
+        return Outcome(job.run_id, None, f"{type(e).__name__}: {message}", traceback.format_exc(), host,
+                       tuple(collected.lines))
+    finally:
+        logger.removeHandler(collected)
 
 
 class ProgressFile:
@@ -96,7 +113,8 @@ def read_progress(out_dir: Path) -> float:
 
 def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
     """Pool initializer: die with the driver (Linux), so a killed study leaves no run training on,
-    and with `gpus`, take the next device of the machine for this worker's lifetime.
+    leave Ctrl-C to the driver, and with `gpus`, take the next device of the machine for this
+    worker's lifetime.
 
     Without the first a worker whose driver got SIGKILL finishes its run unobserved and could
     write the same checkpoint folder as the next `scalinglab run`.
@@ -108,6 +126,10 @@ def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")  # the user's own restriction, if any
         devices = visible if len(visible) >= gpus and visible[0] else [str(i) for i in range(gpus)]
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % gpus]  # before any CUDA call in this process
+    # Ctrl-C in a terminal reaches the whole process group: the driver stops the workers itself
+    # (local.stop_pool). Pools start workers with SIGINT ignored already (local.children_ignore_sigint);
+    # this keeps it so in a worker started otherwise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1

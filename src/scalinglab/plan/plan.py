@@ -6,7 +6,7 @@ import functools
 import heapq
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,6 +54,8 @@ class PlannedRun:
     budget: Budget
     tokens_per_s: float | None
     """Probed training throughput of this run's shape on one worker; None without a probe."""
+    scaled: bool = False
+    """tokens_per_s was scaled by FLOPs from a smaller shape (too slow to probe here), not measured."""
 
     @property
     def seconds(self) -> float | None:
@@ -104,18 +106,20 @@ def makespan(seconds: list[float | None], workers: int) -> float | None:
 
 
 def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order = "largest",
-              tokens_per_s: Mapping[str, float] | None = None, runs: list[RunSpec] | None = None) -> Plan:
+              tokens_per_s: Mapping[str, float] | None = None, runs: list[RunSpec] | None = None,
+              scaled: Collection[str] = ()) -> Plan:
     """Budgets and estimates for a study's runs (all, or `runs`), in execution order.
 
     `tokens_per_s` maps shape_key -> probed throughput per worker (execute.probe_throughputs);
-    without it the plan has FLOPs but no times. `largest` first (by FLOPs) keeps the longest run
+    without it the plan has FLOPs but no times. `scaled` names the shapes whose figure was scaled
+    by FLOPs rather than measured. `largest` first (by FLOPs) keeps the longest run
     from starting last, which is what bounds a study's wall time.
     """
     planned = []
     for spec in study.runs if runs is None else runs:
         budget = resolve_budget(spec.config, vocab_size(spec.config.data.tokenizer))
-        tps = (tokens_per_s or {}).get(shape_key(spec.config))
-        planned.append(PlannedRun(spec, budget, tps))
+        key = shape_key(spec.config)
+        planned.append(PlannedRun(spec, budget, (tokens_per_s or {}).get(key), key in scaled))
     if order != "listed":
         planned.sort(key=lambda r: r.budget.flops, reverse=order == "largest")
     return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads)

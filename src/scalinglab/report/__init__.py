@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config.paths import check_folder, make_folder
 from scalinglab.report import figures as fig
 from scalinglab.report import html, style, summary
 from scalinglab.report.collect import StudyData, read_study, run_rows, traces
@@ -63,7 +64,7 @@ def write_report(data: StudyData, out_dir: Path, target_compute: float | None = 
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
     findings = analyse(data, target_compute, bootstrap, seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir.parent)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -85,6 +86,7 @@ def write_report(data: StudyData, out_dir: Path, target_compute: float | None = 
 
 
 def _check_replaceable(out_dir: Path) -> None:
+    check_folder(out_dir)  # a file at or above it is one line, before the fits
     if out_dir.exists() and any(out_dir.iterdir()) and not all((out_dir / m).exists() for m in MARKER_FILES):
         raise ConfigError(f"{out_dir}: exists and is not a scalinglab report; choose another --out")
 

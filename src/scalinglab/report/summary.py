@@ -6,6 +6,7 @@ convention (N non-embedding, the analysis default), losses in nats per token.
 
 from __future__ import annotations
 
+import html
 import math
 
 from scalinglab.analysis.serialize import jsonable
@@ -170,9 +171,11 @@ def markdown(summary: dict, sections: list[tuple[str, list[str]]]) -> str:
     """summary.md: the verdict, then each section's sentences as bullets, then the run counts."""
     s = summary["study"]
     runs = summary["runs"]
-    lines = [f"# Study {s['name']}", ""]
+    # The study's name and description are the user's text: Markdown passes raw HTML through, so
+    # a description's <script> would run where summary.md is rendered (index.html escapes it too).
+    lines = [f"# Study {html.escape(s['name'])}", ""]
     if s["description"]:
-        lines += [s["description"].strip(), ""]
+        lines += [html.escape(s["description"].strip()), ""]
     lines += [f"**Verdict.** {summary['verdict']}", "",
               f"Runs: {runs['total']} ({runs['complete']} complete, {runs['diverged']} diverged, "
               f"{runs['failed']} failed, {runs['pending'] + runs['running']} not finished). {CONVENTION}.", ""]

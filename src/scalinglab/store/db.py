@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scalinglab.config import ConfigError, RunSpec
+from scalinglab.config.paths import make_folder, os_problem
 
 if TYPE_CHECKING:  # the store reads and writes plain rows; importing train would pull in torch
     from scalinglab.train.result import RunResult
@@ -69,6 +70,36 @@ PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
+def damaged(path: Path, error: Exception | str) -> ConfigError:
+    """The one line for a results file SQLite cannot use, with the way back.
+
+    Every finished run also left its result in runs/<run_id>/result.json, and `run` reads a run's
+    result.json instead of training it again, so a fresh results file is rebuilt in seconds.
+    """
+    detail = " ".join(str(error).split())
+    return ConfigError(
+        f"{path}: damaged results database ({detail}); move it (and any {path.name}-wal, {path.name}-shm) "
+        "aside and run the study again: finished runs are read back from runs/*/result.json without training")
+
+
+@contextmanager
+def sql_errors(path: Path) -> Iterator[None]:
+    """SQLite's errors about the file itself as one line naming it (a busy database is not damage)."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise ConfigError(f"{path}: {e} (another process holds it; try again)") from None
+        raise damaged(path, e) from None
+    except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+        raise damaged(path, e) from None
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a results database; move it aside")
+
+
 class Store:
     """A study's results file. `Store.open_writer(path)` for the driver, `Store.open_reader` for everyone else."""
 
@@ -78,31 +109,57 @@ class Store:
 
     @classmethod
     def open_writer(cls, path: str | Path) -> Store:
+        """Open (or create) the results file for writing, after a full integrity check: damage found
+        now is one line; found after a study has written to it, it would cost results."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)  # transactions are explicit
+        _check_file(path)
+        make_folder(path.parent)
+        with sql_errors(path):
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)  # transactions are explicit
+            try:
+                return cls._prepare(conn, path)
+            except BaseException:
+                conn.close()
+                raise
+
+    @classmethod
+    def _prepare(cls, conn: sqlite3.Connection, path: Path) -> Store:
         conn.row_factory = sqlite3.Row
         # WAL: readers never block the writer nor see half a transaction. synchronous=NORMAL is
         # safe against a killed process (SQLite docs: only power loss may roll back the last commits).
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        _integrity(conn, path, "integrity_check")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ConfigError(f"{path}: results file of schema {version}; this scalinglab reads up to {SCHEMA_VERSION}")
         if version:  # an older file: add what later versions added, in one transaction
             added = [col for v in range(version + 1, SCHEMA_VERSION + 1) for col in _ADDED.get(v, ())]
             conn.executescript("BEGIN;" + "".join(f"ALTER TABLE runs ADD COLUMN {c};" for c in added) + "COMMIT;")
-        conn.executescript(_SCHEMA)
+        conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")  # one transaction: readers see all tables or none
         return cls(conn, path)
 
     @classmethod
     def open_reader(cls, path: str | Path) -> Store | None:
-        """A read-only view, or None when no results file exists yet."""
+        """A read-only view, or None when no results are stored yet. A quick check (page structure,
+        not index contents) keeps a damaged file from being read as a shorter list of results."""
         path = Path(path)
         if not path.exists():
             return None
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        conn.row_factory = sqlite3.Row
+        _check_file(path)
+        with sql_errors(path):
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            try:
+                conn.row_factory = sqlite3.Row
+                _integrity(conn, path, "quick_check")
+                # A writer that has just created the file has not made its tables yet: no results.
+                started = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+        if started is None:
+            conn.close()
+            return None
         return cls(conn, path)
 
     def close(self) -> None:
@@ -116,13 +173,19 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with sql_errors(self.path):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, *args) -> list[sqlite3.Row]:
+        with sql_errors(self.path):
+            return self._conn.execute(sql, args).fetchall()
 
     # --- writing (the driver only) ---
 
@@ -186,23 +249,27 @@ class Store:
 
     def runs(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Rows of `runs` as dicts (all of them, or those named)."""
-        rows = self._conn.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+        rows = self._read("SELECT * FROM runs ORDER BY run_id")
         wanted = None if run_ids is None else set(run_ids)
         return [dict(r) for r in rows if wanted is None or r["run_id"] in wanted]
 
     def final_by_digest(self) -> dict[str, str]:
         """digest -> a run_id holding a final result (complete or diverged) for it, preferring originals."""
-        rows = self._conn.execute(
-            "SELECT digest, run_id FROM runs WHERE status IN ('complete', 'diverged') "
-            "ORDER BY reused_from IS NULL, run_id DESC"
-        ).fetchall()
+        rows = self._read("SELECT digest, run_id FROM runs WHERE status IN ('complete', 'diverged') "
+                          "ORDER BY reused_from IS NULL, run_id DESC")
         return {r["digest"]: r["run_id"] for r in rows}  # later rows win: originals, then the first id
 
     def metric_rows(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        rows = self._conn.execute(
-            f"SELECT run_id, {', '.join(METRIC_COLUMNS)} FROM metrics ORDER BY run_id, step").fetchall()
+        rows = self._read(f"SELECT run_id, {', '.join(METRIC_COLUMNS)} FROM metrics ORDER BY run_id, step")
         wanted = None if run_ids is None else set(run_ids)
         return [dict(r) for r in rows if wanted is None or r["run_id"] in wanted]
+
+
+def _integrity(conn: sqlite3.Connection, path: Path, check: str) -> None:
+    """PRAGMA integrity_check or quick_check: 'ok', or the first problem found."""
+    problems = [row[0] for row in conn.execute(f"PRAGMA {check}(1)").fetchall()]
+    if problems != ["ok"]:
+        raise damaged(path, f"{check}: {problems[0] if problems else 'no answer'}")
 
 
 @contextmanager
@@ -212,8 +279,11 @@ def writer_lock(path: str | Path) -> Iterator[None]:
     An flock dies with its process, so a driver killed with SIGKILL never leaves a stale lock.
     """
     lock_path = Path(f"{path}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_folder(lock_path.parent)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise os_problem(lock_path, e, "open the study's lock file") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -230,9 +300,12 @@ def writer_lock(path: str | Path) -> Iterator[None]:
 def driver_alive(path: str | Path) -> bool:
     """Whether some process holds the study's writer lock now (so 'running' rows are live)."""
     lock_path = Path(f"{path}.lock")
-    if not lock_path.exists():
+    if not lock_path.is_file():
         return False
-    fd = os.open(lock_path, os.O_RDONLY)
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:  # unreadable: no driver of ours made it
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config.paths import make_folder, os_problem
 from scalinglab.store.db import STATUSES, Store, driver_alive
 
 Format = Literal["csv", "parquet", "jsonl"]
@@ -28,6 +29,7 @@ COLUMNS = [
     # Recipe and setup fields the paper's arms vary, for grouping:
     "qk_norm", "mlp", "mlp_ratio", "grad_normalize", "z_loss", "seq_len", "tokens_per_param", "tokenizer",
     "device", "host", "digest", "reused_from",
+    "threads",  # torch threads the run trains with: fixed by its spec, part of its identity
 ]
 METRIC_COLUMNS = ["run_id", "arm", "width", "step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s",
                   "eval_loss", "eval_loss_se"]
@@ -84,7 +86,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
             "grad_normalize": cfg.optim.grad_normalize, "z_loss": cfg.model.z_loss, "seq_len": cfg.data.seq_len,
             "tokens_per_param": None if cfg.budget.tokens is not None else cfg.budget.tokens_per_param,
             "tokenizer": cfg.data.tokenizer, "device": got.get("device"), "host": got.get("host"),
-            "digest": spec.digest, "reused_from": got.get("reused_from"),
+            "digest": spec.digest, "reused_from": got.get("reused_from"), "threads": cfg.resolved_threads(),
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     # Whole numbers stay whole even where some runs have no result yet (pandas' nullable ints).
@@ -172,13 +174,18 @@ def load_metrics(study: Study | str | Path, out_dir: str | Path | None = None) -
 def write_table(df: pd.DataFrame, path: str | Path, fmt: Format) -> Path:
     """Write a table as csv, parquet or jsonl (one JSON object per line)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        df.to_csv(path, index=False)
-    elif fmt == "parquet":
-        df.to_parquet(path, index=False)
-    elif fmt == "jsonl":
-        df.to_json(path, orient="records", lines=True)
-    else:
+    if fmt not in ("csv", "parquet", "jsonl"):
         raise ConfigError(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give the file to write")
+    make_folder(path.parent)
+    try:
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        elif fmt == "parquet":
+            df.to_parquet(path, index=False)
+        else:
+            df.to_json(path, orient="records", lines=True)
+    except OSError as e:
+        raise os_problem(path, e, "write") from None
     return path

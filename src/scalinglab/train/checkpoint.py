@@ -1,20 +1,40 @@
-"""Checkpoints and results on disk, always written atomically (temp file + rename)."""
+"""Checkpoints and results on disk: written atomically, read without running code, damage survived.
+
+A checkpoint is loaded with `torch.load(weights_only=True)`: tensors and plain types only, so a
+`checkpoint.pt` whose pickle calls os.system (run folders are shared between people) is refused
+instead of run. Everything a run stores is such plain state (see train.loop's checkpoint()).
+
+The newest checkpoint is `checkpoint.pt`; the one before it is kept as `checkpoint.prev.pt` until
+a newer one is complete. A damaged file (truncated, emptied, overwritten) is reported in one line
+naming it and the run goes on from the previous checkpoint, or from the start: a damaged file must
+not fail its run on every retry.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from scalinglab.config import ConfigError
+
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"
 RESULT = "result.json"
 
+log = logging.getLogger(__name__)
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call write(file) on a temp file beside `path`, fsync, then rename over it: never a half file."""
+
+def atomic_write_bytes(path: Path, write, previous: Path | None = None) -> None:
+    """Call write(file) on a temp file beside `path`, fsync, then rename over it: never a half file.
+
+    With `previous`, the file being replaced is first renamed to it (once the new one is on disk).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -22,6 +42,8 @@ def atomic_write_bytes(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if previous is not None and path.exists():
+            os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -29,14 +51,43 @@ def atomic_write_bytes(path: Path, write) -> None:
 
 
 def save_checkpoint(out_dir: Path, state: dict[str, Any]) -> None:
-    atomic_write_bytes(out_dir / CHECKPOINT, lambda f: torch.save(state, f))
+    """Write `checkpoint.pt`; the one it replaces becomes `checkpoint.prev.pt` once the new one is
+    whole on disk (a kill between the two renames leaves the previous one to resume from)."""
+    atomic_write_bytes(out_dir / CHECKPOINT, lambda f: torch.save(state, f), previous=out_dir / PREVIOUS)
 
 
-def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
-    path = out_dir / CHECKPOINT
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(out_dir: Path, restore: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+    """The newest checkpoint that loads and that `restore(state)` accepts, else None (start afresh).
+
+    `restore` applies the state to the run's model and optimizer; any error it raises other than
+    ConfigError (a checkpoint of another config: the folder is wrong, not damaged) marks the file
+    as damaged, as does a file torch cannot read.
+    """
+    for name in (CHECKPOINT, PREVIOUS):
+        path = out_dir / name
+        if not path.exists():
+            continue
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError(f"holds a {type(state).__name__}, not a checkpoint")
+            restore(state)
+            return state
+        except ConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any way a file can be damaged
+            fallback = f"resuming from {PREVIOUS}" if name == CHECKPOINT and (out_dir / PREVIOUS).exists() \
+                else "starting the run afresh"
+            log.warning(f"{path}: damaged checkpoint ({damage(e)}); {fallback}")
+    return None
+
+
+def damage(error: Exception) -> str:
+    """What was wrong with a file, in a few words on one line."""
+    text = " ".join(str(error).split())
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def save_text(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ exactly the steps an uninterrupted one would.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from contextlib import nullcontext
@@ -17,14 +18,18 @@ import numpy as np
 import torch
 
 from scalinglab.config import ConfigError, RunConfig
+from scalinglab.config.paths import check_folder, make_folder
 from scalinglab.data import (TokenData, batch_rows, eval_batches, get_batch, load_tokens, row_indices,
                              unseen_rows)
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
-from scalinglab.train.checkpoint import RESULT, load_checkpoint, save_checkpoint, save_text
+from scalinglab.train.checkpoint import RESULT, damage, load_checkpoint, save_checkpoint, save_text
 from scalinglab.train.optim import build_optimizer, prepare_gradients
 from scalinglab.train.result import MetricRow, RunResult
 from scalinglab.train.schedules import lr_multiplier
+
+CONFIG = "config.json"
+log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
@@ -102,45 +107,78 @@ def auto_eval_every(steps: int, train_tokens: int, eval_tokens: int) -> int:
 
 
 def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
+    """The stored result of this run, or None when there is none to trust (then the run is finished
+    from its checkpoint, which also knows its config, or trained again)."""
     path = out_dir / RESULT
     if not path.exists():
         return None
-    stored = RunResult.model_validate_json(path.read_text())
-    if (out_dir / "config.json").read_text() != cfg.model_dump_json():
+    try:
+        stored = RunResult.model_validate_json(path.read_text())
+    except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+        log.warning(f"{path}: damaged result ({damage(e)}); finishing the run from its checkpoint")
+        return None
+    written = _written_config(out_dir)
+    if written is None:
+        log.warning(f"{out_dir / CONFIG}: missing or unreadable, so {RESULT} cannot be matched to this run; "
+                    "finishing it from its checkpoint")
+        return None
+    if written != cfg.model_dump_json():
         raise ConfigError(f"{out_dir}: holds a finished run of a different config; choose another output folder")
     return stored
 
 
+def _written_config(out_dir: Path) -> str | None:
+    try:
+        return (out_dir / CONFIG).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None = None) -> RunResult:
     """Train one run into `out_dir` (resuming from its checkpoint if there is one) and return its result."""
-    out_dir = Path(out_dir)
+    out_dir = check_folder(out_dir)  # a file in the way is one line, before any work
     if (done := _finished_result(out_dir, cfg)) is not None:
         return done
-    if cfg.loop.threads:
-        torch.set_num_threads(cfg.loop.threads)
+    torch.set_num_threads(cfg.resolved_threads())  # part of the run's identity (config.default_threads)
     data = load_tokens(cfg.data)
     budget = resolve_budget(cfg, data.vocab_size)
     device, dtype = resolve_device(cfg)
-    model = build_model(cfg, data.vocab_size, device)
     peak_lr = cfg.optim.resolved_lr(cfg.model.width)
-    optimizer = build_optimizer(model, cfg.optim, peak_lr)
     n_rows = batch_rows(len(data.train), cfg.data.seq_len)
     if n_rows < 1:
         raise ConfigError(f"data: the train split has {len(data.train)} tokens, fewer than one row of seq_len")
 
-    state = load_checkpoint(out_dir)
-    if state is not None and state["config"] != cfg.model_dump_json():
-        raise ConfigError(f"{out_dir}: holds a checkpoint of a different config; choose another output folder")
+    def build() -> tuple[Transformer, torch.optim.Optimizer]:
+        model = build_model(cfg, data.vocab_size, device)
+        return model, build_optimizer(model, cfg.optim, peak_lr)
+
+    restored: list[tuple[Transformer, torch.optim.Optimizer]] = []
+
+    def restore(state: dict) -> None:
+        if state.get("config") != cfg.model_dump_json():
+            raise ConfigError(f"{out_dir}: holds a checkpoint of a different config; choose another output folder")
+        # Fresh objects for each file tried: a load that fails half-way leaves them half-loaded.
+        model, optimizer = build()
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        state["metrics"] = [MetricRow(**m) for m in state["metrics"]]
+        for key, kind in (("step", int), ("train_seconds", float), ("wall_seconds", float)):
+            if not isinstance(state[key], kind):
+                raise ValueError(f"{key} is a {type(state[key]).__name__}")
+        restored.append((model, optimizer))
+
+    state = load_checkpoint(out_dir, restore)
     if state is None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_text(out_dir / "config.json", cfg.model_dump_json())
+        model, optimizer = build()
+        make_folder(out_dir)
+        save_text(out_dir / CONFIG, cfg.model_dump_json())
         init_eval, init_se = evaluate(model, data, cfg, device, dtype)
         state = {"step": 0, "metrics": [MetricRow(step=0, tokens=0, eval_loss=init_eval, eval_loss_se=init_se)],
                  "first_loss": None, "train_seconds": 0.0, "wall_seconds": 0.0}
     else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        state["metrics"] = [MetricRow(**m) for m in state["metrics"]]
+        model, optimizer = restored[-1]
+        if _written_config(out_dir) != cfg.model_dump_json():  # lost or damaged: the checkpoint vouches
+            save_text(out_dir / CONFIG, cfg.model_dump_json())
 
     steps = budget.steps
     eval_every = cfg.loop.eval_every or auto_eval_every(steps, budget.tokens, cfg.loop.eval_tokens)
@@ -228,7 +266,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
         final_unseen_train_loss=unseen, final_unseen_train_loss_se=unseen_se,
         initial_eval_loss=evals[0].eval_loss if evals else None,
         diverged_step=diverged_step, wall_time_s=wall_before + time.perf_counter() - t_wall,
-        tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), metrics=metrics,
+        tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), threads=torch.get_num_threads(),
+        metrics=metrics,
     )
     save_text(out_dir / RESULT, result.model_dump_json(indent=1))
     if reporter:

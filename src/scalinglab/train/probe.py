@@ -19,8 +19,7 @@ def probe_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
     With `chunks` > 1 the steps are timed in that many parts and the median part's rate is returned,
     so a moment of other work on the machine (a few seconds of a shared core) does not set the figure.
     """
-    if cfg.loop.threads:
-        torch.set_num_threads(cfg.loop.threads)
+    torch.set_num_threads(cfg.resolved_threads())  # as the run will train
     vocab = tokenizer_vocab_size(cfg.data.tokenizer)
     device, dtype = resolve_device(cfg)
     model = build_model(cfg, vocab, device)

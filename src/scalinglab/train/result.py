@@ -59,4 +59,7 @@ class RunResult(BaseModel):
     wall_time_s: float
     tokens_per_s: float
     device: str
+    threads: int | None = None
+    """Torch intra-op threads it trained with: its spec's (RunConfig.resolved_threads), recorded
+    with the result; None in results written before the count was fixed per run."""
     metrics: list[MetricRow] = []

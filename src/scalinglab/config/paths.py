@@ -1,0 +1,50 @@
+"""Folders and files the user names (`--out`, `-o`): checked and made with one-line errors.
+
+`train --out afile/x`, `export -o afile/x.csv` or an output folder in a read-only place used to end
+in a NotADirectoryError or PermissionError traceback, sometimes after a config.json was written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scalinglab.config.errors import ConfigError
+
+
+def os_problem(path: Path, error: OSError, doing: str) -> ConfigError:
+    """`path: cannot <doing>: <reason>`, one line."""
+    if isinstance(error, (NotADirectoryError, FileExistsError)):
+        reason = "a file is in the way of a folder"
+    elif isinstance(error, IsADirectoryError):
+        reason = "it is a folder"
+    else:
+        reason = error.strerror or str(error)
+    return ConfigError(f"{path}: cannot {doing}: {reason}")
+
+
+def check_folder(path: str | Path) -> Path:
+    """Refuse, writing nothing, a folder that cannot be used: a file at it or above it, or a
+    nearest existing folder this process may not write in. Returns the path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: is a file, not a folder")
+    nearest = path
+    while not nearest.is_dir():
+        if nearest.exists() or nearest.is_symlink():  # a file, or a link to nowhere, in the way
+            raise ConfigError(f"{path}: {nearest} is a file, not a folder")
+        nearest = nearest.parent
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path}: cannot create or write: {nearest} is not writable")
+    return path
+
+
+def make_folder(path: str | Path) -> Path:
+    """mkdir -p with a one-line error."""
+    path = Path(path)
+    check_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise os_problem(path, e, "create folder") from None
+    return path

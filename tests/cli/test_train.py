@@ -1,0 +1,54 @@
+"""`scalinglab train` with bad flags, settings or output folders: one line naming the cause, exit 2,
+nothing left behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from scalinglab.cli import app
+from tests.conftest import tiny_settings
+
+
+def _fails_cleanly(args: list[str], *expected: str) -> str:
+    result = CliRunner().invoke(app, ["train", *args])
+    assert result.exit_code == 2, result.output
+    # `output: DIR` is said before the data is read; a folder that fails only when made comes after.
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("output: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--width", "0"], "error: --width: must be positive"),
+    (["--width", "100"], "error: --width: 100 is not a multiple of head_dim 64"),
+    (["--seed", "-1"], "error: --seed: must not be negative"),
+    (["--tokens", "nan"], "error: --tokens: must be a finite positive number, got nan"),
+    (["--width", "64", "--set", "model.width=0"], "error: --set: model.width: must be positive"),
+])
+def test_an_error_names_the_flag_the_user_typed(tmp_path, args, expected):
+    assert _fails_cleanly([*args, "--out", str(tmp_path / "r")]) == expected
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ("afile", "{out}: is a file, not a folder"),
+    ("afile/run", "{out}: {tmp}/afile is a file, not a folder"),
+    ("afile/deeper/run", "{out}: {tmp}/afile is a file, not a folder"),
+    ("/sys/scalinglab-test/run", "{out}: cannot create folder: Operation not permitted"),
+])
+def test_an_unusable_output_folder_is_one_line(tmp_path, where, expected):
+    if where.startswith("/sys") and not os.access("/sys", os.W_OK):
+        expected = "{out}: cannot create or write: /sys is not writable"
+    (tmp_path / "afile").write_text("not a folder")
+    config = tmp_path / "run.toml"
+    config.write_text(tomli_w.dumps(tiny_settings()))
+    out = tmp_path / where
+    line = _fails_cleanly(["--config", str(config), "--out", str(out)])
+    assert line == "error: " + expected.format(out=out, tmp=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.toml"]

@@ -1,0 +1,63 @@
+"""`plan` probes only what is quick to probe, scales the rest by FLOPs, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from scalinglab.cli import app
+from scalinglab.config import load_study
+from scalinglab.execute import Resources
+from scalinglab.execute.probe import probe_throughputs
+from scalinglab.plan import shape_key
+
+from .helpers import write_study
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_model_too_slow_to_probe_is_scaled_by_flops(tmp_path, cache_dir):
+    # Width 2048: a step of 8 x 32 tokens is ~8e10 FLOPs, seconds on a CPU core; width 64 is instant.
+    path = write_study(tmp_path / "s.toml", widths=[64, 2048], cache_dir=cache_dir)
+    t0 = time.perf_counter()
+    result = CliRunner().invoke(app, ["plan", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - t0 < 60
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith(" base")}
+    assert "~" in rows["2048"] and "~" not in rows["64"]
+    assert "~ widths 2048: a training step takes over 1 s here, too slow to probe" in result.stdout
+    assert "est. -" not in result.stdout
+
+
+def test_nothing_is_probed_when_one_row_is_already_too_slow(tmp_path):
+    study = load_study(write_study(tmp_path / "s.toml", widths=[8192]))
+    cfg = study.runs[0].config
+    big = cfg.model_copy(update={"model": cfg.model.model_copy(update={"depth": 512})})
+    t0 = time.perf_counter()
+    got = probe_throughputs([big], Resources(1, 1))
+    assert got.tokens_per_s == {} and time.perf_counter() - t0 < 1  # no process was even started
+    assert shape_key(big) not in got.scaled
+
+
+def test_ctrl_c_while_probing_stops_at_once_without_leaks(tmp_path, cache_dir):
+    path = write_study(tmp_path / "s.toml", widths=[64, 128, 192], cache_dir=cache_dir)
+    # A terminal's Ctrl-C signals the whole foreground process group: the driver and its workers.
+    proc = subprocess.Popen([sys.executable, "-m", "scalinglab", "plan", str(path), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    line = proc.stderr.readline()
+    assert "probing throughput" in line
+    time.sleep(1.5)  # the workers are starting: importing torch, or probing
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode != 0
+    assert "leaked semaphore" not in err and "Traceback" not in err, err
