@@ -86,6 +86,8 @@ def seed_noise(frame: pd.DataFrame) -> tuple[float, int, int]:
     points, and the degrees of freedom of the estimate."""
     if not {"params", "tokens"} <= set(frame):
         return float("nan"), 0, 0
+    # A run two arms share (their settings meet at one width) appears under both: count it once.
+    frame = frame.drop_duplicates([c for c in ("params", "tokens", "seed", "loss") if c in frame])
     keyed = frame.assign(_n=size_key(frame["params"]), _d=size_key(frame["tokens"]))
     groups = keyed.groupby(["group", "_n", "_d"])["loss"]
     var, count = groups.var(ddof=1), groups.size()

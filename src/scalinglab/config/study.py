@@ -14,6 +14,10 @@
     width = [64, 128, 192, 256]         # required, non-empty
     seed = [0, 1]                       # optional: depth, lr, batch_size, weight_decay, l2, seed, tokens_per_param
 
+    [replicates]                        # optional: more seeds at a few widths only, to measure
+    width = [128]                       # seed-to-seed noise without repeating the whole ladder
+    seed = [1]
+
     [arms.constant]                     # shorthand keys (lr, weight_decay, ...) ...
     lr = "2/192"
     [arms.scaled]
@@ -99,6 +103,26 @@ class StudyInfo(Frozen):
     """Free text shown by `plan` and kept with the results."""
 
 
+def _value_list(v: Any) -> list | None:
+    """A non-empty list of distinct numbers or strings (a sweep axis, or a replicates list)."""
+    # Only the list's shape is checked here; each value is checked as the RunConfig setting it
+    # becomes (so `width = [true]` or `lr = [nan]` gets the same message as a single setting).
+    if v is None:
+        return v
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list of values, got {shown(v)}")
+    if not v:
+        raise ValueError("must list at least one value")
+    seen = set()
+    for x in v:
+        if not isinstance(x, (int, float, str)):
+            raise ValueError(f"expected numbers or strings, got {shown(x)}")
+        if (type(x), x) in seen:
+            raise ValueError(f"{shown(x)} is listed twice")
+        seen.add((type(x), x))
+    return v
+
+
 class SweepConfig(Frozen):
     """Lists of values; runs are their product (with the arms). Only width is required."""
 
@@ -115,29 +139,24 @@ class SweepConfig(Frozen):
     tokens_per_param: list[Any] | None = None
     """Budgets in tokens per parameter (longer or shorter than Chinchilla's 20)."""
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _non_empty_unique(cls, v: Any) -> list | None:
-        # Only the list's shape is checked here; each value is checked as the RunConfig setting it
-        # becomes (so `width = [true]` or `lr = [nan]` gets the same message as a single setting).
-        if v is None:
-            return v
-        if not isinstance(v, list):
-            raise ValueError(f"expected a list of values, got {shown(v)}")
-        if not v:
-            raise ValueError("must list at least one value")
-        seen = set()
-        for x in v:
-            if not isinstance(x, (int, float, str)):
-                raise ValueError(f"expected numbers or strings, got {shown(x)}")
-            if (type(x), x) in seen:
-                raise ValueError(f"{shown(x)} is listed twice")
-            seen.add((type(x), x))
-        return v
+    _lists = field_validator("*", mode="before")(lambda v: _value_list(v))
 
     def axes(self) -> dict[str, list]:
         """The swept settings in a fixed order (width first), unset ones left out."""
         return {name: getattr(self, name) for name in AXES if getattr(self, name) is not None}
+
+
+class Replicates(Frozen):
+    """Extra seeds of the sweep's points at some widths: each adds runs with its seed, for every arm
+    and every other sweep value. They measure how much a final loss moves from seed to seed, which
+    is what a difference between arms is judged against (analysis.observed)."""
+
+    width: list[Any]
+    """Widths to repeat, each one of sweep.width."""
+    seed: list[Any]
+    """Seeds to add there, none of them the study's own seed(s)."""
+
+    _lists = field_validator("*", mode="before")(lambda v: _value_list(v))
 
 
 class StudyFile(Frozen):
@@ -145,6 +164,7 @@ class StudyFile(Frozen):
 
     study: StudyInfo = StudyInfo()
     sweep: SweepConfig
+    replicates: Replicates | None = None
     arms: dict[str, dict[str, Any]] = {}
     model: dict[str, Any] = {}
     data: dict[str, Any] = {}
@@ -252,16 +272,32 @@ def load_study(path: str | Path) -> Study:
                 value = anchor_path(value, path.parent)
             _put(tree, target, value)
             sources[target] = user_key
-        for values in itertools.product(*axes.values()):
-            point = dict(zip(axes, values, strict=True))
+        points = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+        points += _replicate_points(spec, axes, points, where)
+        for point in points:
             run_tree = copy.deepcopy(tree)
             run_sources = dict(sources)
             for axis, value in point.items():
                 _put(run_tree, AXES[axis], value)
-                run_sources[AXES[axis]] = f"sweep.{axis}"
+                run_sources[AXES[axis]] = f"sweep.{axis}" if axis in axes else f"replicates.{axis}"
             cfg = _validate_run(run_tree, run_sources, point, where)
             runs.append(RunSpec(study=name, arm=arm, axes=point, config=_resolved(cfg)))
     return Study(path=path, name=name, description=spec.study.description, arms=tuple(arms), runs=tuple(runs))
+
+
+def _replicate_points(spec: StudyFile, axes: dict[str, list], points: list[dict], where: str) -> list[dict]:
+    """The sweep points at the replicated widths, once per extra seed."""
+    rep = spec.replicates
+    if rep is None:
+        return []
+    for w in rep.width:
+        if w not in axes["width"]:
+            raise ConfigError(f"{where}: replicates.width: {shown(w)} is not one of sweep.width")
+    own = set(axes.get("seed", [spec.seed]))
+    for seed in rep.seed:
+        if seed in own:
+            raise ConfigError(f"{where}: replicates.seed: {shown(seed)} is already a seed of the study")
+    return [p | {"seed": seed} for seed in rep.seed for p in points if p["width"] in rep.width]
 
 
 def _arm_overrides(arm: str, table: dict[str, Any], axes: dict[str, list], where: str) -> list[tuple[str, tuple, Any]]:

@@ -83,6 +83,9 @@ def observed_sentence(c: Comparison, a: str, b: str) -> str:
         text = f"Measured at {len(o.diff)} pairs of runs at {key}."
     text += (f" Beyond twice their standard error{noise}: {b} ahead at {ahead_b}, {a} ahead at {ahead_a}; "
              f"{tied} within noise.")
+    if len(o.diff) >= 2 and all(s > 0 for s in o.se[-2:]):
+        ratios = " and ".join(f"{abs(d) / s:.1f}" for d, s in zip(o.diff[-2:], o.se[-2:]))
+        text += f" At the two largest, the differences are {ratios} standard errors."
     if o.sign_changes:
         if o.sign_change_sizes:
             flips = "; ".join(f"at N {n:.3g} between D {lo:.3g} and {hi:.3g}"
