@@ -32,18 +32,25 @@ def studies_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "studies"
 
 
-def write_demo_study(out_dir: Path, quick: bool = False) -> Path:
+ADAPTIVE = {"study": {"name": "crossover-adaptive",
+                      "description": "adaptive demo: constant LR 2/64 vs 2/width, the advised widths of 32-96 only"}}
+"""--adaptive: the same ladder under its own name (its own results: it does not reuse the fixed ladder's)."""
+
+
+def write_demo_study(out_dir: Path, quick: bool = False, adaptive: bool = False) -> Path:
     """Write the demo's study file into `out_dir` and return its path (unchanged if already there)."""
     source = studies_dir() / f"{STUDY_NAME}.toml"
     if not source.exists():
         raise ConfigError(f"{source}: the demo study is missing (scalinglab demo needs the source tree's studies/)")
     study = read_toml(source)
-    if quick:
-        for section, values in QUICK.items():
-            study[section] = {**study.get(section, {}), **values}
+    for wanted, changes in ((quick, QUICK), (adaptive, ADAPTIVE)):
+        if wanted:
+            for section, values in changes.items():
+                study[section] = {**study.get(section, {}), **values}
     name = study["study"]["name"]
     path = out_dir / f"{name}.toml"
-    text = f"# Written by `scalinglab demo{' --quick' if quick else ''}` from studies/{STUDY_NAME}.toml.\n"
+    flags = (" --quick" if quick else "") + (" --adaptive" if adaptive else "")
+    text = f"# Written by `scalinglab demo{flags}` from studies/{STUDY_NAME}.toml.\n"
     text += tomli_w.dumps(study)
     if not path.exists() or path.read_text() != text:
         out_dir.mkdir(parents=True, exist_ok=True)

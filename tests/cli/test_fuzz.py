@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
+from typer.exceptions import TyperException
 from typer.testing import CliRunner
 
 from scalinglab.cli import app
@@ -131,6 +132,73 @@ def set_case(rng: random.Random, tmp: Path) -> Case:
     return Case(argv, _refused(lambda: build_run_config(config, sets, {}), " ".join(sets)))
 
 
+TABLE_VALUES = [math.nan, math.inf, -math.inf, -1, 0, 1e308, 1e41, "", "x", "[/x]", True, "1e3", None]
+TABLE_FLAGS = [["--a", "z"], ["--b", "a"], ["--frontier", "isoflop"], ["--frontier", "nope"], ["--checkpoints", "all"],
+               ["--checkpoints", "some"], ["--where", "loss >"], ["--where", "[/x] == 1"], ["--where", "loss > 99"],
+               ["--where", "__import__('os').system('true')"], ["--target-compute", "inf"], ["--target-compute", "-5"],
+               ["--target-params", "1e9"], ["--drop-highest", "-1"], ["--drop-highest", "99"], ["--share", "all"],
+               ["--resample", "rows"], ["--law", "chinchilla"], ["--group", "[/x]"], ["--loss", "nope"],
+               ["--bootstrap", "-1"], ["--run", "arm"]]
+
+
+def table_case(rng: random.Random, tmp: Path) -> Case:
+    """`scalinglab fit | compare | backtest` on a small two-arm table with a cell, column or flag made wrong."""
+    import pandas as pd
+
+    from scalinglab.analysis import compare_arms, fit_law, rolling_backtest
+    from scalinglab.analysis.synthetic import table
+    from scalinglab.cli.analysis import _table_of
+
+    df, _ = table(rng.choice(["inside", "never"]), seed=rng.randrange(5), sizes=5)
+    df = df.astype(object)
+    kind = rng.randrange(4)
+    if kind == 0:  # a bad cell
+        df.loc[rng.randrange(len(df)), rng.choice(list(df.columns))] = rng.choice(TABLE_VALUES)
+    elif kind == 1:  # a column dropped, renamed or doubled
+        col = rng.choice(list(df.columns))
+        df = rng.choice([lambda d: d.drop(columns=col), lambda d: d.rename(columns={col: "[/x]"}),
+                         lambda d: pd.concat([d, d[[col]]], axis=1)])(df)
+    elif kind == 2:  # all rows of one arm gone, or a single row left
+        df = rng.choice([df[df["arm"] == "a"], df.head(1), df.iloc[::3]])
+    # JSON lines cannot hold two columns of one name: a doubled column goes to CSV.
+    path = tmp / rng.choice(["runs.csv", "runs.jsonl" if df.columns.is_unique else "runs.csv", "runs[bold]x[red].csv"])
+    (df.to_csv(path, index=False) if path.suffix == ".csv" else df.to_json(path, orient="records", lines=True))
+    command = rng.choice(["fit", "compare", "backtest"])
+    flags = ["--bootstrap", "0"] + (rng.choice(TABLE_FLAGS) if kind == 3 or rng.random() < 0.3 else [])
+    argv = [command, str(path), *(["--a", "a", "--b", "b"] if command != "fit" else []), *flags]
+
+    def load():
+        # The library's view of the same command, through the CLI's own parsing of the flags.
+        from typer.main import get_command
+
+        cmd = get_command(app).commands[command]
+        try:
+            params = cmd.make_context(command, argv[1:]).params
+        except TyperException as e:  # a flag the command does not have: a usage error, refused too
+            raise ConfigError(e.format_message()) from None
+        frame = _table_of(params.pop("data"), params.pop("where", None))
+        if command == "fit":
+            return fit_law(frame, "compute", bootstrap=params["bootstrap"], frontier=params["frontier"],
+                           checkpoints=params["checkpoints"], drop=params["drop_highest"],
+                           resampling=params["resample"], target_compute=params["target_compute"],
+                           columns=_columns(params))
+        call = compare_arms if command == "compare" else rolling_backtest
+        extra = {} if command == "backtest" else {"target_compute": params["target_compute"],
+                                                  "target_params": params["target_params"],
+                                                  "target_tokens": params["target_tokens"]}
+        return call(frame, params["a"], params["b"], bootstrap=params["bootstrap"], law=params["law"],
+                    frontier=params["frontier"], checkpoints=params["checkpoints"], sharing=params["share"],
+                    resampling=params["resample"], drop=params["drop_highest"], columns=_columns(params), **extra)
+
+    return Case(argv, _refused(load, " ".join(argv)))
+
+
+def _columns(params: dict):
+    from scalinglab.analysis import Columns
+
+    return Columns(group=params.get("group"), loss=params.get("loss"), run_id=params.get("run"))
+
+
 def _finite_for_toml(tree):
     """tomli_w writes nan and inf as TOML's nan and inf: nothing to change, but keep lists of
     mixed tables and values out (TOML has no such arrays)."""
@@ -144,6 +212,7 @@ def _finite_for_toml(tree):
 SECTIONS: dict[str, tuple[Callable[[random.Random, Path], Case], int]] = {
     "study file": (study_case, 500),
     "--set value": (set_case, 300),
+    "analysis table": (table_case, 120),
 }
 
 

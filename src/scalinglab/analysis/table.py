@@ -248,7 +248,9 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
         raise ConfigError(f"--checkpoints: unknown choice '{checkpoints}' (choose all or last)")
     if frame.empty:
         raise ConfigError(f"{source}: no usable rows ({_describe(excluded)} left out)")
-    for std in need:
+    # The columns asked for, and the scale columns whenever the table has them (design and pairing
+    # read them): a missing value there is named, not carried into a fit.
+    for std in dict.fromkeys([*need, *(c for c in ("params", "tokens", "compute") if c in frame)]):
         if std != "loss" and not np.isfinite(frame[std].to_numpy()).all():
             i = int(frame.index[~np.isfinite(frame[std].to_numpy())][0])
             raise ConfigError(f"{source}: column '{names[std]}' has a missing value (row {i + 1})")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,7 +15,7 @@ from rich.table import Table
 
 from scalinglab.analysis import Columns, compare_arms, fit_hyper_law, fit_law, load_table, rolling_backtest
 from scalinglab.analysis.table import filter_rows
-from scalinglab.cli.app import app, fail, out_console
+from scalinglab.cli.app import app, out_console, user_errors
 from scalinglab.config import ConfigError
 
 Data = Annotated[Path, typer.Argument(help="Table of runs: .csv, .parquet, .jsonl or .json.", show_default=False)]
@@ -51,15 +49,6 @@ Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) to foreca
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 
 LAWS = ("compute", "params-tokens", "lr", "batch-size")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Bad input is one line and exit status 2, however the app is invoked."""
-    try:
-        yield
-    except ConfigError as e:
-        fail(str(e))
 
 
 def say(text: str) -> None:
@@ -127,7 +116,7 @@ def fit(
     """Fit L(C) per arm (to its frontier), L(N, D), or an LR / batch-size law (optimum vs width or compute)."""
     columns = Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, lr=lr,
                       batch_size=batch_size, step=step, run_id=run)
-    with _user_errors():
+    with user_errors():
         if law not in LAWS:
             raise ConfigError(f"--law: unknown law '{law}' (choose from {', '.join(LAWS)})")
         df = _table_of(data, where)
@@ -203,7 +192,7 @@ def compare(
     from scalinglab.report import sentences as say_
 
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
-    with _user_errors():
+    with user_errors():
         result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
                               target_params=target_params, target_tokens=target_tokens, law=law, frontier=frontier,
                               checkpoints=checkpoints, sharing=share, resampling=resample, drop=drop_highest,
@@ -252,7 +241,7 @@ def backtest(
     from scalinglab.report.sentences import calibration_lines
 
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
-    with _user_errors():
+    with user_errors():
         cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,
                                checkpoints=checkpoints, sharing=share, resampling=resample, drop=drop_highest,
                                bootstrap=bootstrap, seed=seed, delta=delta)

@@ -11,7 +11,31 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
 from scalinglab.config import ConfigError
+
+class _OneLineUsageErrors(TyperGroup):
+    """Command-line usage errors (an unknown option, a missing argument, `--width abc`) as one line,
+    like every other bad input, instead of click's usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except TyperException as e:  # click's ClickException and its subclasses (usage errors)
+            ctx = getattr(e, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            if e.format_message():  # (none when a bare `scalinglab` has printed the help)
+                err_console.print(error_line(f"{where}{e.format_message()} (see --help)"), soft_wrap=True)
+            code = e.exit_code
+        except typer.Abort:
+            err_console.print(error_line("aborted"), soft_wrap=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code or 0)
+        return code
+
 
 app = typer.Typer(
     name="scalinglab",
@@ -19,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_OneLineUsageErrors,
 )
 
 # Progress and tables go to stderr, so `--json` output on stdout stays machine-readable.

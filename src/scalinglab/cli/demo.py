@@ -16,6 +16,8 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="Three widths and small budgets: the whole pipeline in ~2 minutes."),
     out: Path = typer.Option(Path("scalinglab-demo"), "--out", help="Working folder (study file, results, report)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the machine)."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Train only the runs the advisor asks for, until the "
+                                  "verdict at twice the largest width's compute is settled."),
 ) -> None:
     """Run the CPU crossover study (constant LR vs LR ∝ 1/width) and print the report's verdict."""
     from scalinglab.cli.study import show_plan, train_study
@@ -24,13 +26,55 @@ def demo(
     from scalinglab.report import build_report
 
     t0 = time.perf_counter()
-    study = load_study(write_demo_study(out, quick=quick))
+    study = load_study(write_demo_study(out, quick=quick, adaptive=adaptive))
     err_console.rule(Text.assemble(("1/3 plan", "bold"), f": {study.path}"))
-    show_plan(study, probe=True, workers=workers, threads=None, order="largest", out=None, as_json=False)
-    err_console.rule(Text.assemble(("2/3 train", "bold"), " (rerunning the demo reuses finished runs)"))
-    train_study(study, workers=workers)
+    plan = show_plan(study, probe=True, workers=workers, threads=None, order="largest", out=None, as_json=False)
+    if adaptive:
+        err_console.rule(Text.assemble(("2/3 train the advised runs", "bold"), " (rerunning resumes)"))
+        saved = _adaptive(study, plan, workers)
+    else:
+        err_console.rule(Text.assemble(("2/3 train", "bold"), " (rerunning the demo reuses finished runs)"))
+        train_study(study, workers=workers)
     err_console.rule(Text("3/3 fit, compare, report", style="bold"))
-    result = build_report(study)
+    result = build_report(study, target_compute=_adaptive_target(study) if adaptive else None)
     out_console.print(f"report: {result.index_html}", highlight=False, soft_wrap=True)
     out_console.print(f"verdict: {result.verdict}", highlight=False, soft_wrap=True)
+    if adaptive:
+        out_console.print(saved, highlight=False, soft_wrap=True)
     err_console.print(f"demo finished in {time.perf_counter() - t0:.0f} s", highlight=False)
+
+
+ADAPTIVE_SETTLE = 0.1
+"""The adaptive demo stops when P(scaled beats constant) leaves 0.1–0.9: on a laptop ladder whose
+arms differ by little more than seed noise at the top, 0.05 would take every run."""
+
+
+def _adaptive_target(study) -> float:
+    """Twice the compute of the largest run the ladder plans: a verdict the ladder can reach."""
+    from scalinglab.execute.adaptive import planned_target
+
+    return planned_target(study, tuple(study.arms[:2])) / 5.0
+
+
+def _adaptive(study, plan, workers) -> str:
+    """Run the advised runs until settled; say how much of the ladder's compute and time that took."""
+    import time as clock
+
+    from scalinglab.cli.advice import adaptive_study
+    from scalinglab.store import load_decisions
+
+    from scalinglab.plan import makespan
+
+    ladder = list({r.spec.digest: r for r in plan.runs if "seed" not in r.spec.axes}.values())  # each run once
+    flops = sum(r.budget.flops for r in ladder)
+    start = clock.perf_counter()
+    adaptive_study(study, flops, a=None, b=None, target_compute=_adaptive_target(study), workers=workers,
+                   threads=None, executor="local", address=None, out=None, settle=ADAPTIVE_SETTLE)
+    took = clock.perf_counter() - start
+    last = load_decisions(study).iloc[-1]
+    share = last["spent_flops"] / flops
+    full = makespan([r.seconds for r in ladder], plan.workers)
+    estimate = (f"; the whole ladder would take about {full / 60:.1f} min by the plan's estimate, so "
+                f"{(full - took) / 60:.1f} min saved" if full else "")
+    return (f"adaptive: {last['action']} after {last['spent_flops']:.3g} of the ladder's {flops:.3g} FLOPs "
+            f"({share:.0%}), in {took / 60:.1f} min{estimate}.")

@@ -69,8 +69,8 @@ def plan(
 
 
 def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Optional[int], order: str,
-              out: Optional[Path], as_json: bool) -> None:
-    """Print a study's plan: a table and totals (stdout), or JSON with `as_json`."""
+              out: Optional[Path], as_json: bool):
+    """Print a study's plan: a table and totals (stdout), or JSON with `as_json`; returns the plan."""
     from scalinglab.execute import plan_study
     from scalinglab.plan import makespan
     from scalinglab.store import FINAL, study_status
@@ -95,7 +95,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
             "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
                        "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
         }, indent=1))
-        return
+        return p
     # The run's name says it all but is long; columns keep the table narrow (ids are in --json).
     axes = [a for a in study.runs[0].axes if a not in ("width", "depth")] if study.runs else []
     table = Table(title=f"study {study.name}: {len(p.runs)} runs, {order} first", title_justify="left",
@@ -125,6 +125,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     if len(remaining) != len(p.runs):
         out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
                           f"({len(p.runs) - len(remaining)} already done)", highlight=False)
+    return p
 
 
 def _estimate_notes(p, probe: bool) -> None:
@@ -212,6 +213,16 @@ def run(
     out: Optional[Path] = OUT,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (as `scalinglab plan`) and train nothing."),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="With --dry-run: probe throughput for time estimates."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Train only the runs `next` advises, until the decision "
+                                  "is settled or --budget is spent."),
+    budget: Optional[float] = typer.Option(None, "--budget", help="With --adaptive: FLOPs the two arms' runs may "
+                                           "spend in all."),
+    a: Optional[str] = typer.Option(None, "--a", help="With --adaptive: arm A (default: the first arm)."),
+    b: Optional[str] = typer.Option(None, "--b", help="With --adaptive: arm B (default: the second)."),
+    target_compute: Optional[float] = typer.Option(None, "--target-compute", help="With --adaptive: decide at "
+                                                   "this compute (default: 10× the largest planned run)."),
+    settle: float = typer.Option(0.05, "--settle", help="With --adaptive: settled when P(B beats A) is below this "
+                                 "or above 1 − this."),
 ) -> None:
     """Train every run of a study that has no result yet: resumes interrupted runs, retries failed ones."""
     study = _load(study_file)  # before importing torch: bad input answers at once
@@ -220,8 +231,16 @@ def run(
         fail(f"--executor: unknown executor '{executor}' (use local or ray)")
     if address and executor != "ray":
         fail("--address: only for --executor ray")
+    if adaptive != (budget is not None):
+        fail("--adaptive and --budget: give both (an adaptive study stops when its budget is spent)")
     if dry_run:
         show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
+        return
+    if adaptive:
+        from scalinglab.cli.advice import adaptive_study
+
+        adaptive_study(study, budget, a=a, b=b, target_compute=target_compute, workers=workers,
+                       threads=threads_per_worker, executor=executor, address=address, out=out, settle=settle)
         return
     summary = train_study(study, workers=workers, threads=threads_per_worker, executor=executor, address=address,
                           order=order, out=out)

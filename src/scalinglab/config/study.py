@@ -240,14 +240,20 @@ class Study:
         return self.path.parent / self.path.stem
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file, expanding and checking every run; raises ConfigError."""
+def load_study(path: str | Path, widths: list[int] | None = None) -> Study:
+    """Read and validate a study file, expanding and checking every run; raises ConfigError.
+
+    widths: expand the study at these widths instead of sweep.width (the ladder a study would have
+    if it were extended: what `scalinglab next` weighs beyond the sweep).
+    """
     path = Path(path)
     where = str(path)
     try:
         raw = read_toml(path)
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: not valid TOML: not UTF-8 text") from None
+    if widths is not None and isinstance(raw.get("sweep"), dict):
+        raw["sweep"] = raw["sweep"] | {"width": list(widths)}
     spec = validate(StudyFile, raw, where)
     name = spec.study.name or path.stem
     base = {s: dict(getattr(spec, s)) for s in SECTIONS} | {"seed": spec.seed}

@@ -293,6 +293,8 @@ def _sentences(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
         out.append(("Other swept settings", [line for setting, effects in f.settings.items()
                                              for line in summary.setting_sentences(setting, effects, labels)]))
     out.append(("Training curves", _gap_sentences(data)))
+    if data.decisions is not None and len(data.decisions):
+        out.append(("Adaptive decisions", summary.decision_sentences(data)))
     return out
 
 
@@ -317,6 +319,13 @@ def _gap_sentences(data: StudyData) -> list[str]:
                    f"document costs, its own text or the model's knowledge of the training documents.")
     return out
 
+
+DECISIONS = [
+    html.Column("step", "step", "int"), html.Column("action", "action", "text"),
+    html.Column("p_b_beats_a", "P(B beats A)", "num"), html.Column("delta", "Δ loss", "num"),
+    html.Column("delta_lo", "Δ low", "num"), html.Column("delta_hi", "Δ high", "num"),
+    html.Column("spent_flops", "FLOPs spent", "sci"), html.Column("reason", "why", "err"),
+]
 
 TABLE = [
     html.Column("name", "run", "text"), html.Column("arm", "arm", "text"), html.Column("status", "status", "text"),
@@ -369,6 +378,9 @@ def _page(data: StudyData, f: Findings, verdict: str, figures: list[_Figure],
         if title in text:
             body.append((title, "".join(by_section.get(stem, [])) + html.bullets(text[title])))
     body.append(("Training curves", "".join(by_section.get("curves", [])) + html.bullets(text["Training curves"])))
+    if data.decisions is not None and len(data.decisions):
+        body.append(("Adaptive decisions", html.bullets(text.get("Adaptive decisions", []))
+                     + html.table(DECISIONS, data.decisions.to_dict("records"))))
     rows = _table_rows(data)
     body.append((f"Runs ({len(rows)})", f'<p class="note">{html.esc(summary.CONVENTION)}. Eval loss in nats per '
                  f"token on held-out documents; gap = eval − train.</p>" + html.table(TABLE, rows, "status")))

@@ -15,7 +15,7 @@ import pandas as pd
 from scalinglab.config import ConfigError, Study
 from scalinglab.config.load import read_toml
 from scalinglab.report.figures import Trace
-from scalinglab.store import export_table, load_metrics
+from scalinglab.store import export_table, load_decisions, load_metrics
 
 # Axes over which a study tunes rather than scales: for L(C), each compute point keeps its best run.
 TUNED_AXES = ("lr", "batch_size", "weight_decay", "l2")
@@ -33,6 +33,8 @@ class StudyData:
     """Sweep axes with more than one value, in the study's order (width first)."""
     labels: dict[str, str]
     """arm -> 'scaled (lr 2/width)': the arm's name and what its table sets."""
+    decisions: pd.DataFrame | None = None
+    """store.load_decisions: what an adaptive study chose to train, and why (None or empty: not adaptive)."""
 
     def counts(self) -> dict[str, int]:
         counts = self.table["status"].value_counts()
@@ -52,15 +54,16 @@ def read_study(study: Study, out_dir: Path) -> StudyData:
     table = export_table(study, out_dir)
     if not table["status"].isin(["complete", "diverged", "failed"]).any():
         raise ConfigError(f"{study.path}: no results yet in {out_dir} (run `scalinglab run {study.path}` first)")
-    return study_data(study, table, load_metrics(study, out_dir))
+    return study_data(study, table, load_metrics(study, out_dir), load_decisions(study, out_dir))
 
 
-def study_data(study: Study, table: pd.DataFrame, metrics: pd.DataFrame | None = None) -> StudyData:
+def study_data(study: Study, table: pd.DataFrame, metrics: pd.DataFrame | None = None,
+               decisions: pd.DataFrame | None = None) -> StudyData:
     """StudyData from a table in store.export_table's columns (and optionally its curves)."""
     metrics = pd.DataFrame(columns=["run_id", "step", "train_loss", "eval_loss"]) if metrics is None else metrics
     swept = tuple(axis for axis, values in _axes(study).items() if len(values) > 1)
     return StudyData(study, table.join(_planned(study), on="run_id"), metrics, swept,
-                     arm_labels(study.path, study.arms))
+                     arm_labels(study.path, study.arms), decisions)
 
 
 def _axes(study: Study) -> dict[str, list]:

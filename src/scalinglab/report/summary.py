@@ -73,6 +73,23 @@ def pair_sentences(pair: Pair, labels: dict[str, str]) -> list[str]:
     return out
 
 
+def decision_sentences(data: StudyData) -> list[str]:
+    """The path of an adaptive study: how P moved as the advised runs finished, and where it stopped."""
+    d = data.decisions
+    decided = d[d["p_b_beats_a"].notna()]
+    last = d.iloc[-1]
+    a, b = data.labels.get(last["a"], last["a"]), data.labels.get(last["b"], last["b"])
+    path = "; ".join(f"{row.spent_flops:.2g} FLOPs: {row.p_b_beats_a:.2f}" for row in decided.itertuples())
+    ends = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: every run trained",
+            "train": "still running (or interrupted)"}[last["action"]]
+    out = [f"Adaptive: {len(d)} decisions on {b} against {a} at {flops(last['target_compute'])} FLOPs; "
+           f"{ends} after {last['spent_flops']:.3g} FLOPs. Every step refitted the finished runs and trained the "
+           f"runs expected to reduce the uncertainty of the decision most per FLOP."]
+    if path:
+        out.append(f"P({b} beats {a}) as compute was spent: {path}.")
+    return out
+
+
 def setting_sentences(setting: str, effects, labels: dict[str, str]) -> list[str]:
     """Per arm: the best value of a swept setting at each width, and what the worst one costs."""
     out = []
@@ -133,6 +150,7 @@ def summary_dict(data: StudyData, f: Findings, verdict_text: str, figures: list[
         "settings": {name: [e.__dict__ for e in effects] for name, effects in f.settings.items()},
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
+        "decisions": [] if data.decisions is None else data.decisions.to_dict("records"),
         "table": run_rows(data),
     })
 

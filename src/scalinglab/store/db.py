@@ -22,9 +22,9 @@ from scalinglab.config.paths import make_folder, os_problem
 if TYPE_CHECKING:  # the store reads and writes plain rows; importing train would pull in torch
     from scalinglab.train.result import RunResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _ADDED = {2: ("final_unseen_train_loss REAL", "final_unseen_train_loss_se REAL")}
-"""Columns each schema version added to `runs`: an older results file gains them when opened for writing."""
+"""Columns each schema version added to `runs` (version 3 added the `decisions` table)."""
 STATUSES = ("pending", "running", "complete", "diverged", "failed")
 FINAL = ("complete", "diverged")
 """Statuses that are results: `run` never trains these again."""
@@ -37,6 +37,8 @@ RESULT_COLUMNS = (
     "wall_time_s", "tokens_per_s", "device",
 )
 METRIC_COLUMNS = ("step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_loss_se")
+DECISION_COLUMNS = ("a", "b", "target_compute", "p_b_beats_a", "delta", "delta_lo", "delta_hi", "spent_flops",
+                    "action", "runs", "reason")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -59,6 +61,18 @@ CREATE TABLE IF NOT EXISTS runs (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_digest ON runs (digest);
+CREATE TABLE IF NOT EXISTS decisions (  -- what an adaptive study chose to train, and why (execute.adaptive)
+    step INTEGER PRIMARY KEY,        -- 0, 1, 2, … in the order they were made
+    made_at REAL NOT NULL,
+    a TEXT NOT NULL, b TEXT NOT NULL,
+    target_compute REAL NOT NULL,
+    p_b_beats_a REAL,                -- the decision's probability when this choice was made
+    delta REAL, delta_lo REAL, delta_hi REAL,
+    spent_flops REAL NOT NULL,       -- compute of the two arms' finished runs at that moment
+    action TEXT NOT NULL,            -- train | settled | budget | exhausted
+    runs TEXT NOT NULL,              -- JSON list of the run_ids chosen
+    reason TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
     step INTEGER NOT NULL,
@@ -245,7 +259,22 @@ class Store:
             c.execute("UPDATE runs SET status = 'failed', error = ?, host = ?, updated_at = ? WHERE run_id = ?",
                       (error, host, time.time(), run_id))
 
+    def record_decision(self, decision: dict[str, Any]) -> int:
+        """Append one adaptive decision (the columns of `decisions` but step and made_at); returns its step."""
+        with self._transaction() as c:
+            step = c.execute("SELECT COALESCE(MAX(step) + 1, 0) FROM decisions").fetchone()[0]
+            cols = ["step", "made_at", *DECISION_COLUMNS]
+            c.execute(f"INSERT INTO decisions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                      [step, time.time(), *(decision[k] for k in DECISION_COLUMNS)])
+            return step
+
     # --- reading ---
+
+    def decisions(self) -> list[dict[str, Any]]:
+        # A results file of schema 2, read without being opened for writing, has no such table yet.
+        if not self._read("SELECT 1 FROM sqlite_master WHERE name = 'decisions'"):
+            return []
+        return [dict(r) for r in self._read("SELECT * FROM decisions ORDER BY step")]
 
     def runs(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Rows of `runs` as dicts (all of them, or those named)."""

@@ -171,6 +171,19 @@ def load_metrics(study: Study | str | Path, out_dir: str | Path | None = None) -
     return df
 
 
+def load_decisions(study: Study | str | Path, out_dir: str | Path | None = None) -> pd.DataFrame:
+    """An adaptive study's decisions in order (empty when it never ran adaptively)."""
+    from scalinglab.store.db import DECISION_COLUMNS
+
+    study = _study(study)
+    reader = Store.open_reader(study_paths(out_dir or study.default_out_dir()).db)
+    columns = ["step", "made_at", *DECISION_COLUMNS]
+    if reader is None:
+        return pd.DataFrame(columns=columns)
+    with reader:
+        return pd.DataFrame(reader.decisions(), columns=columns)
+
+
 def write_table(df: pd.DataFrame, path: str | Path, fmt: Format) -> Path:
     """Write a table as csv, parquet or jsonl (one JSON object per line)."""
     path = Path(path)

@@ -1,0 +1,192 @@
+"""Does the advisor reach the right decision with less compute? Replays of tables as if each run were
+yet to be trained.
+
+A replay starts from each arm's three smallest sizes, then repeats: compare the arms at the target
+(analysis.compare), stop if P(B beats A) is outside the settled band, else reveal the run (or pair)
+that analysis.advice values most per FLOP. A run's cost is its FLOPs (6·N·D at its last row: the
+checkpoints of a run come with it). The full grid's own decision is the reference: the same
+decision, and (for planted truths) the right one, with how much of the grid's compute.
+
+    python benchmarks/advisor.py                  # planted truths, then the shared published tables
+    python benchmarks/advisor.py --only synthetic --seeds 3
+
+Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
+where the full grid cannot decide, the advisor does not decide wrongly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
+from scalinglab.analysis.advice import SETTLED, Candidate, advise
+from scalinglab.analysis.synthetic import SCENARIOS, table
+from scalinglab.analysis.table import filter_rows
+from scalinglab.config import ConfigError
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+START_SIZES = 3
+
+
+@dataclass
+class Replay:
+    name: str
+    full: str
+    """The full grid's decision: a, b or uncertain."""
+    truth: str | None
+    """The planted winner at the target (synthetic), else None."""
+    decision: str
+    spent: float
+    total: float
+    steps: int
+    seconds: float
+
+    @property
+    def share(self) -> float:
+        return self.spent / self.total
+
+    @property
+    def success(self) -> bool:
+        right = self.truth is None or self.full in (self.truth, "uncertain")
+        return self.decision == self.full and right and self.share <= 1 / 3
+
+    @property
+    def wrong(self) -> bool:
+        """A wrong winner named (the worst failure): not the planted one, or, on published data, not the one
+        the full grid names (naming one where the whole grid cannot is unsupported, so wrong too)."""
+        if self.decision == "uncertain":
+            return False
+        return self.decision != (self.truth if self.truth is not None else self.full)
+
+
+def decide(p: float, band=SETTLED) -> str:
+    return "b" if p > band[1] else "a" if p < band[0] else "uncertain"
+
+
+def runs_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its arm, size, last tokens and cost."""
+    g = frame.groupby(["group", "run"], sort=False)
+    return pd.DataFrame({"params": g["params"].first(), "tokens": g["tokens"].max(),
+                         "cost": g["compute"].max()}).reset_index()
+
+
+def candidates(runs: pd.DataFrame, hidden: set, a: str, b: str) -> list[Candidate]:
+    """Every hidden run alone, and every hidden pair of one size and budget across the arms."""
+    out = []
+    side = {a: "a", b: "b"}
+    rows = runs[[(g, r) in hidden for g, r in zip(runs["group"], runs["run"])]]
+    for row in rows.itertuples():
+        out.append(Candidate(f"{row.group}|{row.run}", (side[row.group],), row.params, row.tokens, row.cost,
+                             run_ids=(row.run,)))
+    key = rows.assign(n=rows["params"].round(-3), d=rows["tokens"].round(-3))
+    for (_, _), pair in key.groupby(["n", "d"]):
+        if set(pair["group"]) == {a, b}:
+            ra, rb = pair[pair["group"] == a].iloc[0], pair[pair["group"] == b].iloc[0]
+            out.append(Candidate(f"pair|{ra.run}|{rb.run}", ("a", "b"), ra.params, ra.tokens, ra.cost + rb.cost,
+                                 run_ids=(ra.run, rb.run)))
+    return out
+
+
+STANDARD = Columns(group="group", run_id="run")
+"""A checked table (select_runs) read back under its standard names."""
+
+
+def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target: float, truth: str | None,
+           bootstrap: int, max_steps: int = 30) -> Replay:
+    start = time.perf_counter()
+    frame = select_runs(df, columns, checkpoints="all").frame
+    frame = frame[frame["group"].isin([a, b])]
+    frame.attrs = {"source": name}
+    runs = runs_of(frame)
+    cost = {(g, r): c for g, r, c in zip(runs["group"], runs["run"], runs["cost"])}
+    whole = compare_arms(frame, a, b, columns=STANDARD, target_compute=target, bootstrap=bootstrap)
+    full = decide(whole.forecast.p_b_beats_a) if advise(whole, []).settled else "uncertain"
+    shown = set()
+    for arm in (a, b):
+        sizes = sorted(runs.loc[runs["group"] == arm, "params"].unique())[:START_SIZES]
+        shown |= {(g, r) for g, r, n in zip(runs["group"], runs["run"], runs["params"]) if g == arm and n in sizes}
+    hidden = set(cost) - shown
+    decision, steps = "uncertain", 0
+    while steps < max_steps:
+        steps += 1
+        sub = frame[[(g, r) in shown for g, r in zip(frame["group"], frame["run"])]]
+        sub.attrs = frame.attrs
+        try:
+            c = compare_arms(sub, a, b, columns=STANDARD, target_compute=target, bootstrap=bootstrap)
+        except ConfigError:  # too few points yet: reveal each arm's cheapest hidden run
+            chosen = {min((k for k in hidden if k[0] == arm), key=cost.get) for arm in (a, b)
+                      if any(k[0] == arm for k in hidden)}
+        else:
+            advice = advise(c, candidates(runs, hidden, a, b), sims=200)
+            decision = decide(advice.p) if advice.settled else "uncertain"
+            if decision != "uncertain" or not advice.values:
+                break
+            pick = advice.values[0].candidate
+            groups = {"a": a, "b": b}
+            chosen = {(groups[side], run) for side, run in zip(pick.arms, pick.run_ids)}
+        if not chosen:
+            break
+        shown |= chosen
+        hidden -= chosen
+    return Replay(name, full, truth, decision, float(sum(cost[k] for k in shown)), float(sum(cost.values())), steps,
+                  time.perf_counter() - start)
+
+
+def synthetic_replays(seeds: int, bootstrap: int):
+    for scenario in SCENARIOS:
+        for seed in range(seeds):
+            df, truth = table(scenario, seed)
+            target = 10 * float(df["compute"].max())
+            la, lb = truth.loss("a", target), truth.loss("b", target)
+            winner = "uncertain" if scenario == "equal" else ("b" if lb < la else "a")
+            yield replay(f"synthetic {scenario} #{seed}", df, "a", "b", Columns(), target, winner, bootstrap)
+
+
+def shared_replays(bootstrap: int):
+    gem = load_table(DATA / "gemstones-lr-ablation.csv")
+    yield replay("gemstones main vs half", gem, "main_lr", "half_lr", Columns(), 10 * 1.2e21, None, bootstrap)
+    gadre = load_table(DATA / "gadre2024-overtraining.csv")
+    for eval_set in ("c4_val", "paloma_c4_en"):
+        sub = filter_rows(gadre, f"eval_set == '{eval_set}'")
+        for a, b in (("c4_original", "rpj"), ("c4_original", "rw_original"), ("rpj", "rw_original")):
+            yield replay(f"gadre {eval_set} {a} vs {b}", sub, a, b, Columns(group="train_data"), 5.4e22, None, bootstrap)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["synthetic", "shared"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--bootstrap", type=int, default=300)
+    args = parser.parse_args()
+    results = []
+    sources = []
+    if args.only in (None, "synthetic"):
+        sources.append(synthetic_replays(args.seeds, args.bootstrap))
+    if args.only in (None, "shared"):
+        sources.append(shared_replays(args.bootstrap))
+    for source in sources:
+        for r in source:
+            results.append(r)
+            verdict = "WRONG" if r.wrong else "ok" if r.success else "-"
+            print(f"{r.name:48s} full {r.full:9s} advisor {r.decision:9s} truth {r.truth or '–':9s} compute "
+                  f"{r.share:5.1%} in {r.steps:2d} steps  {verdict}  {r.seconds:.0f} s", flush=True)
+    decides = [r for r in results if r.full != "uncertain"]
+    ok = sum(r.success for r in decides)
+    undecided = [r for r in results if r.full == "uncertain"]
+    wrong = sum(r.wrong for r in results)
+    shares = [r.share for r in decides if r.decision == r.full]
+    print(f"\n{len(results)} replays. Where the full grid names a winner ({len(decides)}): the same, right winner "
+          f"with ≤ 1/3 of its compute in {ok} ({ok / max(len(decides), 1):.0%}), median compute "
+          f"{np.median(shares) if shares else float('nan'):.1%} of the grid. Where it cannot ({len(undecided)}): the "
+          f"advisor says uncertain in {sum(r.decision == 'uncertain' for r in undecided)}, names the planted winner in "
+          f"{sum(r.decision != 'uncertain' and not r.wrong for r in undecided)}. Wrong winners named: {wrong}.")
+
+
+if __name__ == "__main__":
+    main()

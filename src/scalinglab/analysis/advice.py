@@ -1,0 +1,162 @@
+"""The value of one more run: which run would most reduce the uncertainty of the decision, per FLOP.
+
+The decision is "B beats A at the target" (compare.Comparison); its uncertainty is the entropy
+H(P) of P(B beats A), in bits: 1 at P = 0.5, 0 when settled. A candidate run (an arm at a model
+size and token budget, or both arms there) is valued by preposterior analysis: how much H is
+expected to drop once its result is known, E[H(P now)] − E_y[H(P | y)], over the outcomes y it
+may have. The entropy, not the width of the Δ interval, because what a user acts on is which arm
+wins: a run that narrows the interval of a difference already far from 0 is worth nothing to that.
+
+The outcomes and the updated P come from the comparison's own draws (the model average's bootstrap,
+paired across arms): an outcome is simulated as one draw's prediction for the candidate times the
+run-to-run noise; P given it reweights every draw by the likelihood of that outcome,
+w_i ∝ φ((log y − log L_i(x)) / σ), and averages each draw's P(B beats A) with those weights. This
+importance reweighting stands in for refitting the joint models to every simulated outcome (a
+refit per outcome per candidate would take hours); benchmarks/advisor.py measures it against refits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalinglab.analysis.compare import Comparison
+from scalinglab.analysis.forecast import Target, win_probability
+from scalinglab.analysis.laws import PARAMS_TOKENS
+from scalinglab.analysis.serialize import jsonable
+from scalinglab.analysis.verdict import can_cross
+
+SETTLED = (0.05, 0.95)
+"""P(B beats A) outside this band settles the decision."""
+SIMULATIONS = 400
+"""Simulated outcomes per candidate: the expected entropy to about ±0.01 bits."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run to consider: one arm (or both) at a model size and token budget."""
+
+    label: str
+    arms: tuple[str, ...]
+    """'a', 'b', or both: a run of each arm at the same size and budget."""
+    params: float
+    tokens: float
+    cost: float
+    """FLOPs of the candidate (every run it holds; a run the two arms share counts once)."""
+    seconds: float | None = None
+    """Estimated time on this machine, when the planner knows it."""
+    run_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Value:
+    candidate: Candidate
+    gain: float
+    """Expected drop of H(P), in bits."""
+    settle_chance: float
+    """Share of simulated outcomes after which P is outside the SETTLED band."""
+    p_after: tuple[float, float]
+    """10th and 90th percentile of P over the simulated outcomes."""
+    ess: float
+    """Median effective number of draws after reweighting (low: the estimate is coarse)."""
+
+    @property
+    def per_flop(self) -> float:
+        return self.gain / self.candidate.cost
+
+    def to_dict(self) -> dict:
+        c = self.candidate
+        return jsonable({"label": c.label, "arms": c.arms, "params": c.params, "tokens": c.tokens, "cost": c.cost,
+                         "seconds": c.seconds, "run_ids": c.run_ids, "gain_bits": self.gain,
+                         "gain_per_flop": self.per_flop, "settle_chance": self.settle_chance,
+                         "p_after": self.p_after, "ess": self.ess})
+
+
+@dataclass(frozen=True)
+class Advice:
+    p: float
+    """P(B beats A) at the target now."""
+    entropy: float
+    band: tuple[float, float]
+    values: tuple[Value, ...]
+    """Every candidate, most valuable per FLOP first."""
+    can_settle: bool = True
+    """False while only the parallel model can be weighed (verdict.can_cross): its P cannot settle."""
+
+    @property
+    def settled(self) -> bool:
+        return self.can_settle and not self.band[0] <= self.p <= self.band[1]
+
+    def to_dict(self) -> dict:
+        return jsonable({"p_b_beats_a": self.p, "entropy_bits": self.entropy, "band": self.band,
+                         "settled": self.settled, "measure": "expected drop in H(P(B beats A)), bits per FLOP",
+                         "candidates": [v.to_dict() for v in self.values]})
+
+
+def entropy(p) -> np.ndarray:
+    """Binary entropy in bits."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+def _decision_per_draw(c: Comparison) -> np.ndarray:
+    """Each paired draw's P(a run of B beats a run of A) at the target: (n_draws,), NaN where a
+    draw has no frontier there (as forecast.forecast leaves such draws out)."""
+    f = c.forecast
+    target = Target(f.compute, f.params, f.tokens)
+    la, lb = target.loss_samples(c.fit_a), target.loss_samples(c.fit_b)
+    n = min(len(la), len(lb))
+    la, lb = la[:n], lb[:n]
+    ok = np.isfinite(la) & np.isfinite(lb)
+    q = np.full(n, np.nan)
+    # win_probability averages over its first axis: one draw per column keeps the draws apart.
+    q[ok] = win_probability(la[None, ok], lb[None, ok], f.noise, f.noise_dof)
+    return q
+
+
+def _log_predictions(c: Comparison, cand: Candidate, n: int) -> np.ndarray:
+    """log L of each arm the candidate runs, under each draw: (n_arms, n_draws)."""
+    out = []
+    for arm in cand.arms:
+        fit = c.fit_a if arm == "a" else c.fit_b
+        if fit.law is PARAMS_TOKENS:
+            s = fit.predict_samples(cand.params, cand.tokens)[:n, 0]
+        else:
+            s = fit.frontier_samples(6.0 * cand.params * cand.tokens)[:n, 0]
+        out.append(np.log(s))
+    return np.array(out)
+
+
+def value(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generator,
+          band: tuple[float, float] = SETTLED, sims: int = SIMULATIONS) -> Value:
+    """Preposterior value of one candidate; q: each draw's P(B beats A) at the target."""
+    n = len(q)
+    mu = _log_predictions(c, cand, n)  # (arms, draws)
+    ok = np.all(np.isfinite(mu), axis=0) & np.isfinite(q)
+    mu, q = mu[:, ok], q[ok]
+    sigma = max(c.forecast.noise, 1e-6)
+    truth = rng.integers(0, len(q), sims)
+    y = mu[:, truth] + sigma * rng.standard_normal((len(cand.arms), sims))  # (arms, sims)
+    # log-likelihood of each simulated outcome under each draw: (sims, draws)
+    loglik = -0.5 * (((y[:, :, None] - mu[:, None, :]) / sigma) ** 2).sum(axis=0)
+    loglik -= loglik.max(axis=1, keepdims=True)
+    w = np.exp(loglik)
+    w /= w.sum(axis=1, keepdims=True)
+    p_after = w @ q
+    ess = 1.0 / np.sum(w**2, axis=1)
+    h_now = float(entropy(q.mean()))
+    return Value(cand, h_now - float(entropy(p_after).mean()),
+                 float(np.mean((p_after < band[0]) | (p_after > band[1]))),
+                 (float(np.quantile(p_after, 0.1)), float(np.quantile(p_after, 0.9))), float(np.median(ess)))
+
+
+def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float] = SETTLED,
+           sims: int = SIMULATIONS, seed: int = 0) -> Advice:
+    """Value every candidate against the comparison's decision at its target; best per FLOP first."""
+    q = _decision_per_draw(c)
+    rng = np.random.default_rng(seed)
+    values = [value(c, cand, q, rng, band, sims) for cand in candidates]
+    values.sort(key=lambda v: -v.per_flop)
+    p = float(np.nanmean(q)) if np.isfinite(q).any() else float("nan")
+    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or can_cross(c.models))

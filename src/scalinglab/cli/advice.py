@@ -1,0 +1,147 @@
+"""`scalinglab next` and `scalinglab run --adaptive`: the run worth most to the decision, per FLOP."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
+from scalinglab.config import ConfigError, Study, load_study
+
+STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
+SETTLE = typer.Option(0.05, "--settle", help="Settled when P(B beats A) is below this or above 1 − this.")
+
+
+def _say(text: str) -> None:
+    out_console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _band(settle: float) -> tuple[float, float]:
+    if not 0 < settle < 0.5:
+        fail(f"--settle: must be between 0 and 0.5, got {settle:g}")
+    return settle, 1 - settle
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+
+
+@app.command("next")
+def next_run(
+    study_file: Path = STUDY,
+    a: Optional[str] = typer.Option(None, "--a", help="Arm A (default: the study's first arm)."),
+    b: Optional[str] = typer.Option(None, "--b", help="Arm B (default: its second)."),
+    target_compute: Optional[float] = typer.Option(
+        None, "--target-compute", help="Decide at this compute in FLOPs (default: 10× the largest planned run)."),
+    budget: Optional[float] = typer.Option(None, "--budget", help="FLOPs you can spend; runs above it are left out."),
+    top: int = typer.Option(5, "-n", "--top", min=1, help="How many runs to list."),
+    extend: int = typer.Option(2, "--extend", min=0, max=6, help="Rungs beyond the sweep's largest width to weigh."),
+    settle: float = SETTLE,
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=50, help="Bootstrap resamples behind the probabilities."),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape for time estimates."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The study's results folder (default: beside the file)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
+) -> None:
+    """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
+    from scalinglab.execute.adaptive import advise_study
+
+    band = _band(settle)
+    with user_errors():
+        study = load_study(study_file)
+        if budget is not None and not (math.isfinite(budget) and budget > 0):
+            raise ConfigError(f"--budget: must be a positive, finite number of FLOPs, got {budget:g}")
+        speeds = _speeds(study, extend) if probe else None
+        result = advise_study(study, out or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
+                              extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)
+        values = list(result.advice.values)
+        if budget is not None and values:
+            cheapest = min(v.candidate.cost for v in values)
+            if budget < cheapest:
+                raise ConfigError(f"--budget: {budget:.3g} FLOPs is below the cheapest run to train "
+                                  f"({cheapest:.3g} FLOPs)")
+            values = [v for v in values if v.candidate.cost <= budget]
+    if as_json:
+        typer.echo(json.dumps(result.advice.to_dict() | {"a": result.a, "b": result.b, "spent_flops": result.spent,
+                                                         "target_compute": result.comparison.forecast.compute},
+                              indent=1))
+        return
+    adv, f = result.advice, result.comparison.forecast
+    _say(f"{study.name}: {result.b} against {result.a} at {f.compute:.3g} FLOPs; {result.spent:.3g} FLOPs spent on "
+         f"their finished runs. P({result.b} beats {result.a}) = {adv.p:.3f} now.")
+    if adv.settled:
+        _say(f"settled: P is outside {band[0]:g}–{band[1]:g}, so no run is needed for this decision "
+             f"({'B' if adv.p > 0.5 else 'A'} ahead: {result.b if adv.p > 0.5 else result.a}).")
+        return
+    t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")
+    for col in ("run(s)", "FLOPs", "time", "bits", "bits/PF", "settles", "P after"):
+        t.add_column(col, justify="left" if col == "run(s)" else "right", no_wrap=col == "run(s)")
+    for v in values[:top]:
+        c = v.candidate
+        star = "" if result.menu[c.label].in_sweep else " *"
+        t.add_row(c.label + star, f"{c.cost:.2g}", _duration(c.seconds), f"{v.gain:.3f}", f"{1e15 * v.per_flop:.3g}",
+                  f"{v.settle_chance:.0%}", f"{v.p_after[0]:.2f}–{v.p_after[1]:.2f}")
+    out_console.print(t)
+    _say("bits: expected drop of the uncertainty (entropy) of 'B beats A at the target' once the run is known; "
+         "bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after which P leaves "
+         f"{band[0]:g}–{band[1]:g}; P after: 10th–90th percentile of P then.")
+    _say(_closing(values, result.menu, budget))
+
+
+def _closing(values, menu, budget: float | None) -> str:
+    if not values:
+        return "nothing left to train on this ladder (every run is done): the decision stays open."
+    best = values[0]
+    beyond = "" if menu[best.candidate.label].in_sweep else "; it is beyond the sweep: add its width to sweep.width"
+    text = f"next: {best.candidate.label} ({best.candidate.cost:.3g} FLOPs){beyond}."
+    if budget is not None and max(v.settle_chance for v in values) < 0.5:
+        likely = sorted((v for v in values if v.settle_chance >= 0.5), key=lambda v: v.candidate.cost)
+        need = (f"the cheapest run that settles it in half of its outcomes costs {likely[0].candidate.cost:.3g} FLOPs"
+                if likely else "no single run on this ladder is likely to; widen the ladder (--extend) or add seeds")
+        text += f" Cannot settle within the budget ({budget:.3g} FLOPs): {need}."
+    return text
+
+
+def _speeds(study: Study, extend: int) -> dict[str, float] | None:
+    """Probed tokens/s per model shape, the ladder's extension included (as `plan` does)."""
+    from scalinglab.execute import plan_study
+    from scalinglab.plan import shape_key
+    from scalinglab.plan.candidates import extend_widths
+
+    widths = sorted({r.width for r in study.runs})
+    wide = load_study(study.path, widths=extend_widths(widths, study.runs[0].config.model.head_dim, extend))
+    speeds = {shape_key(r.spec.config): r.tokens_per_s for r in plan_study(wide, probe=True).runs if r.tokens_per_s}
+    return speeds or None
+
+
+def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None, target_compute: float | None,
+                   workers: int | None, threads: int | None, executor: str, address: str | None, out: Path | None,
+                   settle: float) -> None:
+    """`run --adaptive`: train the advised runs until settled or out of budget, saying each choice."""
+    from scalinglab.cli.study import _StudyProgress
+    from scalinglab.execute.adaptive import run_adaptive
+
+    band = _band(settle)
+    progress = _StudyProgress()
+
+    def said(d) -> None:
+        progress.progress.console.print(f"decision {d.step}: {d.action}: {d.reason}", markup=False, highlight=False,
+                                        soft_wrap=True)
+
+    try:
+        with user_errors():
+            last = run_adaptive(study, out or study.default_out_dir(), budget, a=a, b=b, target_compute=target_compute,
+                                workers=workers, threads=threads, executor=executor, address=address, band=band,
+                                observer=progress, on_decision=said)
+    finally:
+        progress.stop()
+    verdict = {"settled": "settled", "budget": "stopped: out of budget", "exhausted": "stopped: every run trained"}
+    err_console.print(f"{study.name}: {verdict[last.action]} after {last.spent:.3g} FLOPs; P(B beats A) = {last.p:.3f}",
+                      markup=False, highlight=False, soft_wrap=True)

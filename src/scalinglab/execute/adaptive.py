@@ -1,0 +1,194 @@
+"""Decide with less compute: advise the next run from a study's results, and train until settled.
+
+`advise_study` reads the study's results, compares two arms at the target compute
+(analysis.compare) and values every run the study could train next (plan.candidates, valued by
+analysis.advice). `run_adaptive` repeats: advise, record the decision in the store, train the best
+runs per FLOP (one per worker) through the ordinary driver, until P(B beats A) leaves the settled
+band or the compute budget is spent. A killed adaptive study resumes from what finished: every
+decision is recomputed from the stored results, and the log of decisions only grows.
+
+The target compute is fixed by the study, not by what has finished: 10× the compute of the
+largest run of the two arms that the study file plans, so it does not move as runs complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scalinglab.analysis import Comparison, compare_arms
+from scalinglab.analysis.advice import SETTLED, Advice, Candidate, advise
+from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
+from scalinglab.config import ConfigError, Study
+from scalinglab.execute.driver import ExecutorKind, Observer, plan_study, run_study
+from scalinglab.plan import make_plan
+from scalinglab.plan.candidates import CandidateRuns, candidate_runs
+from scalinglab.store import FINAL, Store, export_table, study_paths, writer_lock
+
+SEED_WIDTHS = 3
+"""An arm with fewer finished widths than this starts with its smallest widths: no advice is
+possible before each arm has a curve."""
+
+
+@dataclass(frozen=True)
+class StudyAdvice:
+    comparison: Comparison
+    advice: Advice
+    menu: dict[str, CandidateRuns]
+    """Candidate label → the runs it would train."""
+    spent: float
+    """FLOPs of the two arms' finished runs."""
+
+    @property
+    def a(self) -> str:
+        return self.comparison.a
+
+    @property
+    def b(self) -> str:
+        return self.comparison.b
+
+
+def arms_of(study: Study, a: str | None, b: str | None) -> tuple[str, str]:
+    if len(study.arms) < 2:
+        raise ConfigError(f"{study.path}: one arm ({study.arms[0]}): the advisor weighs runs for a comparison of two")
+    a, b = a or study.arms[0], b or next(x for x in study.arms if x != (a or study.arms[0]))
+    for flag, arm in (("--a", a), ("--b", b)):
+        if arm not in study.arms:
+            raise ConfigError(f"{study.path}: {flag}: arm '{arm}' not found (arms: {', '.join(study.arms)})")
+    if a == b:
+        raise ConfigError(f"{study.path}: --a and --b name the same arm '{a}'")
+    return a, b
+
+
+def planned_target(study: Study, arms: tuple[str, str]) -> float:
+    plan = make_plan(study, order="listed")
+    return DEFAULT_TARGET_FACTOR * max(r.budget.flops_6nd for r in plan.runs if r.spec.arm in arms)
+
+
+def _finished(table, arms) -> tuple[set[str], float]:
+    rows = table[table["arm"].isin(arms) & table["status"].isin(FINAL)]
+    return set(rows["digest"]), float(rows.drop_duplicates("digest")["flops"].sum())
+
+
+def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | None = None,
+                 target_compute: float | None = None, extend: int = 2, bootstrap: int = 1000, seed: int = 0,
+                 band: tuple[float, float] = SETTLED, tokens_per_s: dict[str, float] | None = None) -> StudyAdvice:
+    """The study's comparison at the target and the value of every run it could train next."""
+    arms = arms_of(study, a, b)
+    if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
+        raise ConfigError(f"--target-compute: must be a positive, finite number of FLOPs, got {target_compute:g}")
+    table = export_table(study, out_dir)
+    for arm in arms:
+        finished = table[(table["arm"] == arm) & (table["status"] == "complete") & table["loss"].notna()]
+        if finished.empty:
+            raise ConfigError(f"{study.path}: arm '{arm}' has no finished run yet; train its smallest widths first "
+                              f"(scalinglab run --adaptive starts with them)")
+    done, spent = _finished(table, arms)
+    target = target_compute or planned_target(study, arms)
+    comparison = compare_arms(table, *arms, target_compute=target, bootstrap=bootstrap, seed=seed)
+    menu = {c.label: c for c in candidate_runs(study, arms, done, extend=extend, tokens_per_s=tokens_per_s)}
+    names = {arms[0]: "a", arms[1]: "b"}
+    options = [Candidate(label, tuple(names[x] for x in c.arms), c.params, c.tokens, c.flops, c.seconds,
+                         tuple(r.spec.run_id for r in c.runs)) for label, c in menu.items()]
+    return StudyAdvice(comparison, advise(comparison, options, band=band, seed=seed), menu, spent)
+
+
+def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
+    """Each arm's smallest widths, up to SEED_WIDTHS finished ones: the runs every comparison needs."""
+    chosen = []
+    for arm in arms:
+        runs = sorted((r for r in study.runs if r.arm == arm and "seed" not in r.axes), key=lambda r: r.width)
+        widths = sorted({r.width for r in runs})[:SEED_WIDTHS]
+        chosen += [r for r in runs if r.width in widths and r.digest not in done]
+    return list({r.digest: r for r in chosen}.values())
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: int
+    action: str
+    """train | settled | budget | exhausted."""
+    p: float
+    spent: float
+    runs: tuple[str, ...]
+    reason: str
+
+
+def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = None, b: str | None = None,
+                 target_compute: float | None = None, workers: int | None = None, threads: int | None = None,
+                 executor: ExecutorKind = "local", address: str | None = None, bootstrap: int = 1000,
+                 band: tuple[float, float] = SETTLED, observer: Observer | None = None,
+                 on_decision: Callable[[Decision], None] | None = None) -> Decision:
+    """Train the advised runs until the decision is settled or `budget` FLOPs are spent; the last decision."""
+    if not (math.isfinite(budget) and budget > 0):
+        raise ConfigError(f"--budget: must be a positive, finite number of FLOPs, got {budget:g}")
+    arms = arms_of(study, a, b)
+    target = target_compute or planned_target(study, arms)
+    plan = plan_study(study, workers=workers, threads=threads, probe=False)
+    slots = plan.workers
+    while True:
+        done, spent = _finished(export_table(study, out_dir), arms)
+        first = seed_runs(study, arms, done)
+        if first:
+            decision = _record(out_dir, arms, target, None, spent, "train", first,
+                               f"each arm's {SEED_WIDTHS} smallest widths first: no curve to compare yet", budget)
+        else:
+            advice = advise_study(study, out_dir, a=arms[0], b=arms[1], target_compute=target, extend=0,
+                                  bootstrap=bootstrap, band=band)
+            decision = _decide(out_dir, arms, target, advice, spent, budget, slots)
+        if on_decision:
+            on_decision(decision)
+        if decision.action != "train":
+            return decision
+        specs = [r for r in study.runs if r.run_id in decision.runs]
+        run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=specs), out_dir,
+                  executor=executor, address=address, observer=observer)
+
+
+def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: float, budget: float,
+            slots: int) -> Decision:
+    adv = advice.advice
+    if adv.settled:
+        return _record(out_dir, arms, target, advice, spent, "settled", [],
+                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} is outside {adv.band[0]:g}–{adv.band[1]:g}", budget)
+    left = budget - spent
+    chosen, cost, runs = [], 0.0, {}
+    for v in adv.values:  # best per FLOP first; one candidate per worker, within the budget
+        c = advice.menu[v.candidate.label]
+        if not c.in_sweep or v.gain <= 0 or cost + c.flops > left:
+            continue
+        if any(r.spec.digest in runs for r in c.runs):
+            continue
+        chosen.append(v)
+        cost += c.flops
+        runs.update({r.spec.digest: r.spec for r in c.runs})
+        if len(chosen) == slots:
+            break
+    if not chosen:
+        affordable = [v for v in adv.values if advice.menu[v.candidate.label].in_sweep]
+        action = "budget" if affordable else "exhausted"
+        why = (f"no run of the sweep fits the {left:.3g} FLOPs left of the budget" if affordable
+               else "every run of the sweep has been trained")
+        return _record(out_dir, arms, target, advice, spent, action, [], f"{why}; P = {adv.p:.3f} (not settled)",
+                       budget)
+    reason = "; ".join(f"{v.candidate.label}: expected drop {v.gain:.3f} bits of uncertainty for "
+                       f"{v.candidate.cost:.3g} FLOPs (settles it in {v.settle_chance:.0%} of outcomes)" for v in chosen)
+    return _record(out_dir, arms, target, advice, spent, "train", list(runs.values()), reason, budget)
+
+
+def _record(out_dir: Path, arms, target: float, advice: StudyAdvice | None, spent: float, action: str, specs: list,
+            reason: str, budget: float) -> Decision:
+    f = advice.comparison.forecast if advice else None
+    row = {"a": arms[0], "b": arms[1], "target_compute": target,
+           "p_b_beats_a": None if f is None else f.p_b_beats_a, "delta": None if f is None else f.delta,
+           "delta_lo": None if f is None else f.delta_interval[0], "delta_hi": None if f is None else f.delta_interval[1],
+           "spent_flops": spent, "action": action, "runs": json.dumps([s.run_id for s in specs]),
+           "reason": reason + f" (budget {budget:.3g} FLOPs)"}
+    db = study_paths(out_dir).db
+    with writer_lock(db), Store.open_writer(db) as store:
+        step = store.record_decision(row)
+    p = float("nan") if f is None else f.p_b_beats_a
+    return Decision(step, action, p, spent, tuple(s.run_id for s in specs), row["reason"])

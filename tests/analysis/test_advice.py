@@ -1,0 +1,67 @@
+"""The value of a run: informative runs rank first, settled decisions gain nothing, and it is per FLOP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scalinglab.analysis import compare_arms
+from scalinglab.analysis.advice import Candidate, advise, entropy
+from scalinglab.analysis.synthetic import ladder, table
+
+
+@pytest.fixture(scope="module")
+def undecided():
+    """Four rungs of the planted 'inside' crossing: B ahead at the top is likely but not settled."""
+    df, _ = table("inside", seed=1)
+    small = df[df["params"] <= 8e6 * 1.001]
+    small.attrs = df.attrs
+    return compare_arms(small, "a", "b", bootstrap=300, target_compute=float(df["compute"].max()))
+
+
+def candidates(sizes=range(4, 8)):
+    n, d, c = ladder()
+    return [Candidate(f"{arms}@{i}", arms, n[i], d[i], c[i] * len(arms)) for i in sizes for arms in (("a",), ("b",),
+                                                                                                      ("a", "b"))]
+
+
+def test_entropy_is_one_bit_at_even_odds_and_zero_when_sure():
+    assert entropy(0.5) == pytest.approx(1.0)
+    assert entropy([0.0, 1.0]) == pytest.approx([0.0, 0.0], abs=1e-9)
+
+
+def test_the_advice_starts_from_the_comparison_s_own_probability(undecided):
+    advice = advise(undecided, candidates())
+    assert advice.p == pytest.approx(undecided.forecast.p_b_beats_a, abs=1e-9)
+    assert not advice.settled and advice.entropy > 0.1
+
+
+def test_runs_of_both_arms_inform_more_than_either_and_every_gain_is_bounded(undecided):
+    values = {v.candidate.label: v for v in advise(undecided, candidates(), seed=1).values}
+    for i in range(4, 8):
+        both, a, b = values[f"('a', 'b')@{i}"], values[f"('a',)@{i}"], values[f"('b',)@{i}"]
+        assert both.gain > max(a.gain, b.gain) - 0.02
+    assert all(-0.05 < v.gain <= entropy(undecided.forecast.p_b_beats_a) + 1e-9 for v in values.values())
+
+
+def test_the_ranking_is_per_flop():
+    # The same run at ten times the cost is worth a tenth as much per FLOP.
+    df, _ = table("inside", seed=1)
+    small = df[df["params"] <= 8e6 * 1.001]
+    small.attrs = df.attrs
+    c = compare_arms(small, "a", "b", bootstrap=200, target_compute=float(df["compute"].max()))
+    n, d, comp = ladder()
+    cheap = Candidate("cheap", ("a", "b"), n[5], d[5], comp[5])
+    dear = Candidate("dear", ("a", "b"), n[5], d[5], 10 * comp[5])
+    values = advise(c, [dear, cheap], seed=3).values
+    assert [v.candidate.label for v in values] == ["cheap", "dear"]
+    assert values[0].per_flop == pytest.approx(10 * values[1].per_flop)
+
+
+def test_a_settled_decision_gains_little_from_any_run():
+    df, _ = table("never", seed=0)
+    c = compare_arms(df, "a", "b", bootstrap=200, target_compute=float(df["compute"].max()))
+    advice = advise(c, candidates())
+    assert advice.settled
+    assert max(v.gain for v in advice.values) < 0.05
+    assert all(np.isfinite(v.ess) for v in advice.values)

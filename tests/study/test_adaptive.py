@@ -1,0 +1,90 @@
+"""The advisor on a real tiny study: `next` ranks runs, `run --adaptive` trains them, records why, resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from scalinglab.cli import app
+from scalinglab.config import ConfigError, load_study
+from scalinglab.execute.adaptive import run_adaptive
+from scalinglab.store import export_table, load_decisions
+from tests.study.helpers import write_study
+
+runner = CliRunner()
+ARMS = {"small_lr": {"lr": 0.003}, "big_lr": {"lr": 0.03}}
+
+
+@pytest.fixture(scope="module")
+def adaptive(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("adaptive")
+    path = write_study(folder / "tiny.toml", widths=(16, 32, 48, 64), arms=ARMS, tokens=1024)
+    path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
+    study = load_study(path)
+    decisions = []
+    last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=200,
+                        on_decision=decisions.append)
+    return study, decisions, last
+
+
+@pytest.mark.slow
+def test_adaptive_starts_with_the_smallest_widths_then_follows_the_advice(adaptive):
+    study, decisions, last = adaptive
+    assert decisions[0].action == "train" and "smallest widths first" in decisions[0].reason
+    widths = {r.run_id: r.width for r in study.runs}
+    assert {widths[r] for r in decisions[0].runs} == {16, 32, 48}
+    assert last.action in ("settled", "budget", "exhausted")
+    for d in decisions[1:-1]:
+        assert d.action == "train" and "expected drop" in d.reason and d.runs
+    stored = load_decisions(study)
+    assert list(stored["step"]) == list(range(len(decisions)))
+    assert stored["action"].iloc[-1] == last.action
+    trained = set(export_table(study).query("status == 'complete'")["run_id"])
+    chosen = {r for d in decisions for r in json.loads(stored["runs"].iloc[d.step])}
+    assert trained == chosen  # nothing trained that was not chosen, nothing chosen left untrained
+
+
+@pytest.mark.slow
+def test_a_rerun_resumes_from_the_results_and_trains_nothing_twice(adaptive):
+    study, decisions, last = adaptive
+    before = len(load_decisions(study))
+    again = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=200)
+    assert again.action == last.action or again.action in ("settled", "exhausted")
+    assert len(load_decisions(study)) > before
+
+
+@pytest.mark.slow
+def test_next_ranks_what_is_left_and_prints_json(adaptive):
+    study, _, _ = adaptive
+    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200", "--json"])
+    assert res.exit_code == 0, res.output
+    advice = json.loads(res.stdout)
+    assert 0 <= advice["p_b_beats_a"] <= 1 and advice["a"] == "small_lr"
+    costs = [c["gain_per_flop"] for c in advice["candidates"]]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_next_refuses_what_it_cannot_advise_on(tmp_path):
+    one = write_study(tmp_path / "one.toml", widths=(64, 128), tokens=1024)
+    res = runner.invoke(app, ["next", str(one), "--no-probe"])
+    assert res.exit_code == 2 and "one arm (base)" in res.output
+    two = write_study(tmp_path / "two.toml", widths=(64, 128), arms=ARMS, tokens=1024)
+    res = runner.invoke(app, ["next", str(two), "--no-probe"])
+    assert res.exit_code == 2 and "arm 'small_lr' has no finished run yet" in res.output
+    assert not (tmp_path / "two").exists()  # nothing written
+    res = runner.invoke(app, ["next", str(two), "--settle", "0.7"])
+    assert res.exit_code == 2 and "--settle: must be between 0 and 0.5" in res.output
+    res = runner.invoke(app, ["run", str(two), "--adaptive"])
+    assert res.exit_code == 2 and "--adaptive and --budget" in res.output
+    with pytest.raises(ConfigError, match="--budget: must be a positive"):
+        run_adaptive(load_study(two), tmp_path / "out", budget=-1.0)
+
+
+@pytest.mark.slow
+def test_a_budget_below_the_cheapest_run_is_refused(adaptive):
+    study, _, _ = adaptive
+    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--budget", "10"])
+    finished = res.exit_code == 0 and "settled" in res.output  # nothing left to weigh when settled
+    assert finished or (res.exit_code == 2 and "--budget: 10 FLOPs is below the cheapest run to train" in res.output)
