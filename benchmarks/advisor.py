@@ -125,11 +125,15 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
         else:
             advice = advise(c, candidates(runs, hidden, a, b), sims=200)
             decision = decide(advice.p) if advice.settled else "uncertain"
-            if decision != "uncertain" or not advice.values:
+            if decision != "uncertain":
                 break
-            pick = advice.values[0].candidate
-            groups = {"a": a, "b": b}
-            chosen = {(groups[side], run) for side, run in zip(pick.arms, pick.run_ids)}
+            if advice.values:
+                pick = advice.values[0].candidate
+                groups = {"a": a, "b": b}
+                chosen = {(groups[side], run) for side, run in zip(pick.arms, pick.run_ids)}
+            else:  # no spread to value runs by: each arm's cheapest hidden run
+                chosen = {min((k for k in hidden if k[0] == arm), key=cost.get) for arm in (a, b)
+                          if any(k[0] == arm for k in hidden)}
         if not chosen:
             break
         shown |= chosen

@@ -25,7 +25,7 @@ from scalinglab.analysis.compare import Comparison
 from scalinglab.analysis.forecast import Target, win_probability
 from scalinglab.analysis.laws import PARAMS_TOKENS
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.verdict import can_cross
+from scalinglab.analysis.verdict import all_weighed
 
 SETTLED = (0.05, 0.95)
 """P(B beats A) outside this band settles the decision."""
@@ -82,7 +82,7 @@ class Advice:
     values: tuple[Value, ...]
     """Every candidate, most valuable per FLOP first."""
     can_settle: bool = True
-    """False while only the parallel model can be weighed (verdict.can_cross): its P cannot settle."""
+    """False while some joint model cannot be weighed yet (verdict.all_weighed): its P cannot settle."""
 
     @property
     def settled(self) -> bool:
@@ -153,10 +153,17 @@ def value(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generato
 
 def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float] = SETTLED,
            sims: int = SIMULATIONS, seed: int = 0) -> Advice:
-    """Value every candidate against the comparison's decision at its target; best per FLOP first."""
+    """Value every candidate against the comparison's decision at its target; best per FLOP first.
+
+    A comparison without spread (fits through as many runs as parameters) has nothing to update:
+    no candidate is valued, and the caller trains more of the ladder first.
+    """
+    if not (c.fit_a.has_spread and c.fit_b.has_spread):
+        p = c.forecast.p_b_beats_a
+        return Advice(p, float(entropy(p)) if np.isfinite(p) else 1.0, band, (), False)
     q = _decision_per_draw(c)
     rng = np.random.default_rng(seed)
     values = [value(c, cand, q, rng, band, sims) for cand in candidates]
     values.sort(key=lambda v: -v.per_flop)
     p = float(np.nanmean(q)) if np.isfinite(q).any() else float("nan")
-    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or can_cross(c.models))
+    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or all_weighed(c.models))

@@ -5,8 +5,9 @@ when the data cannot decide. The forecast names no winner when
 - P(B beats A) lies within UNCERTAIN (0.2–0.8), or the Δ interval straddles 0; or
 - the runner-up joint model is about as good (models.CLOSE_MODELS) and names the other winner; or
 - there is no spread to judge by (a fit through as many runs as it has parameters); or
-- only the parallel model could be weighed (too few runs for the others): parallel curves cannot
-  cross, so its confidence says nothing yet about a crossing beyond the runs.
+- some joint model could not be weighed (too few runs beyond its parameters): the forecast then
+  rests on the simpler models alone (with few runs, the parallel one, whose curves cannot cross),
+  and its confidence says nothing yet about what the untested model would forecast.
 An uncertain verdict says what would settle it: runs of both arms at the next rung up.
 """
 
@@ -56,9 +57,9 @@ def decide(forecast: Forecast, choice: ModelChoice, runner_up: Forecast | None, 
         if lo < 0 < hi:
             reasons.append(f"the {int(round(100 * choice.best.fit_a.level))}% interval of the difference "
                            f"({lo:+.3g} to {hi:+.3g}) includes 0")
-    if not choice.forced and not can_cross(choice):
-        reasons.append("only the parallel model (E and exponents shared) could be weighed: too few runs to tell "
-                       "whether the arms' curves cross")
+    if not choice.forced and not all_weighed(choice):
+        reasons.append(f"too few runs to weigh every joint model ({', '.join(_unweighed(choice))} could not be): "
+                       f"a model the data cannot yet test might disagree")
     rival = choice.runner_up
     # Weights exp(−ΔAIC/2): a rival within CLOSE_MODELS of the best has at least e^−1 of its weight.
     if rival is not None and runner_up is not None and runner_up.winner != forecast.winner \
@@ -78,9 +79,13 @@ def decide(forecast: Forecast, choice: ModelChoice, runner_up: Forecast | None, 
     return Verdict(None, tuple(reasons), settle, nxt)
 
 
-def can_cross(choice: ModelChoice) -> bool:
-    """Whether a model whose curves can cross (not E and exponents shared) carries weight."""
-    return any(s != "E+exponents" and f.weight > 0 for s, f in choice.fits.items())
+def all_weighed(choice: ModelChoice) -> bool:
+    """Whether the data could weigh every joint model (each has enough runs beyond its parameters)."""
+    return not _unweighed(choice)
+
+
+def _unweighed(choice: ModelChoice) -> list[str]:
+    return [_shared(s) for s, f in choice.fits.items() if not np.isfinite(f.criterion)]
 
 
 def _shared(sharing: str) -> str:

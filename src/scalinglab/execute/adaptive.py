@@ -155,6 +155,12 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
         return _record(out_dir, arms, target, advice, spent, "settled", [],
                        f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} is outside {adv.band[0]:g}–{adv.band[1]:g}", budget)
     left = budget - spent
+    if not adv.values:  # no spread to value runs by yet: the next width of each arm, smallest first
+        nxt = sorted(advice.menu.values(), key=lambda c: c.flops)
+        pair = next((c for c in nxt if len(c.arms) == 2 and c.in_sweep and c.flops <= left), None)
+        if pair is not None:
+            return _record(out_dir, arms, target, advice, spent, "train", [r.spec for r in pair.runs],
+                           f"{pair.label}: the fits have no spread yet (as many runs as parameters)", budget)
     chosen, cost, runs = [], 0.0, {}
     for v in adv.values:  # best per FLOP first; one candidate per worker, within the budget
         c = advice.menu[v.candidate.label]
