@@ -70,8 +70,8 @@ def main() -> None:
     for dataset, label, df, columns, a, b in comparisons(args.only, args.seeds):
         start = time.perf_counter()
         try:
-            cal = rolling_backtest(df, a, b, columns=columns, bootstrap=args.bootstrap, sharing=args.share,
-                                   resampling=args.resample, frontier=args.frontier)
+            cal = rolling_backtest(df, a, b, columns=columns, bootstrap=args.bootstrap, share=args.share,
+                                   resample=args.resample, frontier=args.frontier)
         except ConfigError as e:
             print(f"{dataset}: {label}: skipped: {e}")
             continue

@@ -83,7 +83,7 @@ def test_where_and_drop_highest_filter_the_table(arms_csv):
     d = json.loads(runner.invoke(app, ["fit", str(arms_csv), "--where", "arm == 'const'", "--drop-highest", "2",
                                        "--bootstrap", "0", "--json"]).stdout)
     assert [f["group"] for f in d["fits"]] == ["const"] and d["fits"][0]["n_points"] == 6
-    assert d["excluded"]["--drop-highest 2"] == 2
+    assert d["excluded"]["the 2 highest losses of each group"] == 2
 
 
 def test_fit_lr_law(tmp_path):
@@ -101,10 +101,10 @@ def test_fit_lr_law(tmp_path):
     (["--law", "chinchilla"], "--law: unknown law 'chinchilla'"),
     (["--where", "arm == 'nope'"], "--where: no row matches \"arm == 'nope'\""),
     (["--where", "import os"], "--where: cannot apply 'import os'"),
-    (["--frontier", "isoflop"], "--frontier isoflop needs two or more compute budgets with 3+ sizes each; the design "
-                                "found is ladder"),
+    (["--frontier", "isoflop"], "runs.csv: --frontier: isoflop needs two or more compute budgets with 3+ sizes each; "
+                                "the design found is ladder"),
     (["--checkpoints", "all", "--run", "nope"], "column 'nope' not found"),
-    (["--law", "params-tokens"], "--law params-tokens needs N and D that vary apart"),
+    (["--law", "params-tokens"], "runs.csv: --law: params-tokens needs N and D that vary apart"),
     (["--bootstrap", "-1"], "--bootstrap: must be 0 or more, got -1"),
     (["--target-compute", "inf"], "--target-compute: must be a positive, finite number of FLOPs, got inf"),
 ])

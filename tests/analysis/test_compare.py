@@ -47,7 +47,7 @@ def test_the_design_and_frontier_are_said(crossed):
 
 
 def test_crossing_beyond_the_data_from_exponents_is_extrapolated():
-    r = compare(crossing_a(1e18, alpha_b=0.12), sharing="E")
+    r = compare(crossing_a(1e18, alpha_b=0.12), share="E")
     assert r.crossing.kind == "extrapolated"
     assert r.crossing.compute == pytest.approx(1e18, rel=0.5)
     assert r.crossing.warning is None
@@ -55,7 +55,7 @@ def test_crossing_beyond_the_data_from_exponents_is_extrapolated():
 
 def test_a_crossing_only_from_different_e_is_not_reported_as_one():
     # Same exponent; b has the larger A but the lower E: the curves meet only near their asymptotes.
-    r = compare((1.9, 70.0, 0.1), noise=1e-5, sharing="none")
+    r = compare((1.9, 70.0, 0.1), noise=1e-5, share="none")
     assert r.crossing.kind == "none" and r.crossing.compute is None
     assert "only because their asymptotes differ" in r.crossing.warning
 
@@ -69,7 +69,7 @@ def test_parallel_arms_do_not_cross():
 
 def test_two_crossings_inside_the_runs_are_ambiguous():
     # b: much steeper and with a much higher E: behind, then ahead, then behind again, all in the data.
-    r = compare(crossing_a(3e12, e_b=3.0, alpha_b=0.2), noise=0.0, bootstrap=0, sharing="none")
+    r = compare(crossing_a(3e12, e_b=3.0, alpha_b=0.2), noise=0.0, bootstrap=0, share="none")
     assert r.crossing.n_crossings == 2
     assert r.crossing.kind == "ambiguous"
     first, second = r.crossing.crossings
@@ -77,7 +77,7 @@ def test_two_crossings_inside_the_runs_are_ambiguous():
 
 
 def test_a_second_crossing_beyond_the_runs_from_e_alone_is_dropped():
-    r = compare(crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, bootstrap=0, sharing="none")
+    r = compare(crossing_a(1e13, e_b=2.3, alpha_b=0.14), noise=0.0, bootstrap=0, share="none")
     assert r.crossing.kind == "in_range" and r.crossing.n_crossings == 1
     assert "only because their asymptotes differ" in r.crossing.warning
 
@@ -159,15 +159,15 @@ def test_isoflop_grids_compare_per_budget_minima_paired_by_budget():
 def test_compare_input_errors():
     df = pd.concat([arm("a", *BASE), arm("b", 2.1, 60.0, 0.1)])
     df.attrs["source"] = "runs.csv"
-    with pytest.raises(ConfigError, match=r"runs.csv: --b: arm 'c' not found \(arms: a, b\)"):
+    with pytest.raises(ConfigError, match=r"runs.csv: b: arm 'c' not found \(arms: a, b\)"):
         compare_arms(df, "a", "c", bootstrap=0)
     with pytest.raises(ConfigError, match="column 'arm' not found"):
         compare_arms(df.drop(columns="arm"), "a", "b", bootstrap=0)
-    with pytest.raises(ConfigError, match=r"--target-params/--target-tokens need --law params-tokens .*ladder"):
+    with pytest.raises(ConfigError, match=r"target_params: a target model \(N, D\) needs law params-tokens.*ladder"):
         compare_arms(df, "a", "b", bootstrap=0, target_params=1e9, target_tokens=2e10)
-    with pytest.raises(ConfigError, match="--target-compute: must be a positive, finite number"):
+    with pytest.raises(ConfigError, match="target_compute: must be a positive, finite number"):
         compare_arms(df, "a", "b", bootstrap=0, target_compute=float("inf"))
-    with pytest.raises(ConfigError, match="--checkpoints all needs a run column.*design found is ladder"):
+    with pytest.raises(ConfigError, match="checkpoints: 'all' needs a run column.*design found is ladder"):
         compare_arms(df.drop(columns="run_id"), "a", "b", bootstrap=0, checkpoints="all")
-    with pytest.raises(ConfigError, match="--bootstrap: must be 0 or more"):
+    with pytest.raises(ConfigError, match="bootstrap: must be 0 or more"):
         compare_arms(df, "a", "b", bootstrap=-1)

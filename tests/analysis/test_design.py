@@ -56,23 +56,23 @@ def test_published_tables():
     gemstones = design_of(load_table(GEMSTONES))
     assert (gemstones.kind, gemstones.rows_per_run, gemstones.n_runs) == ("checkpoints", 10, 42)
     gadre = load_table(GADRE)
-    with pytest.raises(ConfigError, match="several rows at the same point of training.*--where"):
+    with pytest.raises(ConfigError, match="where: run .* has several rows at the same point of training"):
         design_of(gadre, Columns(group="train_data"))
     one_eval = design_of(filter_rows(gadre, "eval_set == 'c4_val'"), Columns(group="train_data"))
     assert one_eval.kind == "grid" and one_eval.budgets_per_size == 8
 
 
 @pytest.mark.parametrize(("frontier", "table", "message"), [
-    ("isoflop", lambda: arm("a", 2.0, 60.0, 0.1), "--frontier isoflop needs two or more compute budgets with 3+ "
-                                                   "sizes each; the design found is ladder"),
-    ("params-tokens", lambda: arm("a", 2.0, 60.0, 0.1), "--frontier params-tokens needs N and D that vary apart"),
-    ("points", lambda: grid_arm("a", LAW), "--frontier points fits every row, which is a frontier only on a ladder"),
-    ("nearest", lambda: grid_arm("a", LAW), "--frontier: unknown frontier 'nearest'"),
+    ("isoflop", lambda: arm("a", 2.0, 60.0, 0.1), "isoflop needs two or more compute budgets with 3+ sizes each; the "
+                                                   "design found is ladder"),
+    ("params-tokens", lambda: arm("a", 2.0, 60.0, 0.1), "params-tokens needs N and D that vary apart"),
+    ("points", lambda: grid_arm("a", LAW), "points fits every row, which is a frontier only on a ladder"),
+    ("nearest", lambda: grid_arm("a", LAW), "unknown frontier 'nearest'"),
 ])
-def test_a_frontier_the_design_cannot_give_is_one_line_naming_flag_and_design(frontier, table, message):
+def test_a_frontier_the_design_cannot_give_is_one_line_naming_option_and_design(frontier, table, message):
     with pytest.raises(ConfigError) as err:
         check_frontier(design_of(table()), frontier, "runs.csv")
-    assert message in str(err.value) and "\n" not in str(err.value)
+    assert err.value.option == "frontier" and err.value.text.startswith(message) and "\n" not in str(err.value)
 
 
 def test_budget_groups_join_computes_within_one_percent():

@@ -179,16 +179,16 @@ def table_case(rng: random.Random, tmp: Path) -> Case:
         frame = _table_of(params.pop("data"), params.pop("where", None))
         if command == "fit":
             return fit_law(frame, "compute", bootstrap=params["bootstrap"], frontier=params["frontier"],
-                           checkpoints=params["checkpoints"], drop=params["drop_highest"],
-                           resampling=params["resample"], target_compute=params["target_compute"],
+                           checkpoints=params["checkpoints"], drop_highest=params["drop_highest"],
+                           resample=params["resample"], target_compute=params["target_compute"],
                            columns=_columns(params))
         call = compare_arms if command == "compare" else rolling_backtest
         extra = {} if command == "backtest" else {"target_compute": params["target_compute"],
                                                   "target_params": params["target_params"],
                                                   "target_tokens": params["target_tokens"]}
         return call(frame, params["a"], params["b"], bootstrap=params["bootstrap"], law=params["law"],
-                    frontier=params["frontier"], checkpoints=params["checkpoints"], sharing=params["share"],
-                    resampling=params["resample"], drop=params["drop_highest"], columns=_columns(params), **extra)
+                    frontier=params["frontier"], checkpoints=params["checkpoints"], share=params["share"],
+                    resample=params["resample"], drop_highest=params["drop_highest"], columns=_columns(params), **extra)
 
     return Case(argv, _refused(load, " ".join(argv)))
 

@@ -89,7 +89,7 @@ def test_two_fitted_crossings_are_named_with_their_compute():
     # b: much steeper and with a much higher E: behind, then ahead, then behind again, inside the runs.
     df = pd.concat([arm("a", 2.0, 60.0, 0.1, noise=0.0, seed=1),
                     arm("b", *crossing_a(3e12, e_b=3.0, alpha_b=0.2), noise=0.0, seed=2)], ignore_index=True)
-    c = compare_arms(df, "a", "b", bootstrap=0, sharing="none")
+    c = compare_arms(df, "a", "b", bootstrap=0, share="none")
     sentences = pair_sentences(Pair("a", "b", c), {"a": "A", "b": "B"})
     ambiguous = next(s for s in sentences if "ambiguous" in s)
     assert c.crossing.n_crossings == 2 and ambiguous.count("e1") == 2, ambiguous

@@ -78,7 +78,7 @@ def test_next_refuses_what_it_cannot_advise_on(tmp_path):
     assert res.exit_code == 2 and "--settle: must be between 0 and 0.5" in res.output
     res = runner.invoke(app, ["run", str(two), "--adaptive"])
     assert res.exit_code == 2 and "--adaptive and --budget" in res.output
-    with pytest.raises(ConfigError, match="--budget: must be a positive"):
+    with pytest.raises(ConfigError, match="^budget: must be a positive"):
         run_adaptive(load_study(two), tmp_path / "out", budget=-1.0)
 
 

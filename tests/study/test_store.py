@@ -8,6 +8,7 @@ import pytest
 
 from scalinglab.config import ConfigError, load_study
 from scalinglab.store import Store, driver_alive, writer_lock
+from scalinglab.store.db import SCHEMA_VERSION
 from scalinglab.train.result import MetricRow, RunResult
 
 from .helpers import write_study
@@ -114,10 +115,12 @@ def test_a_results_file_of_schema_1_gains_the_new_columns_and_keeps_its_rows(tmp
         rows = {r["run_id"]: r for r in store.runs()}
     assert rows[specs[0].run_id]["final_eval_loss"] == 3.2 and rows[specs[0].run_id]["final_unseen_train_loss"] is None
     assert rows[specs[1].run_id]["final_unseen_train_loss"] == 2.9
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with Store.open_reader(db) as reader:  # and the decisions table of schema 3, empty
+        assert reader.decisions() == []
     conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    with pytest.raises(ConfigError, match="schema 3; this scalinglab reads up to 2"):
+    with pytest.raises(ConfigError, match=f"schema {SCHEMA_VERSION + 1}; this scalinglab reads up to {SCHEMA_VERSION}"):
         Store.open_writer(db)

@@ -67,7 +67,7 @@ def compute_optimal(fit: LawFit, compute: float, level: float | None = None) -> 
     if fit.law.name != PARAMS_TOKENS.name:
         raise ConfigError(f"compute-optimal allocation needs the {PARAMS_TOKENS.name} law, not '{fit.law.name}'")
     if not compute > 0:
-        raise ConfigError(f"--target-compute: must be positive, got {compute:g}")
+        raise ConfigError(f"must be positive, got {compute:g}", option="target_compute")
     level = fit.level if level is None else level
     n, d = optimal_split(fit.vector, compute)
     intervals: dict[str, tuple[float, float]] = {}

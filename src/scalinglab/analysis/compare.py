@@ -33,7 +33,7 @@ from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law
 from scalinglab.analysis.models import ModelChoice, fit_models
 from scalinglab.analysis.observed import Observed, observe
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import Columns, Runs, drop_highest, select_runs
+from scalinglab.analysis.table import Columns, Runs, select_runs, without_highest
 from scalinglab.analysis.verdict import Verdict, decide
 from scalinglab.config import ConfigError
 
@@ -127,41 +127,42 @@ class Comparison:
 
 
 def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | None = None,
-            frontier: str | None = None, checkpoints: str | None = None, sharing: str = "auto", resampling: str | None = None,
-            drop: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
-            level: float = DEFAULT_LEVEL) -> tuple[Setup, Runs]:
+            frontier: str | None = None, checkpoints: str | None = None, share: str = "auto",
+            resample: str | None = None, drop_highest: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0,
+            delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> tuple[Setup, Runs]:
     """Check the table and the options, find the design and the frontier: no fitting yet."""
     columns = columns or Columns()
     runs = select_runs(df, columns, need=("compute", "loss"), checkpoints="all")
     source = runs.source
     if "group" not in runs.names:
-        raise ConfigError(f"{source}: column '{columns.group or 'arm'}' not found: compare needs a group column")
+        raise ConfigError(f"column '{columns.group or 'arm'}' not found: compare needs a group column", where=source)
     arms = runs.groups()
-    for flag, arm in (("--a", a), ("--b", b)):
+    for option, arm in (("a", a), ("b", b)):
         if arm not in arms:
-            raise ConfigError(f"{source}: {flag}: arm '{arm}' not found (arms: {', '.join(arms)})")
+            raise ConfigError(f"arm '{arm}' not found (arms: {', '.join(arms)})", option=option, where=source)
     if a == b:
-        raise ConfigError(f"{source}: --a and --b name the same arm '{a}'")
-    if sharing != "auto" and sharing not in SHARINGS:
-        raise ConfigError(f"--share: unknown model '{sharing}' (choose from auto, {', '.join(SHARINGS)})")
-    if resampling is not None and resampling not in RESAMPLINGS:
-        raise ConfigError(f"--resample: unknown choice '{resampling}' (choose from {', '.join(RESAMPLINGS)})")
+        raise ConfigError(f"arm '{a}' is also a; compare it with another", option="b", where=source)
+    if share != "auto" and share not in SHARINGS:
+        raise ConfigError(f"unknown model '{share}' (choose from auto, {', '.join(SHARINGS)})", option="share")
+    if resample is not None and resample not in RESAMPLINGS:
+        raise ConfigError(f"unknown choice '{resample}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
     if bootstrap < 0:
-        raise ConfigError(f"--bootstrap: must be 0 or more, got {bootstrap}")
+        raise ConfigError(f"must be 0 or more, got {bootstrap}", option="bootstrap")
     if not 0 < level < 1:
-        raise ConfigError(f"--level: must be between 0 and 1, got {level:g}")
+        raise ConfigError(f"must be between 0 and 1, got {level:g}", option="level")
     frame = runs.frame[runs.frame["group"].isin([a, b])]
     runs = runs.with_frame(frame)
     design = detect_design(frame, source)
     used = "all" if checkpoints in (None, "all") and design.kind == "checkpoints" else "last"
     runs, design = choose_checkpoints(runs, design, checkpoints, columns)
-    runs = drop_highest(runs, drop)
+    runs = without_highest(runs, drop_highest)
     if law not in (None, "auto", COMPUTE.name, PARAMS_TOKENS.name):
-        raise ConfigError(f"--law: unknown law '{law}' (choose from auto, {COMPUTE.name}, {PARAMS_TOKENS.name})")
+        raise ConfigError(f"unknown law '{law}' (choose from auto, {COMPUTE.name}, {PARAMS_TOKENS.name})", option="law")
     if law == PARAMS_TOKENS.name and frontier not in (None, "params-tokens"):
-        raise ConfigError(f"--law params-tokens and --frontier {frontier} disagree: L(N, D) gives its own frontier")
+        raise ConfigError(f"'{frontier}' disagrees with law params-tokens, which gives its own frontier",
+                          option="frontier")
     if law == COMPUTE.name and frontier == "params-tokens":
-        raise ConfigError("--law compute and --frontier params-tokens disagree: the params-tokens frontier is L(N, D)'s")
+        raise ConfigError("'params-tokens' is L(N, D)'s frontier, not one for law compute", option="frontier")
     chosen = frontier is not None or law not in (None, "auto")
     if frontier is None:
         frontier = "params-tokens" if law == PARAMS_TOKENS.name else default_frontier(
@@ -171,22 +172,22 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
     if fitted_law is PARAMS_TOKENS:
         for std in ("params", "tokens"):
             if std not in runs.frame:
-                raise ConfigError(f"{source}: --frontier params-tokens needs a '{std}' column")
-    resampling = resampling or default_resampling(runs.frame.groupby("group")["run"].nunique())
+                raise ConfigError(f"params-tokens needs a '{std}' column", option="frontier", where=source)
+    resample = resample or default_resampling(runs.frame.groupby("group")["run"].nunique())
     setup = Setup(a, b, source, design, frontier, "chosen" if chosen else "the default for this design",
-                  used, fitted_law, sharing, resampling, bootstrap, seed, delta, level)
+                  used, fitted_law, share, resample, bootstrap, seed, delta, level)
     return setup, runs
 
 
 def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_compute: float | None = None,
                  target_params: float | None = None, target_tokens: float | None = None, law: str | None = None,
-                 frontier: str | None = None,
-                 checkpoints: str | None = None, sharing: str = "auto", resampling: str | None = None,
-                 drop: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
-                 level: float = DEFAULT_LEVEL) -> Comparison:
+                 frontier: str | None = None, checkpoints: str | None = None, share: str = "auto",
+                 resample: str | None = None, drop_highest: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0,
+                 delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> Comparison:
     """Compare arm b against arm a (the baseline) on a table of runs; see the module docstring."""
-    setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, sharing=sharing,
-                          resampling=resampling, drop=drop, bootstrap=bootstrap, seed=seed, delta=delta, level=level)
+    setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, share=share,
+                          resample=resample, drop_highest=drop_highest, bootstrap=bootstrap, seed=seed, delta=delta,
+                          level=level)
     target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
     comparison = analyse(runs.frame, setup, target)
     # Imported here: calibration refits through analyse(), so it imports this module.
@@ -197,20 +198,21 @@ def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_c
 
 def _target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -> Target:
     if (params is None) != (tokens is None):
-        raise ConfigError("--target-params and --target-tokens: give both, or neither")
+        raise ConfigError("a target model needs both its size and its tokens (target_tokens)", option="target_params")
     if params is not None:
-        for flag, v in (("--target-params", params), ("--target-tokens", tokens)):
+        for option, v in (("target_params", params), ("target_tokens", tokens)):
             if not (np.isfinite(v) and v > 0):
-                raise ConfigError(f"{flag}: must be a positive number, got {v:g}")
+                raise ConfigError(f"must be a positive number, got {v:g}", option=option)
         if setup.law is not PARAMS_TOKENS:
-            raise ConfigError(f"{setup.source}: --target-params/--target-tokens need --law params-tokens (the frontier "
-                              f"is '{setup.frontier}': {setup.design.describe()})")
+            raise ConfigError(f"a target model (N, D) needs law params-tokens; the frontier is '{setup.frontier}' "
+                              f"({setup.design.describe()})", option="target_params", where=setup.source)
         if compute is not None:
-            raise ConfigError("--target-compute: give a compute or a model (--target-params, --target-tokens), not both")
+            raise ConfigError("give a compute or a model (target_params, target_tokens), not both",
+                              option="target_compute")
         return Target.at(params=params, tokens=tokens)
     if compute is not None:
         if not (np.isfinite(compute) and compute > 0):
-            raise ConfigError(f"--target-compute: must be a positive, finite number of FLOPs, got {compute:g}")
+            raise ConfigError(f"must be a positive, finite number of FLOPs, got {compute:g}", option="target_compute")
         return Target.at(compute)
     return Target.at(DEFAULT_TARGET_FACTOR * float(frame["compute"].max()))
 
@@ -225,11 +227,11 @@ def arm_points(frame: pd.DataFrame, setup: Setup) -> tuple[pd.DataFrame, pd.Data
     need = layout(setup.law, "E+exponents").n_free + 1
     for arm, rows in ((setup.a, rows_a), (setup.b, rows_b)):
         if rows["compute"].nunique() < 2:
-            raise ConfigError(f"{setup.source}: arm '{arm}' has {rows['compute'].nunique()} distinct point(s) on its "
-                              f"{setup.frontier} frontier; a fit of {setup.law.formula} needs 2 or more per arm")
+            raise ConfigError(f"arm '{arm}' has {rows['compute'].nunique()} distinct point(s) on its {setup.frontier} "
+                              f"frontier; a fit of {setup.law.formula} needs 2 or more per arm", where=setup.source)
     if len(rows_a) + len(rows_b) < need:
-        raise ConfigError(f"{setup.source}: {len(rows_a) + len(rows_b)} frontier points in all; fitting "
-                          f"{setup.law.formula} to two arms needs at least {need}")
+        raise ConfigError(f"{len(rows_a) + len(rows_b)} frontier points in all; fitting {setup.law.formula} to two "
+                          f"arms needs at least {need}", where=setup.source)
     return rows_a, rows_b, minima
 
 

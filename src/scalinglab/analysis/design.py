@@ -92,8 +92,8 @@ def detect_design(frame: pd.DataFrame, source: str = "table") -> Design:
     repeated = frame.duplicated(keys, keep=False)
     if repeated.any():
         run = frame.loc[repeated, "run"].iloc[0]
-        raise ConfigError(f"{source}: run '{run}' has several rows at the same point of training (several "
-                          f"measurements per run, e.g. one per eval set?); keep one with --where")
+        raise ConfigError(f"run '{run}' has several rows at the same point of training (several measurements per "
+                          f"run, e.g. one per eval set?): keep one with a filter", option="where", where=source)
     per_run = frame.groupby(["group", "run"]).size()
     last = frame if per_run.max() == 1 else _last(frame)
     size_col = "params" if "params" in frame else "compute"
@@ -158,14 +158,14 @@ def default_frontier(design: Design, law: str | None = None) -> str:
 def check_frontier(design: Design, frontier: str, source: str) -> None:
     """One line naming the flag and the design found when the design cannot give this frontier."""
     if frontier not in FRONTIERS:
-        raise ConfigError(f"--frontier: unknown frontier '{frontier}' (choose from {', '.join(FRONTIERS)})")
+        raise ConfigError(f"unknown frontier '{frontier}' (choose from {', '.join(FRONTIERS)})", option="frontier")
     found = f"the design found is {design.describe()}"
     if frontier == "params-tokens" and not design.independent_n_and_d:
-        raise ConfigError(f"{source}: --frontier params-tokens needs N and D that vary apart (several token budgets "
-                          f"per size, over {MIN_SIZES_FOR_ND}+ sizes); {found}")
+        raise ConfigError(f"params-tokens needs N and D that vary apart (several token budgets per size, over "
+                          f"{MIN_SIZES_FOR_ND}+ sizes); {found}", option="frontier", where=source)
     if frontier == "isoflop" and design.isoflop_budgets < 2:
-        raise ConfigError(f"{source}: --frontier isoflop needs two or more compute budgets with "
-                          f"{MIN_SIZES_PER_BUDGET}+ sizes each; {found}")
+        raise ConfigError(f"isoflop needs two or more compute budgets with {MIN_SIZES_PER_BUDGET}+ sizes each; {found}",
+                          option="frontier", where=source)
     if frontier == "points" and design.kind != "ladder":
-        raise ConfigError(f"{source}: --frontier points fits every row, which is a frontier only on a ladder; {found} "
-                          f"(use envelope, or params-tokens)")
+        raise ConfigError(f"points fits every row, which is a frontier only on a ladder; {found} (use envelope, or "
+                          f"params-tokens)", option="frontier", where=source)

@@ -25,7 +25,7 @@ from scalinglab.analysis.optimize import fit_grid, fit_varpro
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.design import MIN_SIZES_FOR_ND, Design, check_frontier, default_frontier, detect_design
 from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
-from scalinglab.analysis.table import Columns, Runs, drop_highest, last_rows, select_runs
+from scalinglab.analysis.table import Columns, Runs, last_rows, select_runs, without_highest
 from scalinglab.config import ConfigError
 
 METHODS = ("grid", "varpro")
@@ -131,9 +131,9 @@ def fit_points(law: Law | str, x: np.ndarray, loss: np.ndarray, runs: np.ndarray
     x = np.asarray(x, dtype=float).reshape(len(loss), law.n_terms)
     loss = np.asarray(loss, dtype=float)
     if method not in METHODS:
-        raise ConfigError(f"--method: unknown method '{method}' (choose from {', '.join(METHODS)})")
-    if not delta > 0:
-        raise ConfigError(f"--delta: must be positive, got {delta:g}")
+        raise ConfigError(f"unknown method '{method}' (choose from {', '.join(METHODS)})", option="method")
+    if not (np.isfinite(delta) and delta > 0):
+        raise ConfigError(f"must be a positive number, got {delta:g}", option="delta")
     distinct = len(np.unique(np.round(np.log(x), 9), axis=0))
     if distinct < law.n_params:
         same = "" if distinct == len(loss) else f" ({len(loss)} rows)"
@@ -203,7 +203,7 @@ def default_resampling(runs_per_group) -> str:
 def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, method: str = "grid",
             bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0, delta: float = DEFAULT_DELTA,
             level: float = DEFAULT_LEVEL, target_compute: float | None = None, frontier: str | None = None,
-            checkpoints: str | None = None, drop: int = 0, resampling: str | None = None) -> FitReport:
+            checkpoints: str | None = None, drop_highest: int = 0, resample: str | None = None) -> FitReport:
     """Fit L(C) (law="compute") or L(N, D) (law="params-tokens") to each group of a table.
 
     L(C) is fitted to each group's frontier points (design.default_frontier, or `frontier`);
@@ -213,15 +213,15 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
     """
     law = get_law(law)
     if bootstrap < 0:
-        raise ConfigError(f"--bootstrap: must be 0 or more, got {bootstrap}")
+        raise ConfigError(f"must be 0 or more, got {bootstrap}", option="bootstrap")
     if target_compute is not None and not (np.isfinite(target_compute) and target_compute > 0):
-        raise ConfigError(f"--target-compute: must be a positive, finite number of FLOPs, got {target_compute:g}")
-    if resampling is not None and resampling not in RESAMPLINGS:
-        raise ConfigError(f"--resample: unknown choice '{resampling}' (choose from {', '.join(RESAMPLINGS)})")
+        raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
+    if resample is not None and resample not in RESAMPLINGS:
+        raise ConfigError(f"unknown choice '{resample}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
     runs = select_runs(df, columns, need=(*law.inputs, "loss"), checkpoints="all")
     design = detect_design(runs.frame, runs.source)
     runs, design = choose_checkpoints(runs, design, checkpoints, columns)
-    runs = drop_highest(runs, drop)
+    runs = without_highest(runs, drop_highest)
     minima: list[BudgetMinimum] = []
     points = runs.frame
     if law.name == COMPUTE.name:
@@ -229,12 +229,13 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
         check_frontier(design, frontier, runs.source)
         if frontier != "points":
             if "params" not in points:
-                raise ConfigError(f"{runs.source}: --frontier {frontier} needs a 'params' column")
+                raise ConfigError(f"{frontier} needs a 'params' column", option="frontier", where=runs.source)
             points, minima = frontier_points(points, frontier)
     elif not design.independent_n_and_d:
-        raise ConfigError(f"{runs.source}: --law params-tokens needs N and D that vary apart (several token budgets "
-                          f"per size, over {MIN_SIZES_FOR_ND}+ sizes); the design found is {design.describe()}")
-    resampling = resampling or default_resampling(points.groupby("group")["run"].nunique())
+        raise ConfigError(f"params-tokens needs N and D that vary apart (several token budgets per size, over "
+                          f"{MIN_SIZES_FOR_ND}+ sizes); the design found is {design.describe()}", option="law",
+                          where=runs.source)
+    resampling = resample or default_resampling(points.groupby("group")["run"].nunique())
     fits = {}
     for group, rows in points.groupby("group", sort=False):
         try:
@@ -242,7 +243,7 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
                                      rows["run"].to_numpy(), group=group, method=method, bootstrap=bootstrap,
                                      seed=group_seed(seed, group), delta=delta, level=level, resampling=resampling)
         except ConfigError as e:
-            raise ConfigError(f"{runs.source}: {e}") from None
+            raise e.at(runs.source) from None
     allocations = {}
     if target_compute is not None and law.name == PARAMS_TOKENS.name:
         allocations = {g: compute_optimal(f, target_compute) for g, f in fits.items()}
@@ -254,13 +255,13 @@ def choose_checkpoints(runs: Runs, design: Design, checkpoints: str | None,
                        columns: Columns | None) -> tuple[Runs, Design]:
     """Every checkpoint (the default when runs have several rows) or each run's last row."""
     if checkpoints not in (None, "all", "last"):
-        raise ConfigError(f"--checkpoints: unknown choice '{checkpoints}' (choose all or last)")
+        raise ConfigError(f"unknown choice '{checkpoints}' (choose all or last)", option="checkpoints")
     if checkpoints == "all" and "run_id" not in runs.names:
-        raise ConfigError(f"{runs.source}: --checkpoints all needs a run column to tell runs apart (none of "
+        raise ConfigError(f"'all' needs a run column to tell runs apart (none of "
                           f"{(columns.run_id if columns else None) or 'run_id, run'} found); the design found is "
-                          f"{design.describe()}")
+                          f"{design.describe()}", option="checkpoints", where=runs.source)
     if checkpoints == "last" and design.kind == "checkpoints":
         kept = last_rows(runs.frame)
-        runs = runs.with_frame(kept, {"earlier checkpoints (--checkpoints last)": len(runs.frame) - len(kept)})
+        runs = runs.with_frame(kept, {"earlier checkpoints of each run": len(runs.frame) - len(kept)})
         design = detect_design(runs.frame, runs.source)
     return runs, design

@@ -211,7 +211,7 @@ def fit_hyper_law(df, hparam: str = "lr", by: str = "width", *, columns: Columns
     if hparam not in HPARAMS:
         raise ConfigError(f"hyperparameter '{hparam}' not supported (choose from {', '.join(HPARAMS)})")
     if by not in BY:
-        raise ConfigError(f"--by: unknown '{by}' (choose from {', '.join(BY)})")
+        raise ConfigError(f"unknown '{by}' (choose from {', '.join(BY)})", option="by")
     runs = select_runs(df, columns, need=(by, hparam, "loss"), keep_status=("complete", "diverged"))
     laws = {}
     for group, rows in runs.frame.groupby("group", sort=False):

@@ -96,5 +96,5 @@ def get_law(name: str | Law) -> Law:
     if isinstance(name, Law):
         return name
     if name not in LAWS:
-        raise ConfigError(f"--law: unknown law '{name}' (choose from {', '.join(LAWS)})")
+        raise ConfigError(f"unknown law '{name}' (choose from {', '.join(LAWS)})", option="law")
     return LAWS[name]

@@ -150,9 +150,9 @@ def filter_rows(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
         kept = df.query(where, engine="python", local_dict={}, global_dict={})
     except Exception as e:  # a syntax error, an unknown column, a comparison of strings and numbers
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{source}: --where: cannot apply {where!r}: {first}") from None
+        raise ConfigError(f"cannot apply {where!r}: {first}", option="where", where=source) from None
     if not isinstance(kept, pd.DataFrame) or kept.empty:
-        raise ConfigError(f"{source}: --where: no row matches {where!r}")
+        raise ConfigError(f"no row matches {where!r}", option="where", where=source)
     kept.attrs = dict(df.attrs)
     return kept
 
@@ -245,7 +245,7 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
     if checkpoints == "last":
         frame = last_rows(frame)
     elif checkpoints != "all":
-        raise ConfigError(f"--checkpoints: unknown choice '{checkpoints}' (choose all or last)")
+        raise ConfigError(f"unknown choice '{checkpoints}' (choose all or last)", option="checkpoints")
     if frame.empty:
         raise ConfigError(f"{source}: no usable rows ({_describe(excluded)} left out)")
     # The columns asked for, and the scale columns whenever the table has them (design and pairing
@@ -266,10 +266,10 @@ def last_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(order, kind="stable").groupby(["group", "run"], sort=False).tail(1).sort_index()
 
 
-def drop_highest(runs: Runs, k: int) -> Runs:
+def without_highest(runs: Runs, k: int) -> Runs:
     """Leave out each group's k highest-loss rows (Besiroglu et al. 2024 drop Chinchilla's 5)."""
     if k < 0:
-        raise ConfigError(f"--drop-highest: must be 0 or more, got {k}")
+        raise ConfigError(f"must be 0 or more, got {k}", option="drop_highest")
     if k == 0:
         return runs
     frame = runs.frame
@@ -277,8 +277,8 @@ def drop_highest(runs: Runs, k: int) -> Runs:
     small = frame.groupby("group")["loss"].transform("size") <= k
     if small.any():
         group = frame.loc[small, "group"].iloc[0]
-        raise ConfigError(f"{runs.source}: --drop-highest {k} would leave nothing of group '{group}'")
-    return runs.with_frame(frame[ranks > k], {f"--drop-highest {k}": int((ranks <= k).sum())})
+        raise ConfigError(f"{k} would leave nothing of group '{group}'", option="drop_highest", where=runs.source)
+    return runs.with_frame(frame[ranks > k], {f"the {k} highest losses of each group": int((ranks <= k).sum())})
 
 
 def _check_range(frame: pd.DataFrame, std: str, names: dict[str, str], source: str, top: float) -> None:

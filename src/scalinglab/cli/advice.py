@@ -57,7 +57,7 @@ def next_run(
     with user_errors():
         study = load_study(study_file)
         if budget is not None and not (math.isfinite(budget) and budget > 0):
-            raise ConfigError(f"--budget: must be a positive, finite number of FLOPs, got {budget:g}")
+            raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
         speeds = _speeds(study, extend) if probe else None
         result = advise_study(study, out or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
                               extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)
@@ -65,8 +65,8 @@ def next_run(
         if budget is not None and values:
             cheapest = min(v.candidate.cost for v in values)
             if budget < cheapest:
-                raise ConfigError(f"--budget: {budget:.3g} FLOPs is below the cheapest run to train "
-                                  f"({cheapest:.3g} FLOPs)")
+                raise ConfigError(f"{budget:.3g} FLOPs is below the cheapest run to train ({cheapest:.3g} FLOPs)",
+                                  option="budget")
             values = [v for v in values if v.candidate.cost <= budget]
     if as_json:
         typer.echo(json.dumps(result.advice.to_dict() | {"a": result.a, "b": result.b, "spent_flops": result.spent,

@@ -118,14 +118,14 @@ def fit(
                       batch_size=batch_size, step=step, run_id=run)
     with user_errors():
         if law not in LAWS:
-            raise ConfigError(f"--law: unknown law '{law}' (choose from {', '.join(LAWS)})")
+            raise ConfigError(f"unknown law '{law}' (choose from {', '.join(LAWS)})", option="law")
         df = _table_of(data, where)
         if law in ("lr", "batch-size"):
             report = fit_hyper_law(df, law.replace("-", "_"), by, columns=columns)
         else:
             report = fit_law(df, law, columns=columns, method=method, bootstrap=bootstrap, seed=seed, delta=delta,
                              target_compute=target_compute, frontier=frontier, checkpoints=checkpoints,
-                             drop=drop_highest, resampling=resample)
+                             drop_highest=drop_highest, resample=resample)
     if json_out:
         return _print_json(report)
     if law in ("lr", "batch-size"):
@@ -195,7 +195,7 @@ def compare(
     with user_errors():
         result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
                               target_params=target_params, target_tokens=target_tokens, law=law, frontier=frontier,
-                              checkpoints=checkpoints, sharing=share, resampling=resample, drop=drop_highest,
+                              checkpoints=checkpoints, share=share, resample=resample, drop_highest=drop_highest,
                               bootstrap=bootstrap, seed=seed, delta=delta)
     if json_out:
         return _print_json(result)
@@ -243,7 +243,7 @@ def backtest(
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
         cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,
-                               checkpoints=checkpoints, sharing=share, resampling=resample, drop=drop_highest,
+                               checkpoints=checkpoints, share=share, resample=resample, drop_highest=drop_highest,
                                bootstrap=bootstrap, seed=seed, delta=delta)
     if json_out:
         return _print_json(cal)

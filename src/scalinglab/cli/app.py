@@ -80,20 +80,30 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+ALIASES = {"fmt": "format"}
+"""Library parameters whose flag has another name."""
+
+
+def flag(option: str) -> str:
+    """A library parameter as the command line knows it: target_compute → --target-compute."""
+    return "--" + ALIASES.get(option, option).replace("_", "-")
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Bad input is one line and exit 2, whether called through `scalinglab` or typer's test runner."""
+    """The one boundary for bad input: a library ConfigError becomes one line naming the flag, and
+    exit status 2, whether called through `scalinglab` or typer's test runner."""
     try:
         yield
     except ConfigError as e:
-        fail(str(e))
+        fail(e.line(flag))
 
 
 def run_app() -> None:
     try:
         app()
     except ConfigError as e:
-        err_console.print(error_line(str(e)), soft_wrap=True)
+        err_console.print(error_line(e.line(flag)), soft_wrap=True)
         sys.exit(2)
 
 

@@ -8,7 +8,25 @@ from pydantic import ValidationError
 
 
 class ConfigError(ValueError):
-    """A bad setting, file or value. `str(err)` is the one line shown to the user (CLI exits 2)."""
+    """A bad setting, file or value. `str(err)` is one line: `where: option: text`, each part when known.
+
+    option: the library parameter the error is about (`target_compute`), when it is one. The library
+    names its own parameters; the command line shows the flag instead (`--target-compute`), so the
+    terminal's vocabulary stays in `cli` (cli.app.user_errors renders it).
+    """
+
+    def __init__(self, text: str, *, option: str | None = None, where: str | None = None):
+        self.text, self.option, self.where = text, option, where
+        super().__init__(self.line())
+
+    def line(self, flag=None) -> str:
+        """The one line; `flag` maps an option to how the reader knows it (a CLI flag)."""
+        name = None if self.option is None else (flag(self.option) if flag else self.option)
+        return ": ".join(part for part in (self.where, name, self.text) if part)
+
+    def at(self, where: str) -> ConfigError:
+        """The same error, said of a file or table."""
+        return ConfigError(self.text, option=self.option, where=f"{where}: {self.where}" if self.where else where)
 
 
 def from_validation(err: ValidationError, where: str = "") -> ConfigError:

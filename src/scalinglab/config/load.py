@@ -51,13 +51,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item}: expected key=value, e.g. optim.lr=0.004")
+            raise ConfigError(f"{item}: expected key=value, e.g. optim.lr=0.004", option="set")
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {item}: '{part}' is a value, not a section")
+                raise ConfigError(f"{item}: '{part}' is a value, not a section", option="set")
             node = child
         node[parts[-1]] = _parse_value(value.strip())
     return out

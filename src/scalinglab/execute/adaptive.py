@@ -55,11 +55,12 @@ def arms_of(study: Study, a: str | None, b: str | None) -> tuple[str, str]:
     if len(study.arms) < 2:
         raise ConfigError(f"{study.path}: one arm ({study.arms[0]}): the advisor weighs runs for a comparison of two")
     a, b = a or study.arms[0], b or next(x for x in study.arms if x != (a or study.arms[0]))
-    for flag, arm in (("--a", a), ("--b", b)):
+    for option, arm in (("a", a), ("b", b)):
         if arm not in study.arms:
-            raise ConfigError(f"{study.path}: {flag}: arm '{arm}' not found (arms: {', '.join(study.arms)})")
+            raise ConfigError(f"arm '{arm}' not found (arms: {', '.join(study.arms)})", option=option,
+                              where=str(study.path))
     if a == b:
-        raise ConfigError(f"{study.path}: --a and --b name the same arm '{a}'")
+        raise ConfigError(f"arm '{a}' is also a; compare it with another", option="b", where=str(study.path))
     return a, b
 
 
@@ -79,13 +80,13 @@ def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | 
     """The study's comparison at the target and the value of every run it could train next."""
     arms = arms_of(study, a, b)
     if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
-        raise ConfigError(f"--target-compute: must be a positive, finite number of FLOPs, got {target_compute:g}")
+        raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
     table = export_table(study, out_dir)
     for arm in arms:
         finished = table[(table["arm"] == arm) & (table["status"] == "complete") & table["loss"].notna()]
         if finished.empty:
-            raise ConfigError(f"{study.path}: arm '{arm}' has no finished run yet; train its smallest widths first "
-                              f"(scalinglab run --adaptive starts with them)")
+            raise ConfigError(f"arm '{arm}' has no finished run yet; train its smallest widths first (an adaptive "
+                              f"run starts with them)", where=str(study.path))
     done, spent = _finished(table, arms)
     target = target_compute or planned_target(study, arms)
     comparison = compare_arms(table, *arms, target_compute=target, bootstrap=bootstrap, seed=seed)
@@ -124,7 +125,7 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
                  on_decision: Callable[[Decision], None] | None = None) -> Decision:
     """Train the advised runs until the decision is settled or `budget` FLOPs are spent; the last decision."""
     if not (math.isfinite(budget) and budget > 0):
-        raise ConfigError(f"--budget: must be a positive, finite number of FLOPs, got {budget:g}")
+        raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
     arms = arms_of(study, a, b)
     target = target_compute or planned_target(study, arms)
     plan = plan_study(study, workers=workers, threads=threads, probe=False)

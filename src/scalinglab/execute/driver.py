@@ -88,9 +88,9 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
 def check_executor(kind: ExecutorKind, address: str | None = None) -> None:
     """Refuse an executor that cannot start, before anything is stored."""
     if kind not in ("local", "ray"):
-        raise ConfigError(f"--executor: unknown executor '{kind}' (use local or ray)")
+        raise ConfigError(f"unknown executor '{kind}' (use local or ray)", option="executor")
     if kind == "local" and address:
-        raise ConfigError("--address: only for --executor ray")
+        raise ConfigError("only for the ray executor", option="address")
     if kind == "ray":
         from scalinglab.execute.ray_executor import import_ray
 

@@ -17,7 +17,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise ConfigError("--executor ray needs Ray: pip install 'scalinglab[ray]'") from None
+        raise ConfigError("ray needs Ray: pip install 'scalinglab[ray]'", option="executor") from None
     return ray
 
 

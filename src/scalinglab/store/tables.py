@@ -188,7 +188,7 @@ def write_table(df: pd.DataFrame, path: str | Path, fmt: Format) -> Path:
     """Write a table as csv, parquet or jsonl (one JSON object per line)."""
     path = Path(path)
     if fmt not in ("csv", "parquet", "jsonl"):
-        raise ConfigError(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
+        raise ConfigError(f"unknown format '{fmt}' (use csv, parquet or jsonl)", option="fmt")
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; give the file to write")
     make_folder(path.parent)
