@@ -2,8 +2,9 @@
 yet to be trained.
 
 A replay starts from each arm's three smallest sizes, then repeats: compare the arms at the target
-(analysis.compare), stop if P(B beats A) is outside the settled band, else reveal the run (or pair)
-that analysis.advice values most per FLOP. A run's cost is its FLOPs (6·N·D at its last row: the
+(analysis.compare), stop if P(B beats A) is outside the settled band at this look and the one
+before (execute.adaptive's rule), else reveal the run (or pair) that analysis.advice values most
+per FLOP. A run's cost is its FLOPs (6·N·D at its last row: the
 checkpoints of a run come with it). The full grid's own decision is the reference: the same
 decision, and (for planted truths) the right one, with how much of the grid's compute.
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
-from scalinglab.analysis.advice import SETTLED, Candidate, advise
+from scalinglab.analysis.advice import SETTLED, Candidate, advise, settled_twice
 from scalinglab.analysis.synthetic import SCENARIOS, table
 from scalinglab.analysis.table import filter_rows
 from scalinglab.config import ConfigError
@@ -112,7 +113,7 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
         sizes = sorted(runs.loc[runs["group"] == arm, "params"].unique())[:START_SIZES]
         shown |= {(g, r) for g, r, n in zip(runs["group"], runs["run"], runs["params"]) if g == arm and n in sizes}
     hidden = set(cost) - shown
-    decision, steps = "uncertain", 0
+    decision, steps, before = "uncertain", 0, None
     while steps < max_steps:
         steps += 1
         sub = frame[[(g, r) in shown for g, r in zip(frame["group"], frame["run"])]]
@@ -124,7 +125,8 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
                       if any(k[0] == arm for k in hidden)}
         else:
             advice = advise(c, candidates(runs, hidden, a, b), sims=200)
-            decision = decide(advice.p) if advice.settled else "uncertain"
+            decision = decide(advice.p) if settled_twice(advice.p, before, SETTLED, advice.settled) else "uncertain"
+            before = advice.p
             if decision != "uncertain":
                 break
             if advice.values:

@@ -94,6 +94,15 @@ class Advice:
                          "candidates": [v.to_dict() for v in self.values]})
 
 
+def settled_twice(p: float, before: float | None, band: tuple[float, float], settled: bool) -> bool:
+    """Settled at this look (`settled`) and outside the band on the same side at the look before.
+
+    A sequential study looks at its data after every round, and stopping at the first look outside
+    the band stops on chance more often than the band says; a second look costs one round.
+    """
+    return settled and before is not None and not band[0] <= before <= band[1] and (p > band[1]) == (before > band[1])
+
+
 def entropy(p) -> np.ndarray:
     """Binary entropy in bits."""
     p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)

@@ -11,14 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scalinglab.config import RunConfig, RunSpec, Study
-from scalinglab.plan.budget import Budget, resolve_budget
+from scalinglab.plan.budget import EVAL_TOKEN_COST, Budget, resolve_budget
 
 Order = Literal["largest", "smallest", "listed"]
 
-# An evaluation token costs this fraction of a training token: a forward pass without gradients
-# is ~1/3 of the FLOPs, and on CPU less in time (no backward, no optimizer step): 0.16 measured at
-# width 64 on the development machine; rounded up, as larger models approach 1/3.
-EVAL_COST = 0.2
 # Fixed costs, measured on the 2-core development machine (a faster one pays less, so the
 # estimate errs long): per run, building the model and writing its checkpoint and result; per
 # worker once, starting a process, importing torch and the first run's data and kernels; per
@@ -41,13 +37,6 @@ def shape_key(cfg: RunConfig) -> str:
                        cfg.loop.device, cfg.loop.precision, cfg.loop.compile, cfg.optim.grad_normalize])
 
 
-def evaluations(cfg: RunConfig, steps: int) -> int:
-    """How many evaluations a run makes: one before training, one every eval_every steps and one
-    at the end (train.loop's rule: eval_every = 0 means steps // 10)."""
-    every = cfg.loop.eval_every or max(1, steps // 10)
-    return 1 + math.ceil(steps / every)
-
-
 @dataclass(frozen=True)
 class PlannedRun:
     spec: RunSpec
@@ -62,9 +51,8 @@ class PlannedRun:
         """Estimated wall time on one worker: training + evaluations + per-run overhead."""
         if not self.tokens_per_s:
             return None
-        cfg = self.spec.config
-        eval_tokens = evaluations(cfg, self.budget.steps) * cfg.loop.eval_tokens
-        return (self.budget.tokens + EVAL_COST * eval_tokens) / self.tokens_per_s + RUN_OVERHEAD_S
+        eval_tokens = self.budget.evaluations * self.spec.config.loop.eval_tokens
+        return (self.budget.tokens + EVAL_TOKEN_COST * eval_tokens) / self.tokens_per_s + RUN_OVERHEAD_S
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A checkpoint is loaded with `torch.load(weights_only=True)`: tensors and plain types only, so a
 `checkpoint.pt` whose pickle calls os.system (run folders are shared between people) is refused
-instead of run. Everything a run stores is such plain state (see train.loop's checkpoint()).
+instead of run. Everything a run stores is such plain state (train.state.TrainState.saved).
 
 The newest checkpoint is `checkpoint.pt`; the one before it is kept as `checkpoint.prev.pt` until
 a newer one is complete. A damaged file (truncated, emptied, overwritten) is reported in one line
@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from scalinglab.config import ConfigError
+from scalinglab.config import ConfigError, RunConfig
+from scalinglab.train.state import TrainState
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
@@ -80,6 +81,24 @@ def load_checkpoint(out_dir: Path, restore: Callable[[dict[str, Any]], None]) ->
                 else "starting the run afresh"
             log.warning(f"{path}: damaged checkpoint ({damage(e)}); {fallback}")
     return None
+
+
+def save_state(out_dir: Path, state: TrainState, cfg: RunConfig, wall_now: float) -> None:
+    save_checkpoint(out_dir, state.saved(cfg, wall_now))
+
+
+def load_state(out_dir: Path, cfg: RunConfig, build: Callable[[], tuple]) -> TrainState | None:
+    """The run's state from its newest good checkpoint, in a model and optimizer from `build()` (fresh
+    ones for each file tried: a load that fails half-way leaves them half-loaded); None: start afresh."""
+    states: list[TrainState] = []
+
+    def restore(saved: dict[str, Any]) -> None:
+        try:
+            states.append(TrainState.restored(saved, cfg, *build()))
+        except ConfigError as e:
+            raise e.at(str(out_dir)) from None
+
+    return states[-1] if load_checkpoint(out_dir, restore) is not None else None
 
 
 def damage(error: Exception) -> str:

@@ -1,8 +1,9 @@
-"""One training run, start to finish: data, model, optimizer, the loop, eval, checkpoints, result.
+"""One training run, start to finish: set up, start or resume, train, evaluate, record the result.
 
 Knows nothing of studies. The order of training rows is a pure function of (seed, step), and all
-other state (weights, Adam moments, step, curves) is in the checkpoint, so a resumed run takes
-exactly the steps an uninterrupted one would.
+other state (weights, Adam moments, step, curves) is the TrainState its checkpoint holds, so a
+resumed run takes exactly the steps an uninterrupted one would. The budget (plan.budget) says how
+many steps and when to evaluate; train_step (train.step) is the step a throughput probe times too.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -23,10 +24,12 @@ from scalinglab.data import (TokenData, batch_rows, eval_batches, get_batch, loa
                              unseen_rows)
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
-from scalinglab.train.checkpoint import RESULT, damage, load_checkpoint, save_checkpoint, save_text
-from scalinglab.train.optim import build_optimizer, prepare_gradients
+from scalinglab.train.checkpoint import RESULT, damage, load_state, save_state, save_text
+from scalinglab.train.optim import build_optimizer
 from scalinglab.train.result import MetricRow, RunResult
 from scalinglab.train.schedules import lr_multiplier
+from scalinglab.train.state import TrainState
+from scalinglab.train.step import autocast, train_step
 
 CONFIG = "config.json"
 log = logging.getLogger(__name__)
@@ -60,10 +63,6 @@ def build_model(cfg: RunConfig, vocab_size: int, device: torch.device) -> Transf
     return model
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-
-
 def evaluate(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype) -> tuple[float, float]:
     """Mean token cross-entropy (nats) on held-out rows, and its standard error across rows."""
     return _mean_loss(model, eval_batches(data.eval, cfg.data.seq_len, cfg.loop.eval_tokens, cfg.budget.batch_size),
@@ -88,22 +87,13 @@ def _mean_loss(model: Transformer, batches, device, dtype) -> tuple[float, float
     model.eval()
     row_means = []
     for x, y in batches:
-        with _autocast(device, dtype):
+        with autocast(device, dtype):
             losses_BxL = model.token_losses(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
         row_means.append(losses_BxL.mean(dim=1).cpu())
     model.train()
     means = torch.cat(row_means).double().numpy()
     se = float(means.std(ddof=1) / math.sqrt(len(means))) if len(means) > 1 else float("nan")
     return float(means.mean()), se
-
-
-def auto_eval_every(steps: int, train_tokens: int, eval_tokens: int) -> int:
-    """Steps between evals such that evaluation costs about a tenth of training, with 1 to 10 evals.
-
-    An eval token costs about a third of a training token (forward only), hence the 0.3.
-    """
-    n_evals = min(10, max(1, int(0.3 * train_tokens / max(eval_tokens, 1))))
-    return max(1, steps // n_evals)
 
 
 def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
@@ -134,141 +124,152 @@ def _written_config(out_dir: Path) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What a run trains with: its data, budget, device and peak LR."""
+
+    data: TokenData
+    budget: Budget
+    device: torch.device
+    dtype: torch.dtype | None
+    peak_lr: float
+    n_rows: int
+    """Rows of seq_len in the train split."""
+
+
+def _setup(cfg: RunConfig) -> Setup:
+    data = load_tokens(cfg.data)
+    n_rows = batch_rows(len(data.train), cfg.data.seq_len)
+    if n_rows < 1:
+        raise ConfigError(f"the train split has {len(data.train)} tokens, fewer than one row of seq_len",
+                          where="data")
+    device, dtype = resolve_device(cfg)
+    return Setup(data, resolve_budget(cfg, data.vocab_size), device, dtype, cfg.optim.resolved_lr(cfg.model.width),
+                 n_rows)
+
+
+def _start(cfg: RunConfig, out_dir: Path, run: Setup) -> TrainState:
+    """The state to go on from: the newest good checkpoint, or a new model evaluated at step 0."""
+    def build() -> tuple[Transformer, torch.optim.Optimizer]:
+        model = build_model(cfg, run.data.vocab_size, run.device)
+        return model, build_optimizer(model, cfg.optim, run.peak_lr)
+
+    state = load_state(out_dir, cfg, build)
+    if state is not None:
+        if _written_config(out_dir) != cfg.model_dump_json():  # lost or damaged: the checkpoint vouches
+            save_text(out_dir / CONFIG, cfg.model_dump_json())
+        return state
+    state = TrainState(*build())
+    make_folder(out_dir)
+    save_text(out_dir / CONFIG, cfg.model_dump_json())
+    init_eval, init_se = evaluate(state.model, run.data, cfg, run.device, run.dtype)
+    state.metrics.append(MetricRow(step=0, tokens=0, eval_loss=init_eval, eval_loss_se=init_se))
+    return state
+
+
+class LogWindow:
+    """The steps since the last log line: their losses stay on the device until the window closes
+    (one host sync per window, not per step), with the time and tokens they took."""
+
+    def __init__(self, step: int):
+        self.losses: list[torch.Tensor] = []
+        self.start, self.step0 = time.perf_counter(), step
+
+    def close(self) -> tuple[np.ndarray, float, int]:
+        """(losses, seconds, steps) of the window; the next one starts now."""
+        losses = torch.stack(self.losses).float().cpu().numpy()
+        return losses, time.perf_counter() - self.start, len(self.losses)
+
+
+def _diverged_at(losses: np.ndarray, first_loss: float, factor: float, step: int) -> int | None:
+    """The first step of the window whose loss is not finite or above factor × the first loss."""
+    bad = ~np.isfinite(losses) | (losses > factor * first_loss)
+    return step - len(losses) + int(np.argmax(bad)) + 1 if bad.any() else None
+
+
+def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporter: Reporter | None) -> int | None:
+    """Train from state.step to the budget's last step (or divergence); returns the diverged step."""
+    budget, model, optimizer = run.budget, state.model, state.optimizer
+    log_every = max(1, min(cfg.loop.log_every, budget.steps))
+    t_session = last_checkpoint = time.perf_counter()
+    window = LogWindow(state.step)
+    while state.step < budget.steps:
+        t0 = time.perf_counter()
+        lr = run.peak_lr * lr_multiplier(state.step, budget.steps, cfg.schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        rows = row_indices(run.n_rows, state.step, cfg.budget.batch_size, cfg.seed)
+        x, y = get_batch(run.data.train, rows, cfg.data.seq_len)
+        loss, grad_norm = train_step(model, optimizer, torch.from_numpy(x).to(run.device, non_blocking=True),
+                                     torch.from_numpy(y).to(run.device, non_blocking=True), cfg, run.device, run.dtype)
+        window.losses.append(loss)
+        state.step += 1
+        state.train_seconds += time.perf_counter() - t0
+
+        step = state.step
+        at_eval = step % budget.eval_every == 0 or step == budget.steps
+        if not (step % log_every == 0 or at_eval):
+            continue
+        losses, seconds, n = window.close()
+        state.first_loss = float(losses[0]) if state.first_loss is None else state.first_loss
+        if (diverged := _diverged_at(losses, state.first_loss, cfg.loop.divergence_factor, step)) is not None:
+            state.metrics.append(MetricRow(step=diverged, tokens=diverged * budget.tokens_per_step,
+                                           train_loss=float(losses[diverged - step + n - 1]), lr=lr))
+            return diverged
+        row = MetricRow(step=step, tokens=step * budget.tokens_per_step, train_loss=float(losses.mean()), lr=lr,
+                        grad_norm=float(grad_norm), tokens_per_s=n * budget.tokens_per_step / max(seconds, 1e-9))
+        if at_eval:
+            eval_loss, se = evaluate(model, run.data, cfg, run.device, run.dtype)
+            row = row.model_copy(update={"eval_loss": eval_loss, "eval_loss_se": se})
+        state.metrics.append(row)
+        if reporter:
+            reporter.on_log(row)
+        window = LogWindow(step)
+        if time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < budget.steps:
+            save_state(out_dir, state, cfg, time.perf_counter() - t_session)
+            last_checkpoint = time.perf_counter()
+    save_state(out_dir, state, cfg, time.perf_counter() - t_session)
+    return None
+
+
+def _result(cfg: RunConfig, run: Setup, state: TrainState, diverged_step: int | None, wall_s: float) -> RunResult:
+    budget, metrics, step = run.budget, state.metrics, state.step
+    status = "diverged" if diverged_step is not None else "complete"
+    trained = [m for m in metrics if m.train_loss is not None and m.step <= step]
+    evals = [m for m in metrics if m.eval_loss is not None]
+    final_eval = evals[-1] if status == "complete" else None
+    tokens = (diverged_step or step) * budget.tokens_per_step
+    unseen, unseen_se = (evaluate_unseen_train(state.model, run.data, cfg, step, run.device, run.dtype)
+                         if status == "complete" else (None, None))
+    return RunResult(
+        status=status, steps=diverged_step or step, steps_planned=budget.steps, tokens=tokens,
+        params_non_embedding=budget.params_non_embedding, params_total=budget.params_total,
+        flops=budget.flops * tokens / budget.tokens, flops_6nd=budget.flops_6nd * tokens / budget.tokens,
+        vocab_size=run.data.vocab_size, lr=run.peak_lr, depth=cfg.model.resolved_depth(),
+        final_train_loss=trained[-1].train_loss if trained and status == "complete" else None,
+        final_eval_loss=final_eval.eval_loss if final_eval else None,
+        final_eval_loss_se=final_eval.eval_loss_se if final_eval else None,
+        final_unseen_train_loss=unseen, final_unseen_train_loss_se=unseen_se,
+        initial_eval_loss=evals[0].eval_loss if evals else None,
+        diverged_step=diverged_step, wall_time_s=state.wall_seconds + wall_s,
+        tokens_per_s=tokens / max(state.train_seconds, 1e-9), device=str(run.device), threads=torch.get_num_threads(),
+        metrics=metrics,
+    )
+
+
 def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None = None) -> RunResult:
     """Train one run into `out_dir` (resuming from its checkpoint if there is one) and return its result."""
     out_dir = check_folder(out_dir)  # a file in the way is one line, before any work
     if (done := _finished_result(out_dir, cfg)) is not None:
         return done
     torch.set_num_threads(cfg.resolved_threads())  # part of the run's identity (config.default_threads)
-    data = load_tokens(cfg.data)
-    budget = resolve_budget(cfg, data.vocab_size)
-    device, dtype = resolve_device(cfg)
-    peak_lr = cfg.optim.resolved_lr(cfg.model.width)
-    n_rows = batch_rows(len(data.train), cfg.data.seq_len)
-    if n_rows < 1:
-        raise ConfigError(f"data: the train split has {len(data.train)} tokens, fewer than one row of seq_len")
-
-    def build() -> tuple[Transformer, torch.optim.Optimizer]:
-        model = build_model(cfg, data.vocab_size, device)
-        return model, build_optimizer(model, cfg.optim, peak_lr)
-
-    restored: list[tuple[Transformer, torch.optim.Optimizer]] = []
-
-    def restore(state: dict) -> None:
-        if state.get("config") != cfg.model_dump_json():
-            raise ConfigError(f"{out_dir}: holds a checkpoint of a different config; choose another output folder")
-        # Fresh objects for each file tried: a load that fails half-way leaves them half-loaded.
-        model, optimizer = build()
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        state["metrics"] = [MetricRow(**m) for m in state["metrics"]]
-        for key, kind in (("step", int), ("train_seconds", float), ("wall_seconds", float)):
-            if not isinstance(state[key], kind):
-                raise ValueError(f"{key} is a {type(state[key]).__name__}")
-        restored.append((model, optimizer))
-
-    state = load_checkpoint(out_dir, restore)
-    if state is None:
-        model, optimizer = build()
-        make_folder(out_dir)
-        save_text(out_dir / CONFIG, cfg.model_dump_json())
-        init_eval, init_se = evaluate(model, data, cfg, device, dtype)
-        state = {"step": 0, "metrics": [MetricRow(step=0, tokens=0, eval_loss=init_eval, eval_loss_se=init_se)],
-                 "first_loss": None, "train_seconds": 0.0, "wall_seconds": 0.0}
-    else:
-        model, optimizer = restored[-1]
-        if _written_config(out_dir) != cfg.model_dump_json():  # lost or damaged: the checkpoint vouches
-            save_text(out_dir / CONFIG, cfg.model_dump_json())
-
-    steps = budget.steps
-    eval_every = cfg.loop.eval_every or auto_eval_every(steps, budget.tokens, cfg.loop.eval_tokens)
-    log_every = max(1, min(cfg.loop.log_every, steps))
-    metrics: list[MetricRow] = state["metrics"]
-    first_loss: float | None = state["first_loss"]
+    run = _setup(cfg)
+    state = _start(cfg, out_dir, run)
+    t_session = time.perf_counter()  # the wall time a session adds starts here, as _train's checkpoints count it
     if reporter:
-        reporter.on_start(steps, state["step"], budget)
-
-    def checkpoint(step: int) -> None:
-        save_checkpoint(out_dir, {
-            "config": cfg.model_dump_json(), "step": step, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "metrics": [m.model_dump() for m in metrics],
-            "first_loss": first_loss, "train_seconds": train_seconds, "wall_seconds": wall_before + time.perf_counter() - t_wall,
-        })
-
-    train_seconds, wall_before = state["train_seconds"], state["wall_seconds"]
-    t_wall = last_checkpoint = time.perf_counter()
-    window_losses: list[torch.Tensor] = []  # device tensors: one host sync per log window, not per step
-    window_start, window_tokens_t0 = time.perf_counter(), state["step"]
-    diverged_step: int | None = None
-    step = state["step"]
-    while step < steps:
-        t0 = time.perf_counter()
-        lr = peak_lr * lr_multiplier(step, steps, cfg.schedule)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = get_batch(data.train, row_indices(n_rows, step, cfg.budget.batch_size, cfg.seed), cfg.data.seq_len)
-        x_t, y_t = torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True)
-        with _autocast(device, dtype):
-            loss = model.loss(x_t, y_t)
-        loss.backward()
-        grad_norm = prepare_gradients(model, cfg.optim)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        window_losses.append(loss.detach())
-        step += 1
-        train_seconds += time.perf_counter() - t0
-
-        at_log = step % log_every == 0 or step == steps
-        at_eval = step % eval_every == 0 or step == steps
-        if at_log or at_eval:
-            losses = torch.stack(window_losses).float().cpu().numpy()
-            if first_loss is None:
-                first_loss = float(losses[0])
-            bad = ~np.isfinite(losses) | (losses > cfg.loop.divergence_factor * first_loss)
-            if bad.any():
-                diverged_step = step - len(losses) + int(np.argmax(bad)) + 1
-                metrics.append(MetricRow(step=diverged_step, tokens=diverged_step * budget.tokens_per_step,
-                                         train_loss=float(losses[bad][0]), lr=lr))
-                break
-            elapsed = time.perf_counter() - window_start
-            row = MetricRow(step=step, tokens=step * budget.tokens_per_step, train_loss=float(losses.mean()),
-                            lr=lr, grad_norm=float(grad_norm),
-                            tokens_per_s=(step - window_tokens_t0) * budget.tokens_per_step / max(elapsed, 1e-9))
-            if at_eval:
-                eval_loss, se = evaluate(model, data, cfg, device, dtype)
-                row = row.model_copy(update={"eval_loss": eval_loss, "eval_loss_se": se})
-            metrics.append(row)
-            if reporter:
-                reporter.on_log(row)
-            window_losses.clear()
-            window_start, window_tokens_t0 = time.perf_counter(), step
-            if time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < steps:
-                checkpoint(step)
-                last_checkpoint = time.perf_counter()
-
-    status = "diverged" if diverged_step is not None else "complete"
-    if status == "complete":
-        checkpoint(step)
-    trained = [m for m in metrics if m.train_loss is not None and m.step <= step]
-    evals = [m for m in metrics if m.eval_loss is not None]
-    final_eval = evals[-1] if status == "complete" else None
-    tokens = (diverged_step or step) * budget.tokens_per_step
-    unseen, unseen_se = (evaluate_unseen_train(model, data, cfg, step, device, dtype) if status == "complete"
-                         else (None, None))
-    result = RunResult(
-        status=status, steps=diverged_step or step, steps_planned=steps, tokens=tokens,
-        params_non_embedding=budget.params_non_embedding, params_total=budget.params_total,
-        flops=budget.flops * tokens / budget.tokens, flops_6nd=budget.flops_6nd * tokens / budget.tokens,
-        vocab_size=data.vocab_size, lr=peak_lr, depth=cfg.model.resolved_depth(),
-        final_train_loss=trained[-1].train_loss if trained and status == "complete" else None,
-        final_eval_loss=final_eval.eval_loss if final_eval else None,
-        final_eval_loss_se=final_eval.eval_loss_se if final_eval else None,
-        final_unseen_train_loss=unseen, final_unseen_train_loss_se=unseen_se,
-        initial_eval_loss=evals[0].eval_loss if evals else None,
-        diverged_step=diverged_step, wall_time_s=wall_before + time.perf_counter() - t_wall,
-        tokens_per_s=tokens / max(train_seconds, 1e-9), device=str(device), threads=torch.get_num_threads(),
-        metrics=metrics,
-    )
+        reporter.on_start(run.budget.steps, state.step, run.budget)
+    diverged_step = _train(cfg, out_dir, run, state, reporter)
+    result = _result(cfg, run, state, diverged_step, time.perf_counter() - t_session)
     save_text(out_dir / RESULT, result.model_dump_json(indent=1))
     if reporter:
         reporter.on_end(result)

@@ -9,8 +9,9 @@ import torch
 
 from scalinglab.config import RunConfig
 from scalinglab.data import tokenizer_vocab_size
-from scalinglab.train.loop import _autocast, build_model, resolve_device
-from scalinglab.train.optim import build_optimizer, prepare_gradients
+from scalinglab.train.loop import build_model, resolve_device
+from scalinglab.train.optim import build_optimizer
+from scalinglab.train.step import train_step
 
 
 def probe_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
@@ -29,12 +30,7 @@ def probe_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
     x, y = (torch.randint(0, vocab, shape, generator=gen).to(device) for _ in range(2))
 
     def step() -> None:
-        with _autocast(device, dtype):
-            loss = model.loss(x, y)
-        loss.backward()
-        prepare_gradients(model, cfg.optim)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        train_step(model, optimizer, x, y, cfg, device, dtype)
 
     def timed(n: int) -> float:
         if device.type == "cuda":
