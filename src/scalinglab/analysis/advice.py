@@ -26,6 +26,7 @@ from scalinglab.analysis.forecast import Target, win_probability
 from scalinglab.analysis.laws import PARAMS_TOKENS
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.verdict import all_weighed
+from scalinglab.model.accounting import chinchilla_flops
 
 SETTLED = (0.05, 0.95)
 """P(B beats A) outside this band settles the decision."""
@@ -132,7 +133,7 @@ def _log_predictions(c: Comparison, cand: Candidate, n: int) -> np.ndarray:
         if fit.law is PARAMS_TOKENS:
             s = fit.predict_samples(cand.params, cand.tokens)[:n, 0]
         else:
-            s = fit.frontier_samples(6.0 * cand.params * cand.tokens)[:n, 0]
+            s = fit.frontier_samples(chinchilla_flops(cand.params, cand.tokens))[:n, 0]
         out.append(np.log(s))
     return np.array(out)
 

@@ -16,6 +16,7 @@ from scalinglab.analysis.bootstrap import percentile_interval
 from scalinglab.analysis.laws import PARAMS_TOKENS, Law
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.config import ConfigError
+from scalinglab.model.accounting import chinchilla_tokens
 
 if TYPE_CHECKING:
     from scalinglab.analysis.fit import LawFit
@@ -45,7 +46,7 @@ def optimal_split(params: np.ndarray, compute: float) -> tuple[np.ndarray, np.nd
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         g = (alpha * a / (beta * b)) ** (1.0 / (alpha + beta))
         n = g * (compute / 6.0) ** (beta / (alpha + beta))
-        return n, compute / (6.0 * n)
+        return n, chinchilla_tokens(compute, n)
 
 
 def frontier_loss(law: Law, params: np.ndarray, compute) -> np.ndarray:

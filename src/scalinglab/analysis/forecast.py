@@ -28,6 +28,7 @@ from scalinglab.analysis.allocation import frontier_loss
 from scalinglab.analysis.bootstrap import percentile_interval
 from scalinglab.analysis.fit import LawFit
 from scalinglab.analysis.serialize import jsonable
+from scalinglab.model.accounting import chinchilla_flops
 
 _SEARCH_DECADES = 30.0
 """The multiplier is looked for within this many decades either side of the target."""
@@ -44,7 +45,7 @@ class Target:
     @classmethod
     def at(cls, compute: float | None = None, params: float | None = None, tokens: float | None = None) -> Target:
         if params is not None and tokens is not None:
-            return cls(6.0 * params * tokens, float(params), float(tokens))
+            return cls(chinchilla_flops(params, tokens), float(params), float(tokens))
         return cls(float(compute))
 
     @property

@@ -20,6 +20,7 @@ import pandas as pd
 
 from scalinglab.analysis.design import MIN_SIZES_PER_BUDGET, budget_groups
 from scalinglab.analysis.serialize import jsonable
+from scalinglab.model.accounting import chinchilla_tokens
 
 POINT_FRONTIERS = ("points", "envelope", "isoflop")
 
@@ -57,7 +58,7 @@ def frontier_points(frame: pd.DataFrame, frontier: str) -> tuple[pd.DataFrame, l
     points = pd.DataFrame({"group": [m.group for m in ok], "run": [f"budget {m.compute:.3g}" for m in ok],
                            "compute": [m.compute for m in ok], "loss": [m.loss for m in ok],
                            "params": [m.params for m in ok], "loss_se": [m.loss_se for m in ok]})
-    points["tokens"] = points["compute"] / (6.0 * points["params"])
+    points["tokens"] = chinchilla_tokens(points["compute"], points["params"])
     return points, minima
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scalinglab.model.accounting import chinchilla_flops
+
 SCENARIOS = ("inside", "beyond", "never", "equal")
 NOISE = 0.004
 """Relative seed-to-seed noise of a final loss: ~0.015 nats at loss 3.5, the scale measured
@@ -39,7 +41,7 @@ def ladder(sizes: int = 8, smallest: float = 1e6, step: float = 2.0) -> tuple[np
     """(N, D, C): sizes growing by `step`, D = 20·N, C = 6·N·D."""
     n = smallest * step ** np.arange(sizes)
     d = 20 * n
-    return n, d, 6 * n * d
+    return n, d, chinchilla_flops(n, d)
 
 
 def truth(scenario: str, compute: np.ndarray, e: float = 2.0, a: float = 120.0, alpha: float = 0.12) -> Truth:

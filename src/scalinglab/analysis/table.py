@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.config import ConfigError
+from scalinglab.model.accounting import chinchilla_flops, chinchilla_tokens
 
 SINGLE_GROUP = "all"
 """Group name when the table has no group column (e.g. published points of one recipe)."""
@@ -198,10 +199,10 @@ def _standardize(df: pd.DataFrame, columns: Columns) -> tuple[pd.DataFrame, dict
 def _derive(frame: pd.DataFrame, names: dict[str, str]) -> None:
     # C ≈ 6·N·D (Kaplan et al. 2020); the same relation gives D from published (N, C) points.
     if "compute" not in frame and {"params", "tokens"} <= set(frame):
-        frame["compute"] = 6.0 * frame["params"] * frame["tokens"]
+        frame["compute"] = chinchilla_flops(frame["params"], frame["tokens"])
         names["compute"] = "compute (6·N·D)"
     if "tokens" not in frame and {"params", "compute"} <= set(frame):
-        frame["tokens"] = frame["compute"] / (6.0 * frame["params"])
+        frame["tokens"] = chinchilla_tokens(frame["compute"], frame["params"])
         names["tokens"] = "tokens (C/6N)"
 
 

@@ -52,6 +52,12 @@ def training_flops_per_token(cfg: ModelConfig, vocab_size: int, seq_len: int) ->
     return 6.0 * (counts.non_embedding + head) + 12.0 * cfg.resolved_depth() * cfg.width * seq_len
 
 
-def chinchilla_flops(n_params: float, tokens: float) -> float:
-    """C ≈ 6·N·D, the convention of the scaling-law literature (Kaplan 2020; Hoffmann 2022)."""
+def chinchilla_flops(n_params, tokens):
+    """C ≈ 6·N·D, the convention of the scaling-law literature (Kaplan 2020; Hoffmann 2022); numbers
+    or arrays."""
     return 6.0 * n_params * tokens
+
+
+def chinchilla_tokens(compute, n_params):
+    """D = C / (6·N): the tokens a compute buys at a model size, under the same convention."""
+    return compute / (6.0 * n_params)

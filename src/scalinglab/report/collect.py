@@ -14,6 +14,8 @@ import pandas as pd
 
 from scalinglab.config import ConfigError, Study
 from scalinglab.config.load import read_toml
+from scalinglab.model.accounting import chinchilla_flops
+from scalinglab.plan import make_plan
 from scalinglab.report.figures import Trace
 from scalinglab.store import export_table, load_decisions, load_metrics
 
@@ -79,14 +81,10 @@ def _planned(study: Study) -> pd.DataFrame:
     """Per run_id: 6·N·D of the planned budget (a diverged run stops early, but is drawn where it
     was headed), the same for the requested tokens before rounding to whole steps (equal across a
     batch sweep), and the planned steps."""
-    from scalinglab.plan import make_plan
-
     rows = {}
     for r in make_plan(study, order="listed").runs:
-        b, cfg = r.budget, r.spec.config.budget
-        n = b.params_non_embedding if cfg.param_count == "non_embedding" else b.params_total
-        wanted = cfg.tokens if cfg.tokens is not None else cfg.tokens_per_param * n
-        rows[r.spec.run_id] = (b.flops_6nd, 6.0 * b.params_non_embedding * wanted, b.steps)
+        b = r.budget
+        rows[r.spec.run_id] = (b.flops_6nd, chinchilla_flops(b.params_non_embedding, b.requested), b.steps)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["planned_compute", "nominal_compute", "steps_planned"])
 
 

@@ -36,7 +36,7 @@ RESULT_COLUMNS = (
     "final_unseen_train_loss", "final_unseen_train_loss_se", "initial_eval_loss", "diverged_step",
     "wall_time_s", "tokens_per_s", "device",
 )
-METRIC_COLUMNS = ("step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_loss_se")
+STEP_COLUMNS = ("step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_loss_se")
 DECISION_COLUMNS = ("a", "b", "target_compute", "p_b_beats_a", "delta", "delta_lo", "delta_hi", "spent_flops",
                     "action", "runs", "reason")
 
@@ -238,9 +238,9 @@ class Store:
             )
             c.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             c.executemany(
-                f"INSERT OR REPLACE INTO metrics (run_id, {', '.join(METRIC_COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' * len(METRIC_COLUMNS))})",
-                [(run_id, *(getattr(m, k) for k in METRIC_COLUMNS)) for m in result.metrics],
+                f"INSERT OR REPLACE INTO metrics (run_id, {', '.join(STEP_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' * len(STEP_COLUMNS))})",
+                [(run_id, *(getattr(m, k) for k in STEP_COLUMNS)) for m in result.metrics],
             )
 
     def copy_result(self, source: str, run_id: str) -> None:
@@ -251,8 +251,8 @@ class Store:
                       f"(SELECT {cols}, NULL, ?, ? FROM runs WHERE run_id = ?) WHERE run_id = ?",
                       (source, time.time(), source, run_id))
             c.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
-            c.execute(f"INSERT INTO metrics (run_id, {', '.join(METRIC_COLUMNS)}) "
-                      f"SELECT ?, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run_id = ?", (run_id, source))
+            c.execute(f"INSERT INTO metrics (run_id, {', '.join(STEP_COLUMNS)}) "
+                      f"SELECT ?, {', '.join(STEP_COLUMNS)} FROM metrics WHERE run_id = ?", (run_id, source))
 
     def record_failure(self, run_id: str, error: str, host: str | None) -> None:
         with self._transaction() as c:
@@ -289,7 +289,7 @@ class Store:
         return {r["digest"]: r["run_id"] for r in rows}  # later rows win: originals, then the first id
 
     def metric_rows(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        rows = self._read(f"SELECT run_id, {', '.join(METRIC_COLUMNS)} FROM metrics ORDER BY run_id, step")
+        rows = self._read(f"SELECT run_id, {', '.join(STEP_COLUMNS)} FROM metrics ORDER BY run_id, step")
         wanted = None if run_ids is None else set(run_ids)
         return [dict(r) for r in rows if wanted is None or r["run_id"] in wanted]
 

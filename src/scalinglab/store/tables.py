@@ -16,7 +16,8 @@ import pandas as pd
 
 from scalinglab.config import ConfigError, Study, load_study
 from scalinglab.config.paths import make_folder, os_problem
-from scalinglab.store.db import STATUSES, Store, driver_alive
+from scalinglab.plan.plan import make_plan, vocab_size
+from scalinglab.store.db import DECISION_COLUMNS, STATUSES, STEP_COLUMNS, Store, driver_alive
 
 Format = Literal["csv", "parquet", "jsonl"]
 
@@ -31,8 +32,8 @@ COLUMNS = [
     "device", "host", "digest", "reused_from",
     "threads",  # torch threads the run trains with: fixed by its spec, part of its identity
 ]
-METRIC_COLUMNS = ["run_id", "arm", "width", "step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s",
-                  "eval_loss", "eval_loss_se"]
+METRIC_COLUMNS = ["run_id", "arm", "width", *STEP_COLUMNS]
+"""load_metrics' columns: the stored step curve (store.db) with each run's arm and width."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,6 @@ def _study(study: Study | str | Path) -> Study:
 
 def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -> pd.DataFrame:
     """One row per run of the study (pending ones included) with spec fields and results."""
-    # Budgets of runs without results are plan's (imported here: accounting pulls in torch).
-    from scalinglab.plan.plan import make_plan, vocab_size
-
     study = _study(study)
     stored, live = _stored_rows(study, out_dir)
     rows = []
@@ -173,8 +171,6 @@ def load_metrics(study: Study | str | Path, out_dir: str | Path | None = None) -
 
 def load_decisions(study: Study | str | Path, out_dir: str | Path | None = None) -> pd.DataFrame:
     """An adaptive study's decisions in order (empty when it never ran adaptively)."""
-    from scalinglab.store.db import DECISION_COLUMNS
-
     study = _study(study)
     reader = Store.open_reader(study_paths(out_dir or study.default_out_dir()).db)
     columns = ["step", "made_at", *DECISION_COLUMNS]
