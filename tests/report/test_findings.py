@@ -119,10 +119,10 @@ def test_batch_sweep_retunes_the_lr_per_batch_size(tmp_path):
     assert o["status"] == "ok" and o["optimum"] == pytest.approx(16, rel=0.15)
     assert o["best_loss"] == pytest.approx(3.0, abs=0.01)
     lr = summary["hyperparameters"]["lr"]["laws"]
-    assert [law["group"] for law in lr] == [f"base, batch {b}" for b in (8, 16, 32, 64)]
-    for law in lr:
-        (opt,) = law["optima"]
-        b = int(law["group"].rsplit(" ", 1)[1])
+    assert [fitted["group"] for fitted in lr] == [f"base, batch {b}" for b in (8, 16, 32, 64)]
+    for fitted in lr:
+        (opt,) = fitted["optima"]
+        b = int(fitted["group"].rsplit(" ", 1)[1])
         assert opt["optimum"] == pytest.approx(lr_for_batch(b), rel=0.15)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import heapq
 import json
-import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal

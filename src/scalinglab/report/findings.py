@@ -12,6 +12,7 @@ import pandas as pd
 from scalinglab.analysis import COMPUTE, Comparison, HyperReport, LawFit, compare_arms, fit_hyper_law, fit_points
 from scalinglab.analysis.bootstrap import group_seed
 from scalinglab.analysis.fit import default_resampling
+from scalinglab.analysis.table import size_key
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
 from scalinglab.config import ConfigError
 from scalinglab.report.collect import StudyData, envelope
@@ -183,7 +184,7 @@ def _best_lr_per_batch(t: pd.DataFrame) -> pd.DataFrame:
 
 def _too_few(rows: pd.DataFrame, status: pd.Series | None) -> str:
     """Why an arm cannot be fitted ('' when it can): L(C) has 3 parameters, so 3 distinct computes."""
-    n = rows["compute"].map(lambda v: float(f"{v:.6g}")).nunique() if len(rows) else 0
+    n = size_key(rows["compute"]).nunique() if len(rows) else 0
     if n >= COMPUTE.n_params:
         return ""
     status = {} if status is None else status.to_dict()

@@ -7,8 +7,14 @@ page opens from disk with no server and no network.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from scalinglab.report import summary
+from scalinglab.report.collect import StudyData, run_rows
+from scalinglab.report.findings import Findings
+from scalinglab.report.panels import Panel
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d1d1f;
@@ -107,3 +113,74 @@ def page(title: str, meta: str, verdict: str, warnings: Sequence[str],
         "<p class=\"meta\">Files beside this page: summary.md, summary.json, and every figure as PNG and SVG.</p>"
         "</body></html>\n"
     )
+
+
+DECISIONS_TABLE = [
+    Column("step", "step", "int"), Column("action", "action", "text"),
+    Column("p_b_beats_a", "P(B beats A)", "num"), Column("delta", "Δ loss", "num"),
+    Column("delta_lo", "Δ low", "num"), Column("delta_hi", "Δ high", "num"),
+    Column("spent_flops", "FLOPs spent", "sci"), Column("reason", "why", "err"),
+]
+
+RUNS_TABLE = [
+    Column("name", "run", "text"), Column("arm", "arm", "text"), Column("status", "status", "text"),
+    Column("width", "width", "int"), Column("depth", "depth", "int"), Column("lr", "peak LR", "sci"),
+    Column("batch_size", "batch", "int"), Column("params", "params N", "int"),
+    Column("tokens", "tokens", "int"),
+    Column("compute", "FLOPs (6ND)", "sci"), Column("final_train_loss", "train loss", "num"),
+    Column("eval", "eval loss ± se", "text"), Column("unseen", "unseen train", "num"),
+    Column("gap", "gap", "num"), Column("note", "note", "err"),
+]
+
+
+def _table_rows(data: StudyData) -> list[dict]:
+    rows = sorted(run_rows(data), key=lambda r: (data.study.arms.index(r["arm"]), r["planned_compute"] or 0))
+    for r in rows:
+        ev, se = r["final_eval_loss"], r["final_eval_loss_se"]
+        r["eval"] = "" if ev is None else f"{ev:.4g}" + (f" ± {se:.2g}" if se is not None else "")
+        r["note"] = (f"diverged at step {r['diverged_step']} of {r['steps_planned'] or '?'}"
+                     if r["status"] == "diverged" else (r["error"] or ""))
+    return rows
+
+
+def study_page(data: StudyData, f: Findings, verdict: str, panels: list[Panel],
+               sections: list[tuple[str, list[str]]]) -> str:
+    """index.html of a study: its verdict, warnings, each section's panels and sentences, the runs."""
+    counts = data.counts()
+    meta = (f"{data.study.path} · {len(data.table)} runs: {counts['complete']} complete, {counts['diverged']} "
+            f"diverged, {counts['failed']} failed, {counts['pending'] + counts['running']} not finished · "
+            f"generated {time.strftime('%Y-%m-%d %H:%M')}")
+    warnings = []
+    if counts["failed"]:
+        warnings.append(f"{counts['failed']} run(s) failed and are left out of every fit; their errors are in the "
+                        f"table below. `scalinglab run` retries them.")
+    if counts["pending"] + counts["running"]:
+        warnings.append(f"{counts['pending'] + counts['running']} run(s) have no result yet: this report covers the "
+                        f"finished ones.")
+    for arm, fit in f.fits.items():
+        if fit.fit is not None and fit.status != "ok":
+            warnings.append(f"The fit of {arm} ended with status '{fit.status}': read its curve with care.")
+    text = dict(sections)
+    by_section = {}
+    for panel in panels:
+        by_section.setdefault(panel.section, []).append(
+            figure(FigureFile(panel.png.stem, panel.title, panel.caption, panel.png.name, panel.svg.name)))
+    body = [
+        ("Loss vs compute", "".join(by_section.get("compute", [])) + bullets(text["Scaling fits"])),
+        ("Forecast and backtest", bullets(text["Forecast and backtest"])
+         or '<p class="note">No forecast: no arm could be fitted.</p>'),
+    ]
+    for stem, title in (("lr", "Learning rate"), ("batch", "Batch size"), ("settings", "Other swept settings")):
+        if title in text:
+            body.append((title, "".join(by_section.get(stem, [])) + bullets(text[title])))
+    body.append(("Training curves", "".join(by_section.get("curves", [])) + bullets(text["Training curves"])))
+    if data.decisions is not None and len(data.decisions):
+        body.append(("Adaptive decisions", bullets(text.get("Adaptive decisions", []))
+                     + table(DECISIONS_TABLE, data.decisions.to_dict("records"))))
+    rows = _table_rows(data)
+    body.append((f"Runs ({len(rows)})", f'<p class="note">{esc(summary.CONVENTION)}. Eval loss in nats per '
+                 f"token on held-out documents; gap = eval − train.</p>" + table(RUNS_TABLE, rows, "status")))
+    desc = data.study.description.strip()
+    if desc:
+        meta += f" · {desc}"
+    return page(f"Study {data.study.name}", meta, verdict, warnings, body)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
+
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import ArmFit, Findings, Hyper, Pair
@@ -202,3 +204,49 @@ def markdown(summary: dict, sections: list[tuple[str, list[str]]]) -> str:
             lines += [f"## {title}", "", *(f"- {x}" for x in sentences), ""]
     lines += ["## Figures", "", *(f"- [{name}]({name})" for name in summary["figures"]), ""]
     return "\n".join(lines)
+
+
+def sections(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
+    """(section title, sentences) of the page and of summary.md, in order."""
+    labels = data.labels
+    fits = [fit_sentence(fit, labels[arm]) for arm, fit in f.fits.items()]
+    forecast = []
+    if f.target_compute:
+        forecast.append(f"Target compute {flops(f.target_compute)} FLOPs ({f.target_source}; choose it "
+                        f"with --target-compute).")
+    if f.baseline and len(data.study.arms) > 1:
+        forecast.append(f"Every arm is compared with {labels[f.baseline]}, the study's first arm that could be fitted.")
+    for p in f.pairs:
+        forecast += pair_sentences(p, labels)
+    out = [("Scaling fits", fits), ("Forecast and backtest", forecast)]
+    for h in f.hyper.values():
+        out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], hyper_sentences(h, labels)))
+    if f.settings:
+        out.append(("Other swept settings", [line for setting, effects in f.settings.items()
+                                             for line in setting_sentences(setting, effects, labels)]))
+    out.append(("Training curves", gap_sentences(data)))
+    if data.decisions is not None and len(data.decisions):
+        out.append(("Adaptive decisions", decision_sentences(data)))
+    return out
+
+
+def gap_sentences(data: StudyData) -> list[str]:
+    rows = [r for r in run_rows(data) if r["gap"] is not None]
+    if not rows:
+        return []
+    gaps = np.array([r["gap"] for r in rows])
+    out = [f"Generalization gap (final eval − final train loss) over {len(rows)} complete runs: median "
+           f"{np.median(gaps):+.3f} nats, range {gaps.min():+.3f} to {gaps.max():+.3f}. The train loss is the mean "
+           f"over the last logging window, each batch scored before the model trained on it: in one epoch it is "
+           f"already a loss on unseen text, so a gap near zero means no overfitting."]
+    unseen = [r for r in rows if r["unseen"] is not None]
+    if unseen:
+        window = np.array([r["unseen"] - r["final_train_loss"] for r in unseen])
+        document = np.array([r["final_eval_loss"] - r["unseen"] for r in unseen])
+        out.append(f"Split over {len(unseen)} runs by the final loss on training windows each run never took (from "
+                   f"documents it trained on elsewhere): those windows minus the train loss, median "
+                   f"{np.median(window):+.3f} nats ({window.min():+.3f} to {window.max():+.3f}), near zero when "
+                   f"nothing is memorised window by window; held-out documents minus those windows, median "
+                   f"{np.median(document):+.3f} ({document.min():+.3f} to {document.max():+.3f}): what a new "
+                   f"document costs, its own text or the model's knowledge of the training documents.")
+    return out

@@ -1,0 +1,194 @@
+"""The report's panels: each figure drawn from the study's data and findings, with its caption.
+
+A panel is one figure written as PNG and SVG, with the title, caption and page section it goes
+under; report.figures draws the axes, report.style renders and saves them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scalinglab.report import figures, style, summary
+from scalinglab.report.collect import TUNED_AXES, StudyData, traces
+from scalinglab.report.findings import Findings, Hyper, SettingEffect
+
+@dataclass(frozen=True)
+class Panel:
+    """A figure written in both formats (png, svg are Paths in the report's folder)."""
+
+    png: Path
+    svg: Path
+    title: str
+    caption: str
+    section: str
+
+
+def _save(draw, folder: Path, name: str, size=style.FIGSIZE) -> tuple[Path, Path]:
+    return style.render(draw, folder / f"{name}.png", size), style.render(draw, folder / f"{name}.svg", size)
+
+
+def draw_panels(data: StudyData, f: Findings, folder: Path) -> list[Panel]:
+    """Every figure of the report, written into `folder`."""
+    out = []
+    png, svg = _save(lambda canvas: _compute_axes(canvas.add_subplot(), data, f), folder, "loss_vs_compute",
+                     style.WIDE)
+    out.append(Panel(png, svg, "Loss vs compute", _compute_caption(data, f), "compute"))
+    for h in f.hyper.values():
+        out += _hyper_panels(h, data, folder)
+    for setting, effects in f.settings.items():
+        out.append(_setting_panel(setting, effects, data, folder))
+    arms = [a for a in data.study.arms if traces(data, a)]
+    if arms:
+        cols = min(2, len(arms))
+        rows = math.ceil(len(arms) / cols)
+
+        def draw_curves(canvas):
+            axes = np.atleast_1d(canvas.subplots(rows, cols, squeeze=False).ravel())
+            for ax, arm in zip(axes, arms):
+                figures.learning_curves(ax, traces(data, arm), title=data.labels[arm] if len(arms) > 1 else "")
+            for ax in axes[len(arms):]:
+                ax.set_visible(False)
+
+        png, svg = _save(draw_curves, folder, "learning_curves",
+                         (style.FIGSIZE[0] * (1.0 if cols == 1 else 1.6), style.FIGSIZE[1] * rows))
+        out.append(Panel(png, svg, "Train and eval loss vs step",
+                           "Per width, the longest run (at the best LR when LR is swept): train loss (solid, mean "
+                           "over each logging window) and held-out eval loss (dashed). The distance between them is "
+                           "the generalization gap.", "curves"))
+    return out
+
+
+def _compute_axes(ax, data: StudyData, f: Findings):
+    groups, curves = [], []
+    lo = hi = None
+    done = f.fit_rows
+    for arm in data.study.arms:
+        rows = done[done["arm"] == arm]
+        div = data.diverged()
+        div = div[div["arm"] == arm]
+        groups.append(figures.Points(data.labels[arm], rows["compute"].to_numpy(float), rows["loss"].to_numpy(float),
+                                 div["planned_compute"].to_numpy(float)))
+        xs = np.concatenate([rows["compute"].to_numpy(float), div["planned_compute"].to_numpy(float)])
+        if xs.size:
+            lo = xs.min() if lo is None else min(lo, xs.min())
+            hi = xs.max() if hi is None else max(hi, xs.max())
+    marks = []
+    head = f.headline
+    if head is not None:
+        crossing = head.comparison.crossing
+        # A crossing far past the target would squash the data into a corner; the text still says where.
+        if crossing.compute is not None and f.target_compute and crossing.compute <= 30 * f.target_compute:
+            ilo, ihi = crossing.interval
+            # A fit through exactly 3 runs resamples to itself: its "interval" is a point, not drawn.
+            shaded = (math.isfinite(ilo) and math.isfinite(ihi) and ihi > 1.01 * ilo
+                      and not summary.exact(head.comparison.fit_a) and not summary.exact(head.comparison.fit_b))
+            marks.append(figures.Mark(crossing.compute, f"crossover {head.a}/{head.b}"
+                                      + (" (95% interval shaded)" if shaded else ""),
+                                      ilo if shaded else None, ihi if shaded else None))
+            hi = max(hi, crossing.compute)
+    if f.target_compute:
+        marks.append(figures.Mark(f.target_compute, f"target {summary.flops(f.target_compute)} FLOPs"))
+        hi = max(hi, f.target_compute) if hi is not None else f.target_compute
+    for arm in data.study.arms:
+        fit = f.fits[arm].fit
+        if fit is None or lo is None:
+            curves.append(None)
+            continue
+        grid = np.geomspace(lo / 1.3, hi * 1.3, 200)
+        band = fit.frontier_interval(grid) if fit.has_spread else (None, None)
+        p = fit.params
+        curves.append(figures.Curve(grid, fit.frontier(grid), band[0], band[1],
+                                f"fit: {p['E']:.2f} + {p['A']:.3g}·C^-{p['alpha']:.3f}",
+                                fit.data_range["compute"][1]))
+    return figures.loss_vs_compute(ax, groups, curves, marks)
+
+
+def _compute_caption(data: StudyData, f: Findings) -> str:
+    n_div = len(data.diverged())
+    parts = ["Final eval loss of each complete run against training compute (log-log); per arm the fitted "
+             "L(C) = E + A·C^-α (solid over the runs, dashed beyond: a forecast) with its 95% bootstrap band."]
+    if any(axis in data.swept for axis in TUNED_AXES):
+        parts.append("Swept hyperparameters are tuned out: each compute point shows its best run.")
+    if n_div:
+        parts.append(f"× on the top edge: the {n_div} diverged run(s), at their planned compute, not fitted.")
+    if f.target_compute:
+        parts.append(f"Dotted line: the target compute ({f.target_source}).")
+    parts.append(f"{summary.CONVENTION}.")
+    return " ".join(parts)
+
+
+def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
+    if h.report is None:
+        return []
+    name = {"lr": "LR", "batch_size": "batch size"}[h.hparam]
+    multi = len(h.report.laws) > 1
+    groups, optimum, stable, optima = [], [], [], []
+    for arm, law in h.report.laws.items():
+        for o in law.optima:
+            at = f"D={o.by_value:g}" if h.by == "width" else f"C={summary.flops(o.by_value)}"
+            label = f"{arm}, {at}" if multi else at
+            grid, loss, div = np.array(o.grid), np.array(o.loss), np.array(o.diverged, dtype=bool)
+            groups.append(figures.Points(label, grid[~div], loss[~div], grid[div]))
+            optimum.append(o.optimum if o.status == "ok" else (o.best_grid if o.status != "all_diverged" else None))
+            stable.append(o.largest_stable if o.diverged_in_grid else None)
+        found = [o for o in law.optima if o.status != "all_diverged"]
+        if found:
+            by = np.array([o.by_value for o in found])
+            curve = None
+            optimum_law = law.optimum_law
+            if optimum_law.status in ("ok", "exact"):
+                grid = np.geomspace(by.min() / 1.2, by.max() * 1.2, 50)
+                band = optimum_law.predict_interval(grid)
+                var = "D" if h.by == "width" else "C"
+                curve = figures.Curve(grid, optimum_law.predict(grid), band[0], band[1],
+                                      f"{data.labels.get(arm, arm) if multi else 'fit'}: "
+                                      f"{optimum_law.coefficient:.3g}·{var}^{optimum_law.exponent:.2f}")
+            optima.append(figures.Optima(data.labels.get(arm, arm), by, np.array([o.optimum for o in found]),
+                                     np.array([o.largest_stable if o.diverged_in_grid else np.nan for o in found]),
+                                     curve))
+    stem = "lr" if h.hparam == "lr" else "batch"
+    out = []
+    png, svg = _save(lambda canvas: figures.loss_vs_hparam(canvas.add_subplot(), groups, h.hparam, optimum, stable),
+                     folder, f"loss_vs_{stem}", style.WIDE)
+    out.append(Panel(png, svg, f"Loss vs {name}",
+                       f"Final eval loss against {name}, one curve per {'width' if h.by == 'width' else 'budget'}"
+                       f"{' and batch size' if h.hparam == 'lr' and 'batch_size' in data.swept else ''}. "
+                       f"Star: the optimum (vertex of a parabola in log {name} through the best point and its "
+                       f"neighbours; the best grid point when that is at the edge). Dotted: the largest {name} that "
+                       f"did not diverge. ×: diverged runs.", stem))
+    if max(len(law.optima) for law in h.report.laws.values()) < 2:
+        return out  # one width or budget: no law to draw
+    png, svg = _save(lambda canvas: figures.hparam_law(canvas.add_subplot(), optima, h.hparam, h.by),
+                     folder, f"{stem}_law")
+    out.append(Panel(png, svg, f"Optimal {name} vs {'width' if h.by == 'width' else 'compute'}",
+                       f"Optimal {name} (stars) and largest stable {name} (open triangles) per "
+                       f"{'width' if h.by == 'width' else 'budget'}, log-log, with the power law fitted to the "
+                       f"interior optima and its 95% band.", stem))
+    return out
+
+
+def _setting_panel(setting: str, effects: list[SettingEffect], data: StudyData, folder: Path) -> Panel:
+    multi = len({e.arm for e in effects}) > 1
+    groups = []
+    for e in effects:
+        x, loss = np.array(e.values), np.array(e.loss)
+        ok = np.isfinite(loss)
+        label = f"{e.arm}, D={e.width}" if multi else f"D={e.width}"
+        groups.append(figures.Points(label, x[ok], loss[ok], x[~ok]))
+    arms = list(dict.fromkeys(e.arm for e in effects))
+    widths = sorted({e.width for e in effects})
+    colours = [arms.index(e.arm) for e in effects]  # colour: the arm; marker: the width
+    markers = [widths.index(e.width) for e in effects]
+    png, svg = _save(lambda canvas: figures.loss_vs_setting(canvas.add_subplot(), groups, setting, colours, markers),
+                     folder, f"loss_vs_{setting}", style.WIDE)
+    name = figures.SETTING_LABELS.get(setting, setting)
+    return Panel(png, svg, f"Loss vs {setting}",
+                   f"Final eval loss against the {name}, one line per {'arm and ' if multi else ''}width"
+                   + (" (the best LR at each value)" if "lr" in data.swept else "") + ". ×: every run at that "
+                   "value diverged.", "settings")
+
+
