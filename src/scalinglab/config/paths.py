@@ -1,4 +1,5 @@
-"""Folders and files the user names (`--out`, `-o`): checked and made with one-line errors.
+"""Folders and files: the ones the user names (`--out`, `-o`) checked and made with one-line errors,
+and every file scalinglab writes written atomically (atomic_path).
 
 `train --out afile/x`, `export -o afile/x.csv` or an output folder in a read-only place used to end
 in a NotADirectoryError or PermissionError traceback, sometimes after a config.json was written.
@@ -7,6 +8,9 @@ in a NotADirectoryError or PermissionError traceback, sometimes after a config.j
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from scalinglab.config.errors import ConfigError
@@ -48,3 +52,32 @@ def make_folder(path: str | Path) -> Path:
     except OSError as e:
         raise os_problem(path, e, "create folder") from None
     return path
+
+
+@contextmanager
+def atomic_path(path: Path, previous: Path | None = None) -> Iterator[Path]:
+    """A temporary path beside `path` to write to. On success it is fsynced and renamed over `path`,
+    so a reader (or a process killed mid-write) sees the old file or the new one, never half of one;
+    on failure it is deleted. previous: the file being replaced is kept under this name (renamed
+    once the new one is whole on disk)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # the rename must not become visible before the data
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results and caches are shared between people
+        if previous is not None and path.exists():
+            os.replace(path, previous)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomically(path: Path, data: bytes | str, previous: Path | None = None) -> None:
+    with atomic_path(path, previous) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+

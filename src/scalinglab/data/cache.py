@@ -26,11 +26,12 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from scalinglab.config.paths import atomic_path
 
 MAGIC = b"SLTOKENS"
 VERSION = 1
@@ -74,9 +75,8 @@ class TokenWriter:
         self.dtype = dtype_for(vocab_size)
         self.n_tokens = 0
         self._meta = (vocab_size, bos_id, eos_id, fingerprint.encode("ascii"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        self._file = os.fdopen(fd, "wb")
+        self._atomic = atomic_path(path)
+        self._file = open(self._atomic.__enter__(), "wb")  # noqa: SIM115 - closed by commit() or __exit__
         self._file.write(b"\0" * HEADER_BYTES)  # placeholder until the count is known
 
     def append(self, tokens: np.ndarray) -> None:
@@ -90,19 +90,16 @@ class TokenWriter:
         vocab_size, bos_id, eos_id, fp = self._meta
         self._file.seek(0)
         self._file.write(_HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self.n_tokens, vocab_size, bos_id, eos_id, fp))
-        self._file.flush()
-        os.fsync(self._file.fileno())  # the rename must not become visible before the data
         self._file.close()
-        os.chmod(self._tmp, 0o644)  # mkstemp makes 0600; a shared cache should be readable by all
-        os.replace(self._tmp, self.path)
+        self._atomic.__exit__(None, None, None)  # fsync, then rename into place
 
     def __enter__(self) -> TokenWriter:
         return self
 
     def __exit__(self, *exc) -> None:
-        if not self._file.closed:
+        if not self._file.closed:  # left without commit(): the temporary file goes
             self._file.close()
-            os.unlink(self._tmp)
+            self._atomic.__exit__(RuntimeError, RuntimeError("not committed"), None)
 
 
 def read_tokens(path: Path, fingerprint: str) -> TokenFile:

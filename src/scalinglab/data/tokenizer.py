@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from scalinglab.config import ConfigError
+from scalinglab.config.paths import write_atomically
 
 # Train BPE on at most this much text: merges stop changing long before, and a glob over all of
 # C4 (~800 GB) must not be read into the trainer. The stdlib (~30 MB) is well under it.
@@ -126,15 +126,7 @@ def make_tokenizer(spec: str, train_texts: Callable[[], Iterator[str]], bpe_path
     if bpe_path.is_file():
         return BpeTokenizer(HFTokenizer.from_file(str(bpe_path)), size)
     tok = train_bpe(train_texts(), size)
-    bpe_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=bpe_path.parent, prefix=bpe_path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(tok.to_json())
-        os.replace(tmp, bpe_path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomically(bpe_path, tok.to_json())
     return tok
 
 

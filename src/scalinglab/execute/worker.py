@@ -16,6 +16,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from scalinglab.config.paths import write_atomically
+
 PROGRESS = "progress.json"
 
 
@@ -87,9 +89,7 @@ class ProgressFile:
         self.steps = 0
 
     def _write(self, step: int) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"step": step, "steps": self.steps}))
-        os.replace(tmp, self.path)  # readers see the old or the new file, never half of one
+        write_atomically(self.path, json.dumps({"step": step, "steps": self.steps}))
 
     def on_start(self, total_steps: int, start_step: int, budget) -> None:
         self.steps = total_steps

@@ -7,7 +7,6 @@ display or keeps global state beyond the scope of `render`'s rc_context.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from scalinglab.config.paths import atomic_path
 
 # Okabe & Ito (2008): distinguishable with the common colour-vision deficiencies and in greyscale.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -73,9 +74,8 @@ def render(draw: Callable[[Figure], None], path: Path, size: tuple[float, float]
         fig = Figure(figsize=size, dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         draw(fig)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fig.savefig(tmp, format=path.suffix.lstrip("."), metadata=_metadata(path.suffix))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip("."), metadata=_metadata(path.suffix))
     return path
 
 

@@ -13,8 +13,6 @@ not fail its run on every retry.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import torch
 
 from scalinglab.config import ConfigError, RunConfig
+from scalinglab.config.paths import atomic_path, write_atomically
 from scalinglab.train.state import TrainState
 
 CHECKPOINT = "checkpoint.pt"
@@ -31,30 +30,11 @@ RESULT = "result.json"
 log = logging.getLogger(__name__)
 
 
-def atomic_write_bytes(path: Path, write, previous: Path | None = None) -> None:
-    """Call write(file) on a temp file beside `path`, fsync, then rename over it: never a half file.
-
-    With `previous`, the file being replaced is first renamed to it (once the new one is on disk).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if previous is not None and path.exists():
-            os.replace(path, previous)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(out_dir: Path, state: dict[str, Any]) -> None:
     """Write `checkpoint.pt`; the one it replaces becomes `checkpoint.prev.pt` once the new one is
     whole on disk (a kill between the two renames leaves the previous one to resume from)."""
-    atomic_write_bytes(out_dir / CHECKPOINT, lambda f: torch.save(state, f), previous=out_dir / PREVIOUS)
+    with atomic_path(out_dir / CHECKPOINT, previous=out_dir / PREVIOUS) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(out_dir: Path, restore: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
@@ -110,4 +90,4 @@ def damage(error: Exception) -> str:
 
 
 def save_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+    write_atomically(path, text)
