@@ -18,7 +18,7 @@ import torch
 
 from scalinglab.config import RunConfig
 from scalinglab.model import count_params, training_flops_per_token
-from scalinglab.train import probe_throughput
+from scalinglab.train import measure_throughput
 
 
 def matmul_flops_per_s(device: str, dtype: torch.dtype, shapes: list[tuple[int, int, int]], repeats: int = 20) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
             "budget": {"batch_size": args.batch_size},
             "loop": {"device": args.device, "threads": args.threads, "compile": args.compile},
         })
-        tok_s = probe_throughput(cfg, steps=args.steps)
+        tok_s = measure_throughput(cfg, steps=args.steps)
         flops = tok_s * training_flops_per_token(cfg.model, args.vocab, args.seq_len)
         n = count_params(cfg.model, args.vocab).non_embedding
         print(f"{width:>8}/{depth:<3} {n:>16,} {tok_s:>10,.0f} {flops / 1e9:>9.1f} {flops / peak:>6.2f}")

@@ -26,13 +26,13 @@ def _worker(cfg_json: str, steps: int, barrier, results) -> None:
     import resource
 
     from scalinglab.config import RunConfig
-    from scalinglab.train import probe_throughput
+    from scalinglab.train import measure_throughput
 
     cfg = RunConfig.model_validate_json(cfg_json)
-    probe_throughput(cfg, steps=1)  # build, warm up caches and the allocator, then line up
+    measure_throughput(cfg, steps=1)  # build, warm up caches and the allocator, then line up
     barrier.wait()
     before = resource.getrusage(resource.RUSAGE_SELF)
-    tokens_per_s = probe_throughput(cfg, steps=steps)
+    tokens_per_s = measure_throughput(cfg, steps=steps)
     after = resource.getrusage(resource.RUSAGE_SELF)
     # Minor page faults per step: what the malloc env is meant to remove, and unlike tokens/s
     # not blurred by whatever else shares the CPU. (+2: probe_throughput's model build and warm-up step.)

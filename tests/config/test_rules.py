@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from scalinglab.config import check_rule, evaluate
+from scalinglab.config import check_rule, evaluate_rule
 from scalinglab.config.rules import RuleError
 
 
@@ -25,11 +25,11 @@ def test_anything_but_arithmetic_is_refused(text):
 def test_pathological_rules_fail_at_once(text, message):
     t0 = time.perf_counter()
     with pytest.raises(RuleError, match=message):
-        evaluate(check_rule(text), width=64)
+        evaluate_rule(check_rule(text), width=64)
     assert time.perf_counter() - t0 < 0.1
 
 
 def test_rules_still_compute():
-    assert evaluate(check_rule("2/width"), width=64) == pytest.approx(2 / 64)
-    assert evaluate(check_rule("width^2"), width=64) == 4096.0
+    assert evaluate_rule(check_rule("2/width"), width=64) == pytest.approx(2 / 64)
+    assert evaluate_rule(check_rule("width^2"), width=64) == 4096.0
     assert check_rule(" 0.002 ") == 0.002

@@ -59,8 +59,8 @@ def frontier_loss(law: Law, params: np.ndarray, compute) -> np.ndarray:
     if law.name == PARAMS_TOKENS.name:
         n, d = optimal_split(params, np.exp(log_c))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return law.evaluate(params, np.stack(np.broadcast_arrays(np.log(n), np.log(d)), axis=-1))
-    return law.evaluate(params, log_c[..., None])
+            return law.loss(params, np.stack(np.broadcast_arrays(np.log(n), np.log(d)), axis=-1))
+    return law.loss(params, log_c[..., None])
 
 
 def compute_optimal(fit: LawFit, compute: float, level: float | None = None) -> Allocation:

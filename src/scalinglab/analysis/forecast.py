@@ -123,9 +123,9 @@ def _multiplier(fit: LawFit, params: np.ndarray, loss_b: np.ndarray, target: Tar
     law = fit.law
     if target.is_model:
         n = np.full(np.shape(loss_b), target.params)
-        tokens = _bisect_log(lambda d: law.evaluate(params, np.stack(np.broadcast_arrays(np.log(n), np.log(d)), -1)),
+        tokens = _bisect_log(lambda d: law.loss(params, np.stack(np.broadcast_arrays(np.log(n), np.log(d)), -1)),
                              loss_b, target.tokens)
-        floor = law.evaluate(params, np.stack(np.broadcast_arrays(np.log(n), np.full(n.shape, 700.0)), -1))
+        floor = law.loss(params, np.stack(np.broadcast_arrays(np.log(n), np.full(n.shape, 700.0)), -1))
         return np.where(loss_b <= floor, np.inf, tokens / target.tokens)
     reach = _bisect_log(lambda c: frontier_loss(law, params, c), loss_b, target.compute)
     return np.where(loss_b <= params[..., 0], np.inf, reach / target.compute)

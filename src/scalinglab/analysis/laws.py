@@ -51,7 +51,7 @@ class Law:
         k = self.n_terms
         return np.concatenate([np.exp(theta[..., : k + 1]), theta[..., k + 1 :]], axis=-1)
 
-    def evaluate(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+    def loss(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
         """Loss elementwise: parameter rows (..., p) against inputs (..., k), broadcast → (...)."""
         params = np.asarray(params, dtype=float)
         k = self.n_terms
@@ -60,7 +60,7 @@ class Law:
 
     def predict(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
         """Loss for parameter rows `params` (..., p) at every input row `log_x` (n, k) → (..., n)."""
-        return self.evaluate(np.asarray(params, dtype=float)[..., None, :], log_x)
+        return self.loss(np.asarray(params, dtype=float)[..., None, :], log_x)
 
     def start_grid(self, log_x: np.ndarray, log_loss: np.ndarray) -> np.ndarray:
         """Starting points θ for the multi-start L-BFGS, one row each."""

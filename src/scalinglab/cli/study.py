@@ -14,6 +14,7 @@ from rich.text import Text
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors, warning_line
 from scalinglab.config import Study, load_study
+from scalinglab.config.study import si
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
@@ -45,13 +46,6 @@ def _duration(seconds: float | None) -> str:
         return f"{seconds / 86400:.3g} days"
     h, rem = divmod(seconds, 3600)
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
-
-
-def _si(x: float) -> str:
-    for div, suffix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suffix}"
-    return f"{x:.3g}"
 
 
 @app.command()
@@ -111,14 +105,14 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "weight_decay": f"{cfg.optim.weight_decay:g}", "l2": f"{cfg.optim.l2:g}", "seed": str(cfg.seed),
                  "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
-               f"{_si(b.params_non_embedding)}/{_si(b.params_total)}", _si(b.tokens), f"{b.steps:,}",
-               _si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
+               f"{si(b.params_non_embedding)}/{si(b.params_total)}", si(b.tokens), f"{b.steps:,}",
+               si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
         table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:
         out_console.print(study.description.strip(), highlight=False)
     out_console.print(
-        f"total: {len(p.runs)} runs, {_si(p.tokens)} tokens, {_si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
+        f"total: {len(p.runs)} runs, {si(p.tokens)} tokens, {si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
         f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
     _estimate_notes(p, probe)
@@ -173,7 +167,7 @@ class _StudyProgress:
         return f"{self.done}/{self.total}"
 
     def _flops(self, in_flight: float = 0.0) -> str:
-        return f"{_si(self.flops_done + in_flight)}/{_si(self.flops_total)}"
+        return f"{si(self.flops_done + in_flight)}/{si(self.flops_total)}"
 
     def on_progress(self, in_flight_flops: float) -> None:
         if self.task is not None:

@@ -2,7 +2,7 @@
 
 from scalinglab.config.errors import ConfigError
 from scalinglab.config.load import apply_overrides, read_toml, validate
-from scalinglab.config.rules import check_rule, evaluate
+from scalinglab.config.rules import check_rule, evaluate_rule
 from scalinglab.config.run import (
     BudgetConfig,
     DataConfig,
@@ -28,7 +28,7 @@ __all__ = [
     "SweepConfig",
     "apply_overrides",
     "check_rule",
-    "evaluate",
+    "evaluate_rule",
     "load_study",
     "read_toml",
     "validate",

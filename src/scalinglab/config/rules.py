@@ -82,11 +82,11 @@ def check_rule(value: float | int | str, names: tuple[str, ...] = ("width",)) ->
     tree = _parse(text)
     _check(tree, names, text)
     if not any(isinstance(node, ast.Name) for node in ast.walk(tree)):
-        evaluate(text)
+        evaluate_rule(text)
     return text
 
 
-def evaluate(value: float | int | str, **variables: float) -> float:
+def evaluate_rule(value: float | int | str, **variables: float) -> float:
     """The value of a number-or-rule at the given variables (e.g. width=256); RuleError if it has none."""
     if isinstance(value, (int, float)):
         return float(value)

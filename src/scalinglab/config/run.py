@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from scalinglab.config.checks import (MAX_BATCH, MAX_DEPTH, MAX_SEED, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS,
                                       MAX_WIDTH, Boolean, real, real_number, shown, whole, whole_number)
-from scalinglab.config.rules import RuleError, check_rule, evaluate
+from scalinglab.config.rules import RuleError, check_rule, evaluate_rule
 
 
 class Frozen(BaseModel):
@@ -62,7 +62,7 @@ class ModelConfig(Frozen):
         if self.width % self.head_dim:
             raise ValueError(f"width: {self.width} is not a multiple of head_dim {self.head_dim}")
         try:
-            depth = evaluate(self.depth, width=self.width)
+            depth = evaluate_rule(self.depth, width=self.width)
         except RuleError as e:
             raise ValueError(f"depth: {e}") from None
         if depth < 1 and not isinstance(self.depth, str):
@@ -74,7 +74,7 @@ class ModelConfig(Frozen):
         return self
 
     def resolved_depth(self) -> int:
-        return max(1, round(evaluate(self.depth, width=self.width))) if isinstance(self.depth, str) else self.depth
+        return max(1, round(evaluate_rule(self.depth, width=self.width))) if isinstance(self.depth, str) else self.depth
 
     @property
     def heads(self) -> int:
@@ -147,7 +147,7 @@ class OptimConfig(Frozen):
         return v
 
     def resolved_lr(self, width: int) -> float:
-        return evaluate(self.lr, width=width)
+        return evaluate_rule(self.lr, width=width)
 
 
 def _positive_lr(lr: float, written: float | str) -> None:

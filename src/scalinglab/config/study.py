@@ -212,7 +212,7 @@ class RunSpec(Frozen):
                 parts.append(f"s{cfg.seed}")
         b = cfg.budget
         if b.tokens is not None:
-            parts.append(f"{_short(b.tokens)}tok")
+            parts.append(f"{si(b.tokens)}tok")
         else:
             parts.append(f"{b.tokens_per_param:g}xN" + ("tot" if b.param_count == "total" else ""))
         return "-".join(parts)
@@ -371,8 +371,9 @@ def _resolved(cfg: RunConfig) -> RunConfig:
     return cfg.model_copy(update={"model": model, "optim": optim})
 
 
-def _short(x: float) -> str:
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+def si(x: float) -> str:
+    """3 significant digits with an SI prefix: 2.05M, 41.4T (run names, plan tables)."""
+    for div, suffix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
             return f"{x / div:.3g}{suffix}"
     return f"{x:.3g}"

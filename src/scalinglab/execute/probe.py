@@ -1,6 +1,6 @@
 """Measure training throughput per model shape the way the study will run: in fresh worker processes.
 
-Each shape is probed by all workers at once (train.probe_throughput: a few real steps on random
+Each shape is probed by all workers at once (train.measure_throughput: a few real steps on random
 tokens, no data read), in 'spawn' processes with the malloc env, so the figure includes whatever
 the workers do to each other (shared caches, memory bandwidth) and the allocator settings.
 
@@ -70,16 +70,16 @@ def _warm() -> None:
 
 
 def _probe(config_json: str, seconds: float) -> float:
-    from scalinglab.train import probe_throughput
+    from scalinglab.train import measure_throughput
 
     cfg = RunConfig.model_validate_json(config_json)  # with its own thread count, as it will train
-    first = probe_throughput(cfg, steps=1)
+    first = measure_throughput(cfg, steps=1)
     if seconds <= 0:  # a rough figure is enough: one step after the warm-up
         return first
     # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
     per_step = cfg.budget.batch_size * cfg.data.seq_len
     steps = min(200, max(3, round(seconds * first / per_step)))
-    return probe_throughput(cfg, steps=steps, chunks=3)
+    return measure_throughput(cfg, steps=steps, chunks=3)
 
 
 def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: float = 2.0,

@@ -142,7 +142,7 @@ def run_rows(data: StudyData) -> list[dict]:
             "final_unseen_train_loss", "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id"]
     rows = []
     for rec in data.table[cols].to_dict("records"):
-        rec = {k: _plain(v) for k, v in rec.items()}
+        rec = {k: _json_value(v) for k, v in rec.items()}
         train, ev = rec["final_train_loss"], rec["final_eval_loss"]
         rec["gap"] = ev - train if train is not None and ev is not None else None
         rec["unseen"] = rec.pop("final_unseen_train_loss")
@@ -150,7 +150,7 @@ def run_rows(data: StudyData) -> list[dict]:
     return rows
 
 
-def _plain(v):
+def _json_value(v):
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
     if isinstance(v, np.integer):

@@ -143,7 +143,7 @@ def _table_rows(data: StudyData) -> list[dict]:
     return rows
 
 
-def study_page(data: StudyData, f: Findings, verdict: str, panels: list[Panel],
+def study_page(data: StudyData, findings: Findings, verdict: str, panels: list[Panel],
                sections: list[tuple[str, list[str]]]) -> str:
     """index.html of a study: its verdict, warnings, each section's panels and sentences, the runs."""
     counts = data.counts()
@@ -157,7 +157,7 @@ def study_page(data: StudyData, f: Findings, verdict: str, panels: list[Panel],
     if counts["pending"] + counts["running"]:
         warnings.append(f"{counts['pending'] + counts['running']} run(s) have no result yet: this report covers the "
                         f"finished ones.")
-    for arm, fit in f.fits.items():
+    for arm, fit in findings.fits.items():
         if fit.fit is not None and fit.status != "ok":
             warnings.append(f"The fit of {arm} ended with status '{fit.status}': read its curve with care.")
     text = dict(sections)

@@ -31,15 +31,15 @@ def _save(draw, folder: Path, name: str, size=style.FIGSIZE) -> tuple[Path, Path
     return style.render(draw, folder / f"{name}.png", size), style.render(draw, folder / f"{name}.svg", size)
 
 
-def draw_panels(data: StudyData, f: Findings, folder: Path) -> list[Panel]:
+def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel]:
     """Every figure of the report, written into `folder`."""
     out = []
-    png, svg = _save(lambda canvas: _compute_axes(canvas.add_subplot(), data, f), folder, "loss_vs_compute",
+    png, svg = _save(lambda canvas: _compute_axes(canvas.add_subplot(), data, findings), folder, "loss_vs_compute",
                      style.WIDE)
-    out.append(Panel(png, svg, "Loss vs compute", _compute_caption(data, f), "compute"))
-    for h in f.hyper.values():
+    out.append(Panel(png, svg, "Loss vs compute", _compute_caption(data, findings), "compute"))
+    for h in findings.hyper.values():
         out += _hyper_panels(h, data, folder)
-    for setting, effects in f.settings.items():
+    for setting, effects in findings.settings.items():
         out.append(_setting_panel(setting, effects, data, folder))
     arms = [a for a in data.study.arms if traces(data, a)]
     if arms:
@@ -62,10 +62,10 @@ def draw_panels(data: StudyData, f: Findings, folder: Path) -> list[Panel]:
     return out
 
 
-def _compute_axes(ax, data: StudyData, f: Findings):
+def _compute_axes(ax, data: StudyData, findings: Findings):
     groups, curves = [], []
     lo = hi = None
-    done = f.fit_rows
+    done = findings.fit_rows
     for arm in data.study.arms:
         rows = done[done["arm"] == arm]
         div = data.diverged()
@@ -77,11 +77,11 @@ def _compute_axes(ax, data: StudyData, f: Findings):
             lo = xs.min() if lo is None else min(lo, xs.min())
             hi = xs.max() if hi is None else max(hi, xs.max())
     marks = []
-    head = f.headline
+    head = findings.headline
     if head is not None:
         crossing = head.comparison.crossing
         # A crossing far past the target would squash the data into a corner; the text still says where.
-        if crossing.compute is not None and f.target_compute and crossing.compute <= 30 * f.target_compute:
+        if crossing.compute is not None and findings.target_compute and crossing.compute <= 30 * findings.target_compute:
             ilo, ihi = crossing.interval
             # A fit through exactly 3 runs resamples to itself: its "interval" is a point, not drawn.
             shaded = (math.isfinite(ilo) and math.isfinite(ihi) and ihi > 1.01 * ilo
@@ -90,11 +90,11 @@ def _compute_axes(ax, data: StudyData, f: Findings):
                                       + (" (95% interval shaded)" if shaded else ""),
                                       ilo if shaded else None, ihi if shaded else None))
             hi = max(hi, crossing.compute)
-    if f.target_compute:
-        marks.append(figures.Mark(f.target_compute, f"target {summary.flops(f.target_compute)} FLOPs"))
-        hi = max(hi, f.target_compute) if hi is not None else f.target_compute
+    if findings.target_compute:
+        marks.append(figures.Mark(findings.target_compute, f"target {summary.flops(findings.target_compute)} FLOPs"))
+        hi = max(hi, findings.target_compute) if hi is not None else findings.target_compute
     for arm in data.study.arms:
-        fit = f.fits[arm].fit
+        fit = findings.fits[arm].fit
         if fit is None or lo is None:
             curves.append(None)
             continue
@@ -107,7 +107,7 @@ def _compute_axes(ax, data: StudyData, f: Findings):
     return figures.loss_vs_compute(ax, groups, curves, marks)
 
 
-def _compute_caption(data: StudyData, f: Findings) -> str:
+def _compute_caption(data: StudyData, findings: Findings) -> str:
     n_div = len(data.diverged())
     parts = ["Final eval loss of each complete run against training compute (log-log); per arm the fitted "
              "L(C) = E + A·C^-α (solid over the runs, dashed beyond: a forecast) with its 95% bootstrap band."]
@@ -115,8 +115,8 @@ def _compute_caption(data: StudyData, f: Findings) -> str:
         parts.append("Swept hyperparameters are tuned out: each compute point shows its best run.")
     if n_div:
         parts.append(f"× on the top edge: the {n_div} diverged run(s), at their planned compute, not fitted.")
-    if f.target_compute:
-        parts.append(f"Dotted line: the target compute ({f.target_source}).")
+    if findings.target_compute:
+        parts.append(f"Dotted line: the target compute ({findings.target_source}).")
     parts.append(f"{summary.CONVENTION}.")
     return " ".join(parts)
 

@@ -91,13 +91,13 @@ def log_loss_axis(ax: Axes, which: str = "y") -> None:
     (ax.set_yscale if which == "y" else ax.set_xscale)("log")
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_minor_locator(LogLocator(base=10, subs=np.arange(1, 10) * 1.0))
-    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_major_formatter(FuncFormatter(_tick_label))
     lo, hi = (ax.get_ylim() if which == "y" else ax.get_xlim())
-    axis.set_minor_formatter(FuncFormatter(_plain) if hi / max(lo, 1e-12) < 4 else NullFormatter())
+    axis.set_minor_formatter(FuncFormatter(_tick_label) if hi / max(lo, 1e-12) < 4 else NullFormatter())
     axis.grid(True, which="minor", color="#eeeeee", linewidth=0.5)
 
 
-def _plain(x: float, _pos=None) -> str:
+def _tick_label(x: float, _pos=None) -> str:
     return f"{x:.3g}"
 
 
@@ -110,7 +110,7 @@ def log_x(ax: Axes, base: int = 10, plain: bool = False) -> None:
 
 def plain_ticks(axis) -> None:
     """Tick labels as plain numbers (64, 128) rather than powers (2^6, 2^7)."""
-    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_major_formatter(FuncFormatter(_tick_label))
 
 
 def diverged_rug(ax: Axes, xs, colour: str, label: str | None = None) -> None:

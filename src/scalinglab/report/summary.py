@@ -26,22 +26,22 @@ def exact(fit) -> bool:
     return not fit.has_spread
 
 
-def verdict(data: StudyData, f: Findings) -> str:
+def verdict(data: StudyData, findings: Findings) -> str:
     """One sentence on what the study says at the target compute."""
     label = data.labels
-    pair = f.headline
+    pair = findings.headline
     if pair is not None:
         return verdict_sentence(pair.comparison, label[pair.a], label[pair.b])
-    if f.baseline is not None and f.target_compute is not None:
-        fit = f.fits[f.baseline].fit
-        lo, hi = (float(v[0]) for v in fit.frontierinterval(f.target_compute)) if fit.has_spread else (math.nan,) * 2
+    if findings.baseline is not None and findings.target_compute is not None:
+        fit = findings.fits[findings.baseline].fit
+        lo, hi = (float(v[0]) for v in fit.frontierinterval(findings.target_compute)) if fit.has_spread else (math.nan,) * 2
         band = interval(lo, hi)
-        failed = [p for p in f.pairs if p.comparison is None]
+        failed = [p for p in findings.pairs if p.comparison is None]
         tail = f"; no other arm could be compared ({failed[0].b}: {failed[0].reason})" if failed else ""
-        return (f"At {flops(f.target_compute)} FLOPs, {label[f.baseline]} is predicted to reach a loss of "
-                f"{loss(float(fit.frontier(f.target_compute)[0]))}" + (f" (95% interval {band})" if band else "")
+        return (f"At {flops(findings.target_compute)} FLOPs, {label[findings.baseline]} is predicted to reach a loss of "
+                f"{loss(float(fit.frontier(findings.target_compute)[0]))}" + (f" (95% interval {band})" if band else "")
                 + f"{tail}.")
-    first = next(iter(f.fits.values()), None)
+    first = next(iter(findings.fits.values()), None)
     why = f"{first.arm}: {first.reason}" if first is not None else "the study has no arms"
     return f"No scaling law could be fitted, so there is no forecast ({why}); the figures show the runs as observed."
 
@@ -131,7 +131,7 @@ def hyper_sentences(h: Hyper, labels: dict[str, str]) -> list[str]:
     return out
 
 
-def summary_dict(data: StudyData, f: Findings, verdict_text: str, figures: list[str]) -> dict:
+def summary_dict(data: StudyData, findings: Findings, verdict_text: str, figures: list[str]) -> dict:
     """summary.json: everything the page says, for machines."""
     counts = data.counts()
     return jsonable({
@@ -140,16 +140,16 @@ def summary_dict(data: StudyData, f: Findings, verdict_text: str, figures: list[
         "convention": CONVENTION,
         "verdict": verdict_text,
         "runs": counts | {"total": len(data.table)},
-        "target_compute": f.target_compute,
-        "target_compute_source": f.target_source,
-        "baseline": f.baseline,
-        "fits": {arm: _fit_dict(fit) for arm, fit in f.fits.items()},
-        "forecast": _forecast(f),
-        "comparisons": [_pair_dict(p) for p in f.pairs],
+        "target_compute": findings.target_compute,
+        "target_compute_source": findings.target_source,
+        "baseline": findings.baseline,
+        "fits": {arm: _fit_dict(fit) for arm, fit in findings.fits.items()},
+        "forecast": _forecast(findings),
+        "comparisons": [_pair_dict(p) for p in findings.pairs],
         "hyperparameters": {h: (hy.report.to_dict() | {"by": hy.by} if hy.report else
                                 {"status": "insufficient data", "reason": hy.reason, "by": hy.by})
-                            for h, hy in f.hyper.items()},
-        "settings": {name: [e.__dict__ for e in effects] for name, effects in f.settings.items()},
+                            for h, hy in findings.hyper.items()},
+        "settings": {name: [e.__dict__ for e in effects] for name, effects in findings.settings.items()},
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
         "decisions": [] if data.decisions is None else data.decisions.to_dict("records"),
@@ -163,19 +163,19 @@ def _fit_dict(fit: ArmFit) -> dict:
     return fit.fit.to_dict()
 
 
-def _forecast(f: Findings) -> dict | None:
+def _forecast(findings: Findings) -> dict | None:
     """Each fitted arm's predicted loss at the target, and the headline comparison's probabilities."""
-    if f.target_compute is None:
+    if findings.target_compute is None:
         return None
     arms = {}
-    for arm, fit in f.fits.items():
+    for arm, fit in findings.fits.items():
         if fit.fit is None:
             continue
-        lo, hi = (float(v[0]) for v in fit.fit.frontier_interval(f.target_compute)) if fit.fit.has_spread \
+        lo, hi = (float(v[0]) for v in fit.fit.frontier_interval(findings.target_compute)) if fit.fit.has_spread \
             else (math.nan, math.nan)
-        arms[arm] = {"loss": float(fit.fit.frontier(f.target_compute)[0]), "interval": [lo, hi]}
-    head = f.headline
-    return {"compute": f.target_compute, "source": f.target_source, "arms": arms,
+        arms[arm] = {"loss": float(fit.fit.frontier(findings.target_compute)[0]), "interval": [lo, hi]}
+    head = findings.headline
+    return {"compute": findings.target_compute, "source": findings.target_source, "arms": arms,
             "headline": None if head is None else {
                 "a": head.a, "b": head.b, "p_b_beats_a": head.comparison.forecast.p_b_beats_a,
                 "winner": head.comparison.verdict.winner, "uncertain": head.comparison.verdict.uncertain}}
@@ -206,23 +206,23 @@ def markdown(summary: dict, sections: list[tuple[str, list[str]]]) -> str:
     return "\n".join(lines)
 
 
-def sections(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
+def sections(data: StudyData, findings: Findings) -> list[tuple[str, list[str]]]:
     """(section title, sentences) of the page and of summary.md, in order."""
     labels = data.labels
-    fits = [fit_sentence(fit, labels[arm]) for arm, fit in f.fits.items()]
+    fits = [fit_sentence(fit, labels[arm]) for arm, fit in findings.fits.items()]
     forecast = []
-    if f.target_compute:
-        forecast.append(f"Target compute {flops(f.target_compute)} FLOPs ({f.target_source}; choose it "
+    if findings.target_compute:
+        forecast.append(f"Target compute {flops(findings.target_compute)} FLOPs ({findings.target_source}; choose it "
                         f"with --target-compute).")
-    if f.baseline and len(data.study.arms) > 1:
-        forecast.append(f"Every arm is compared with {labels[f.baseline]}, the study's first arm that could be fitted.")
-    for p in f.pairs:
+    if findings.baseline and len(data.study.arms) > 1:
+        forecast.append(f"Every arm is compared with {labels[findings.baseline]}, the study's first arm that could be fitted.")
+    for p in findings.pairs:
         forecast += pair_sentences(p, labels)
     out = [("Scaling fits", fits), ("Forecast and backtest", forecast)]
-    for h in f.hyper.values():
+    for h in findings.hyper.values():
         out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], hyper_sentences(h, labels)))
-    if f.settings:
-        out.append(("Other swept settings", [line for setting, effects in f.settings.items()
+    if findings.settings:
+        out.append(("Other swept settings", [line for setting, effects in findings.settings.items()
                                              for line in setting_sentences(setting, effects, labels)]))
     out.append(("Training curves", gap_sentences(data)))
     if data.decisions is not None and len(data.decisions):

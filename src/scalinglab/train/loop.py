@@ -63,7 +63,7 @@ def build_model(cfg: RunConfig, vocab_size: int, device: torch.device) -> Transf
     return model
 
 
-def evaluate(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype) -> tuple[float, float]:
+def eval_loss(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype) -> tuple[float, float]:
     """Mean token cross-entropy (nats) on held-out rows, and its standard error across rows."""
     return _mean_loss(model, eval_batches(data.eval, cfg.data.seq_len, cfg.loop.eval_tokens, cfg.budget.batch_size),
                       device, dtype)
@@ -162,7 +162,7 @@ def _start(cfg: RunConfig, out_dir: Path, run: Setup) -> TrainState:
     state = TrainState(*build())
     make_folder(out_dir)
     save_text(out_dir / CONFIG, cfg.model_dump_json())
-    init_eval, init_se = evaluate(state.model, run.data, cfg, run.device, run.dtype)
+    init_eval, init_se = eval_loss(state.model, run.data, cfg, run.device, run.dtype)
     state.metrics.append(MetricRow(step=0, tokens=0, eval_loss=init_eval, eval_loss_se=init_se))
     return state
 
@@ -219,8 +219,8 @@ def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporte
         row = MetricRow(step=step, tokens=step * budget.tokens_per_step, train_loss=float(losses.mean()), lr=lr,
                         grad_norm=float(grad_norm), tokens_per_s=n * budget.tokens_per_step / max(seconds, 1e-9))
         if at_eval:
-            eval_loss, se = evaluate(model, run.data, cfg, run.device, run.dtype)
-            row = row.model_copy(update={"eval_loss": eval_loss, "eval_loss_se": se})
+            held_out, se = eval_loss(model, run.data, cfg, run.device, run.dtype)
+            row = row.model_copy(update={"eval_loss": held_out, "eval_loss_se": se})
         state.metrics.append(row)
         if reporter:
             reporter.on_log(row)

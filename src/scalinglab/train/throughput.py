@@ -14,7 +14,7 @@ from scalinglab.train.optim import build_optimizer
 from scalinglab.train.step import train_step
 
 
-def probe_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
+def measure_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float:
     """Training tokens per second of this run's model and batch on this machine (after one warm-up step).
 
     With `chunks` > 1 the steps are timed in that many parts and the median part's rate is returned,
