@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 
@@ -32,27 +30,22 @@ def points() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fits(points):
-    """Both methods, timed (seconds): the grid in 0.8 s and varpro in 0.2 s on an idle 2-core machine."""
-    out = {}
-    for method in ("grid", "varpro"):
-        start = time.perf_counter()
-        fit = fit_law(points, "params-tokens", columns=COLUMNS, method=method, bootstrap=0)["all"]
-        out[method] = (fit, time.perf_counter() - start)
-    return out
+    """Both methods (how long they take is benchmarks/fit_speed.py's question, not a test's)."""
+    return {method: fit_law(points, "params-tokens", columns=COLUMNS, method=method, bootstrap=0)["all"]
+            for method in ("grid", "varpro")}
 
 
 @pytest.mark.parametrize("method", ["grid", "varpro"])
 def test_params_tokens_fit_matches_reference(fits, method):
-    fit, seconds = fits[method]
+    fit = fits[method]
     assert fit.status == "ok" and fit.n_points == 240
     for name, value in REFERENCE.items():
         assert fit.params[name] == pytest.approx(value, rel=TOLERANCE[name]), name
     assert fit.objective == pytest.approx(0.0010183, rel=1e-4)
-    assert seconds < 5
 
 
 def test_grid_and_varpro_land_on_the_same_optimum(fits):
-    grid, varpro = fits["grid"][0], fits["varpro"][0]
+    grid, varpro = fits["grid"], fits["varpro"]
     for name in REFERENCE:
         assert varpro.params[name] == pytest.approx(grid.params[name], rel=1e-5), name
 

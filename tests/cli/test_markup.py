@@ -10,7 +10,7 @@ from scalinglab.config import load_study
 from scalinglab.execute.driver import Finished
 from scalinglab.plan import make_plan
 from scalinglab.store import Store, study_paths
-from tests.study.helpers import write_study
+from tests.study_files import write_study
 
 BRACKETS = "[/x] [bold]b[/bold] [lr=2/64]"
 

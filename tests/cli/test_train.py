@@ -36,6 +36,19 @@ def test_an_error_names_the_flag_the_user_typed(tmp_path, args, expected):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--set", "optim.lr2=0.1"], "optim.lr2: unknown key"),
+    (["--lr", "2/widht"], "did you mean 'width'"),
+    (["--config", "missing.toml"], "missing.toml: file not found"),
+    (["--set", "data.tokenizer=sentencepiece:nowhere.model"], "nowhere.model"),
+    (["--set", "data.source=files:nothing/*.txt"], "nothing/*.txt"),
+])
+def test_bad_settings_and_files_are_one_line_and_write_nothing(tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    _fails_cleanly([*args, "--out", str(tmp_path / "out")], needle)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("where", "expected"), [
     ("afile", "{out}: is a file, not a folder"),
     ("afile/run", "{out}: {tmp}/afile is a file, not a folder"),

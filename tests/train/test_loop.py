@@ -45,10 +45,10 @@ def test_tiny_run_learns_and_reports(tiny_config, tmp_path):
     assert (tmp_path / "run" / "checkpoint.pt").exists()
     stored = json.loads((tmp_path / "run" / "result.json").read_text())
     assert stored["final_eval_loss"] == result.final_eval_loss
-    # A second call reuses the finished run instead of training again.
-    t0 = time.perf_counter()
+    # A second call reuses the finished run instead of training again: the checkpoint stays as it was.
+    written = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns
     again = train_run(tiny_config, tmp_path / "run")
-    assert again == result and time.perf_counter() - t0 < 2
+    assert again == result and (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns == written
 
 
 def test_output_folder_of_another_config_is_refused(tiny_config, tmp_path):
@@ -100,22 +100,3 @@ def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
     assert b["steps"] == a["steps"]
     assert b["final_train_loss"] == pytest.approx(a["final_train_loss"], abs=1e-6)
     assert b["final_eval_loss"] == pytest.approx(a["final_eval_loss"], abs=1e-6)
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--set", "optim.lr2=0.1"], "optim.lr2: unknown key"),
-        (["--width", "100"], "--width: 100 is not a multiple of head_dim 64"),
-        (["--lr", "2/widht"], "did you mean 'width'"),
-        (["--config", "missing.toml"], "missing.toml: file not found"),
-        (["--set", "data.tokenizer=sentencepiece:nowhere.model"], "nowhere.model"),
-        (["--set", "data.source=files:nothing/*.txt"], "nothing/*.txt"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needle):
-    done = _cli("train", *args, "--out", str(tmp_path / "out"), cwd=tmp_path)
-    assert done.returncode == 2
-    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("output:")]
-    assert len(lines) == 1 and needle in lines[0], done.stderr
-    assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ from scalinglab.cli import app
 from scalinglab.config import ConfigError, load_study
 from scalinglab.execute.adaptive import run_adaptive
 from scalinglab.store import export_table, load_decisions
-from tests.study.helpers import write_study
+from tests.study_files import write_study
 
 runner = CliRunner()
 ARMS = {"small_lr": {"lr": 0.003}, "big_lr": {"lr": 0.03}}

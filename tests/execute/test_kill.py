@@ -13,7 +13,7 @@ import pytest
 
 from scalinglab.store import Store, study_paths, study_status
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from scalinglab.store import (
     study_status,
 )
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow
 
@@ -111,9 +111,21 @@ def test_rerun_and_growth_train_only_what_is_new(ran, cache_dir):
     assert len(export_table(grown)) == 4
 
 
-def test_status_and_export_cli(ran):
+def test_status_and_export_cli(ran, tmp_path):
     path, _, _ = ran
-    result = CliRunner().invoke(app, ["status", str(path), "--json"])
+    runner = CliRunner()
+    result = runner.invoke(app, ["status", str(path), "--json"])
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
-    assert counts["total"] == counts["complete"] + counts["diverged"] + counts["failed"] + counts["pending"]
+    out = tmp_path / "export" / "runs.csv"
+    result = runner.invoke(app, ["export", str(path), "--format", "csv", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == COLUMNS and len(table) == counts["total"] >= 3
+    # status and export read one store: the same runs, in the same states (the file as it is now:
+    # another test here grows the study).
+    for state in ("complete", "diverged", "failed", "pending"):
+        assert counts[state] == int((table["status"] == state).sum()), state
+    assert {r["run_id"] for r in counts["failed_runs"]} == set(table.loc[table["status"] == "failed", "run_id"])
+    assert table.loc[table["status"] == "complete", "loss"].notna().all()
+    assert table.loc[table["status"] != "complete", "loss"].isna().all()

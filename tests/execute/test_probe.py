@@ -17,7 +17,7 @@ from scalinglab.execute import Resources
 from scalinglab.execute.probe import probe_throughputs
 from scalinglab.plan import shape_key
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from scalinglab.store import Store, driver_alive, writer_lock
 from scalinglab.store.db import SCHEMA_VERSION
 from scalinglab.train.result import MetricRow, RunResult
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 
 def _result(loss: float, status: str = "complete") -> RunResult:

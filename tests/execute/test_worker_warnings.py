@@ -9,7 +9,7 @@ from scalinglab.execute.worker import Job, train_job
 from scalinglab.plan import make_plan
 from tests.conftest import tiny_settings
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 
 def test_a_damaged_checkpoint_comes_back_as_a_warning(tmp_path, capsys):

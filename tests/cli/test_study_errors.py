@@ -12,7 +12,7 @@ from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.store import Store, study_paths
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 
 def _broken(tmp_path, case: str):

@@ -8,7 +8,7 @@ from scalinglab.config import load_study
 from scalinglab.execute import plan_study, run_study
 from scalinglab.store import study_status
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow
 

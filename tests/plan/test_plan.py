@@ -13,7 +13,7 @@ from scalinglab.execute import choose_resources
 from scalinglab.plan import make_plan, makespan, resolve_budget
 from scalinglab.plan.plan import STUDY_START_S, WORKER_START_S
 
-from .helpers import write_study
+from tests.study_files import write_study
 
 
 def test_plan_budgets_come_from_resolve_budget(tmp_path):
