@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from scalinglab.cli.app import app, err_console, fail, out_console
-from scalinglab.config import ConfigError
+from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
 
 
 @app.command()
@@ -26,14 +26,12 @@ def report(
     from scalinglab.config import load_study
     from scalinglab.report import build_report
 
-    if target_compute is not None and not target_compute > 0:
+    if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
         fail("--target-compute: must be a positive number of FLOPs, e.g. 1e21")
-    try:
+    with user_errors():
         study = load_study(study_file)  # a broken study file is one line of error, before any progress
         err_console.print(f"fitting and drawing {study_file} ...", soft_wrap=True)
         result = build_report(study, out_dir=out, target_compute=target_compute, bootstrap=bootstrap,
                               seed=seed, results_dir=results)
-    except ConfigError as e:
-        fail(str(e))
     out_console.print(result.verdict, highlight=False, soft_wrap=True)
     out_console.print(f"report: {result.index_html}", highlight=False, soft_wrap=True)

@@ -221,10 +221,10 @@ def run(
     """Train every run of a study that has no result yet: resumes interrupted runs, retries failed ones."""
     study = _load(study_file)  # before importing torch: bad input answers at once
     order = _order(order)
-    if executor not in ("local", "ray"):
-        fail(f"--executor: unknown executor '{executor}' (use local or ray)")
-    if address and executor != "ray":
-        fail("--address: only for --executor ray")
+    from scalinglab.execute.driver import check_executor  # torch-free: bad input still answers at once
+
+    with user_errors():
+        check_executor(executor, address)
     if adaptive != (budget is not None):
         fail("--adaptive and --budget: give both (an adaptive study stops when its budget is spent)")
     if dry_run:
@@ -301,8 +301,6 @@ def export(
     from scalinglab.store import export_table, load_metrics, write_table
 
     study = _load(study_file)
-    if fmt not in ("csv", "parquet", "jsonl"):
-        fail(f"--format: unknown format '{fmt}' (use csv, parquet or jsonl)")
     out_dir = out or study.default_out_dir()
     with user_errors():
         df = load_metrics(study, out_dir) if metrics else export_table(study, out_dir)
