@@ -240,12 +240,10 @@ def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
     rows_a, rows_b, minima = arm_points(frame, setup)
     choice = _fit_in_name_order(rows_a, rows_b, setup)
     fit_a, fit_b = choice.averaged
-    fa = fb = None
-    if minima:
-        points, _ = frontier_points(frame, "isoflop")
-        fa, fb = points[points["group"] == setup.a], points[points["group"] == setup.b]
+    # On an isoFLOP grid the arms' minima pair by budget where their runs share no (N, D).
+    minima_a, minima_b = (rows_a, rows_b) if minima else (None, None)
     obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b],
-                  (_predictor(fit_a), _predictor(fit_b)), fa, fb)
+                  (_predictor(fit_a), _predictor(fit_b)), minima_a, minima_b)
     fc = forecast(fit_a, fit_b, target, setup.level, *run_noise(obs, fit_a, fit_b))
     rival = choice.runner_up
     runner = forecast(_point(rival.fit_a), _point(rival.fit_b), target, setup.level) if rival else None

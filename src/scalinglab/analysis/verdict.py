@@ -71,7 +71,8 @@ def decide(forecast: Forecast, choice: ModelChoice, runner_up: Forecast | None, 
     if not reasons:
         return Verdict(forecast.winner, (), None)
     top = max(choice.best.fit_a.data_range["compute"][1], choice.best.fit_b.data_range["compute"][1])
-    step = ladder_step if np.isfinite(ladder_step) and ladder_step > 1 else 10.0
+    # At least a doubling: checkpoints and dense grids have rungs closer than any run worth adding.
+    step = max(ladder_step, 2.0) if np.isfinite(ladder_step) else 10.0
     nxt = min(top * step, forecast.compute)
     settle = (f"runs of both arms at about {nxt:.2g} FLOPs (the next rung, {step:.2g}× the largest run) would narrow "
               f"it" if nxt < forecast.compute else
