@@ -127,8 +127,9 @@ def repetition_lines(runs: Sequence[PlannedRun], uses: dict[str, DataUse]) -> li
     if deliberate:
         eps = [uses[r.spec.run_id].epochs for r in deliberate]
         bound = "≥" if any(uses[r.spec.run_id].lower_bound for r in deliberate) else ""
+        span = f"{min(eps):.3g}" if f"{min(eps):.3g}" == f"{max(eps):.3g}" else f"{min(eps):.3g} to {max(eps):.3g}"
         out.append(("note", f"{len(deliberate)} runs at width{_widths(deliberate)} repeat data by design "
-                            f"(data.max_train_tokens): {bound}{min(eps):.3g} to {max(eps):.3g} epochs"))
+                            f"(data.max_train_tokens): {bound}{span} epochs"))
     splits = {id(u.split): u.split for u in uses.values()}.values()
     out += [("note", f"built the token cache ({_tokens(s.tokens)} train tokens); `run` reuses it")
             for s in splits if s.known == "built"]
