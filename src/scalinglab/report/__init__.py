@@ -25,7 +25,7 @@ import numpy as np
 from scalinglab.config import ConfigError, Study, load_study
 from scalinglab.config.paths import check_folder, make_folder
 from scalinglab.report import figures as fig
-from scalinglab.report import html, style, summary
+from scalinglab.report import html, regimes, style, summary
 from scalinglab.report.collect import StudyData, read_study, run_rows, traces
 from scalinglab.report.findings import Findings, Hyper, SettingEffect, analyse
 
@@ -122,6 +122,10 @@ def _draw(data: StudyData, f: Findings, folder: Path) -> list[_Figure]:
     png, svg = _save(lambda figure: _compute_axes(figure.add_subplot(), data, f), folder, "loss_vs_compute",
                      style.WIDE)
     out.append(_Figure(png, svg, "Loss vs compute", _compute_caption(data, f), "compute"))
+    if f.repeats is not None and f.repeats.contrast is not None:
+        png, svg = _save(lambda figure: regimes.draw_contrast(figure, f.repeats.contrast, data.labels), folder,
+                         "regimes", (style.WIDE[0] * 1.25, style.WIDE[1] * 1.6))
+        out.append(_Figure(png, svg, "Two regimes side by side", regimes.CONTRAST_CAPTION, "regimes"))
     for h in f.hyper.values():
         out += _hyper_figures(h, data, folder)
     for setting, effects in f.settings.items():
@@ -143,7 +147,7 @@ def _draw(data: StudyData, f: Findings, folder: Path) -> list[_Figure]:
         out.append(_Figure(png, svg, "Train and eval loss vs step",
                            "Per width, the longest run (at the best LR when LR is swept): train loss (solid, mean "
                            "over each logging window) and held-out eval loss (dashed). The distance between them is "
-                           "the generalization gap.", "curves"))
+                           "the generalization gap. " + regimes.caption_note(data.table), "curves"))
     return out
 
 
@@ -156,7 +160,7 @@ def _compute_axes(ax, data: StudyData, f: Findings):
         div = data.diverged()
         div = div[div["arm"] == arm]
         groups.append(fig.Points(data.labels[arm], rows["compute"].to_numpy(float), rows["loss"].to_numpy(float),
-                                 div["planned_compute"].to_numpy(float)))
+                                 div["planned_compute"].to_numpy(float), regimes.repeated(rows)))
         xs = np.concatenate([rows["compute"].to_numpy(float), div["planned_compute"].to_numpy(float)])
         if xs.size:
             lo = xs.min() if lo is None else min(lo, xs.min())
@@ -201,6 +205,7 @@ def _compute_caption(data: StudyData, f: Findings) -> str:
         parts.append(f"× on the top edge: the {n_div} diverged run(s), at their planned compute, not fitted.")
     if f.target_compute:
         parts.append(f"Dotted line: the target compute ({f.target_source}).")
+    parts.append(regimes.caption_note(f.fit_rows, drawn_hollow=True))
     parts.append(f"{summary.CONVENTION}.")
     return " ".join(parts)
 
@@ -242,7 +247,7 @@ def _hyper_figures(h: Hyper, data: StudyData, folder: Path) -> list[_Figure]:
                        f"{' and batch size' if h.hparam == 'lr' and 'batch_size' in data.swept else ''}. "
                        f"Star: the optimum (vertex of a parabola in log {name} through the best point and its "
                        f"neighbours; the best grid point when that is at the edge). Dotted: the largest {name} that "
-                       f"did not diverge. ×: diverged runs.", stem))
+                       f"did not diverge. ×: diverged runs. {regimes.caption_note(data.table)}", stem))
     if max(len(law.optima) for law in h.report.laws.values()) < 2:
         return out  # one width or budget: no law to draw
     png, svg = _save(lambda figure: fig.hparam_law(figure.add_subplot(), optima, h.hparam, h.by),
@@ -272,7 +277,7 @@ def _setting_figure(setting: str, effects: list[SettingEffect], data: StudyData,
     return _Figure(png, svg, f"Loss vs {setting}",
                    f"Final eval loss against the {name}, one line per {'arm and ' if multi else ''}width"
                    + (" (the best LR at each value)" if "lr" in data.swept else "") + ". ×: every run at that "
-                   "value diverged.", "settings")
+                   f"value diverged. {regimes.caption_note(data.table)}", "settings")
 
 
 def _sentences(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
@@ -285,7 +290,7 @@ def _sentences(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
     if f.baseline and len(data.study.arms) > 1:
         forecast.append(f"Every arm is compared with {labels[f.baseline]}, the study's first arm that could be fitted.")
     for p in f.pairs:
-        forecast += summary.pair_sentences(p, labels)
+        forecast += summary.pair_sentences(p, labels) + regimes.mix_sentences(f.fit_rows, p.a, p.b)
     out = [("Scaling fits", fits), ("Forecast and backtest", forecast)]
     for h in f.hyper.values():
         out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], summary.hyper_sentences(h, labels)))
@@ -293,6 +298,7 @@ def _sentences(data: StudyData, f: Findings) -> list[tuple[str, list[str]]]:
         out.append(("Other swept settings", [line for setting, effects in f.settings.items()
                                              for line in summary.setting_sentences(setting, effects, labels)]))
     out.append(("Training curves", _gap_sentences(data)))
+    out[:0] = regimes.sections(data, f)  # when runs repeat data, it comes first
     if data.decisions is not None and len(data.decisions):
         out.append(("Adaptive decisions", summary.decision_sentences(data)))
     return out
@@ -331,7 +337,7 @@ TABLE = [
     html.Column("name", "run", "text"), html.Column("arm", "arm", "text"), html.Column("status", "status", "text"),
     html.Column("width", "width", "int"), html.Column("depth", "depth", "int"), html.Column("lr", "peak LR", "sci"),
     html.Column("batch_size", "batch", "int"), html.Column("params", "params N", "int"),
-    html.Column("tokens", "tokens", "int"),
+    html.Column("tokens", "tokens", "int"), html.Column("epochs", "epochs", "num"),
     html.Column("compute", "FLOPs (6ND)", "sci"), html.Column("final_train_loss", "train loss", "num"),
     html.Column("eval", "eval loss ± se", "text"), html.Column("unseen", "unseen train", "num"),
     html.Column("gap", "gap", "num"), html.Column("note", "note", "err"),
@@ -378,6 +384,7 @@ def _page(data: StudyData, f: Findings, verdict: str, figures: list[_Figure],
         if title in text:
             body.append((title, "".join(by_section.get(stem, [])) + html.bullets(text[title])))
     body.append(("Training curves", "".join(by_section.get("curves", [])) + html.bullets(text["Training curves"])))
+    body = regimes.page_sections(data, f, text, by_section) + body
     if data.decisions is not None and len(data.decisions):
         body.append(("Adaptive decisions", html.bullets(text.get("Adaptive decisions", []))
                      + html.table(DECISIONS, data.decisions.to_dict("records"))))

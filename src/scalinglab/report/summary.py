@@ -10,6 +10,7 @@ import html
 import math
 
 from scalinglab.analysis.serialize import jsonable
+from scalinglab.report import regimes
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import ArmFit, Findings, Hyper, Pair
 from scalinglab.report.sentences import (backtest_sentence, crossing_sentence, flops, forecast_sentence, interval, loss,
@@ -25,7 +26,11 @@ def exact(fit) -> bool:
 
 
 def verdict(data: StudyData, f: Findings) -> str:
-    """One sentence on what the study says at the target compute."""
+    """One sentence on what the study says at the target compute, and what repeated data does to it."""
+    return " ".join([_verdict(data, f), *regimes.verdict_notes(data, f)])
+
+
+def _verdict(data: StudyData, f: Findings) -> str:
     label = data.labels
     pair = f.headline
     if pair is not None:
@@ -151,6 +156,7 @@ def summary_dict(data: StudyData, f: Findings, verdict_text: str, figures: list[
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
         "decisions": [] if data.decisions is None else data.decisions.to_dict("records"),
+        "repeated_data": None if f.repeats is None else f.repeats.to_dict(),
         "table": run_rows(data),
     })
 
