@@ -126,7 +126,7 @@ def repetition_lines(runs: Sequence[PlannedRun], uses: dict[str, DataUse]) -> li
                                f"data or fewer tokens per parameter"))
     if deliberate:
         eps = [uses[r.spec.run_id].epochs for r in deliberate]
-        bound = "≥" if any(uses[r.spec.run_id].lower_bound for r in deliberate) else ""
+        bound = "at least " if any(uses[r.spec.run_id].lower_bound for r in deliberate) else ""
         span = f"{min(eps):.3g}" if f"{min(eps):.3g}" == f"{max(eps):.3g}" else f"{min(eps):.3g} to {max(eps):.3g}"
         out.append(("note", f"{len(deliberate)} runs at width{_widths(deliberate)} repeat data by design "
                             f"(data.max_train_tokens): {bound}{span} epochs"))

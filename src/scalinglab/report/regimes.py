@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.constrained import PAPER_R_D_STAR, ConstrainedFit, fit_data_constrained
+from scalinglab.analysis.constrained import LAW, PAPER_R_D_STAR, ConstrainedFit, fit_data_constrained
 from scalinglab.analysis.bootstrap import group_seed
 from scalinglab.config import ConfigError, Study
 from scalinglab.data.epochs import repeats_data
@@ -390,7 +390,9 @@ def repeated_sentences(table: pd.DataFrame, fits: list[RecipeFit], labels: dict[
             continue
         f, p = rf.fit, rf.fit.params
         lo, hi = f.interval("R_D_star")
-        iv = f" (95% interval {lo:.3g}–{hi:.3g})" if math.isfinite(lo) else ""
+        iv = (f" (95% interval {lo:.3g}–{hi:.3g})" if math.isfinite(lo) else
+              f" (no interval: {f.n_runs} runs, and resampling them needs more than the law's {LAW.n_params} "
+              f"parameters)" if f.bootstrap is None else "")
         rms = float(np.sqrt(np.mean(f.residuals**2)))
         rn = (f"R_N* = {p['R_N_star']:.3g}" if f.identified["R_N_star"]
               else "no run has more parameters than its unique data is worth, so R_N* is not measured")
