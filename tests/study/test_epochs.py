@@ -100,3 +100,17 @@ def test_every_result_carries_its_epochs_into_the_export(tmp_path):
     table = export_table(study, tmp_path / "s").set_index("run_id")
     assert (table.loc[spec.run_id, ["max_train_tokens", "unique_tokens", "epochs"]] == [CAP, 256, 4.0]).all()
     assert table.loc[study.runs[1].run_id, ["epochs"]].isna().all()  # no result yet
+
+
+def test_the_two_regimes_study_pairs_every_recipe_with_its_many_epoch_twin(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from scalinglab.report.regimes import recipes
+
+    monkeypatch.setenv("SCALINGLAB_CACHE", str(tmp_path))  # no cache: the plan knows only the cap
+    study = load_study(Path(__file__).resolve().parents[2] / "studies" / "two-regimes-cpu.toml")
+    uses = data_use(make_plan(study).runs)
+    capped = [r for r in study.runs if r.config.data.max_train_tokens is not None]
+    assert {r.arm for r in capped} == {"rep-baseline", "rep-l2", "rep-small-batch", "rep-large-lr"}
+    assert min(uses[r.run_id].epochs for r in capped) > 7  # many epochs at every width, even before the split is known
+    assert recipes(study) == {arm: arm.removeprefix("rep-") for arm in study.arms}
