@@ -59,10 +59,10 @@ class DataUse:
 
     @property
     def shown(self) -> str:
-        """'0.61', '9.8', '≥31' or '?' for the plan's table."""
+        """'0.61', '9.8', '10.5', '≥31' or '?' for the plan's table."""
         if self.epochs is None:
             return "?"
-        return ("≥" if self.lower_bound else "") + (f"{self.epochs:.2g}" if self.epochs < 10 else f"{self.epochs:.0f}")
+        return ("≥" if self.lower_bound else "") + (f"{self.epochs:.2g}" if self.epochs < 10 else f"{self.epochs:.3g}")
 
 
 def _split_key(data: DataConfig) -> str:
