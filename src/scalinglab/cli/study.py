@@ -77,7 +77,8 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     from scalinglab.store import FINAL, study_status
 
     if probe and not as_json:
-        err_console.print("probing throughput (a few training steps per model shape)...")
+        err_console.print("probing throughput (a few training steps per model shape) and sizing the train split "
+                          "(a small local source is tokenized once, as `run` would)...")
     with user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
         status = study_status(study, out)
