@@ -33,7 +33,7 @@ def test_quick_demo_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["crossover", "learning-dynamics", "regularization", "large-lr", "small-batch",
-                                  "other-crossovers"])
+                                  "other-crossovers", "two-regimes"])
 def test_plan_of_every_paper_study(name):
     from pathlib import Path
 

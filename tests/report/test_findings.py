@@ -139,3 +139,18 @@ def test_measured_differences_warn_when_equal_width_is_not_equal_compute():
     assert "(where B spends 2× the compute of A)" in backtest_sentence(wider.backtest, "A", "B")
     same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", bootstrap=0)
     assert "compute of" not in observed_sentence(same, "A", "B")
+
+
+def test_verdict_forecasts_the_baseline_alone_when_no_other_arm_can_be_compared(tmp_path):
+    data = crossing_study(tmp_path)
+    scaled = data.table["arm"] == "scaled"
+    data.table.loc[scaled, ["loss", "final_eval_loss", "final_train_loss", "final_eval_loss_se"]] = np.nan
+    data.table.loc[scaled, "status"] = "diverged"
+    findings = analyse(data, target_compute=1e17, bootstrap=50, seed=0)
+    assert findings.headline is None and findings.baseline == "constant"
+    text = verdict(data, findings)
+    expected = law("constant", 1e17)
+    assert text.startswith("At 1e17 FLOPs, constant (lr 2/192) is predicted to reach a loss of ")
+    assert "95% interval" in text and "no other arm could be compared (scaled:" in text
+    predicted = float(text.split("reach a loss of ")[1].split(" ")[0])
+    assert abs(predicted - expected) < 0.05

@@ -8,7 +8,7 @@ import pytest
 
 from scalinglab.config import ConfigError, load_study
 from scalinglab.store import Store, driver_alive, writer_lock
-from scalinglab.store.db import SCHEMA_VERSION
+from scalinglab.store.db import _ADDED, SCHEMA_VERSION
 from scalinglab.train.result import MetricRow, RunResult
 
 from tests.study_files import write_study
@@ -103,18 +103,20 @@ def test_a_results_file_of_schema_1_gains_the_new_columns_and_keeps_its_rows(tmp
     with Store.open_writer(db) as store:
         store.add_runs(specs)
         store.record_result(specs[0].run_id, _result(3.2), host="h1")
-    # Make it the file an earlier scalinglab wrote: without the unseen-train columns, schema 1.
+    # Make it the file an earlier scalinglab wrote: without the columns later versions added, schema 1.
     conn = sqlite3.connect(db)
-    conn.executescript("ALTER TABLE runs DROP COLUMN final_unseen_train_loss;"
-                       "ALTER TABLE runs DROP COLUMN final_unseen_train_loss_se; PRAGMA user_version = 1;")
+    later = [col.split()[0] for cols in _ADDED.values() for col in cols]
+    conn.executescript("".join(f"ALTER TABLE runs DROP COLUMN {c};" for c in later) + "PRAGMA user_version = 1;")
     conn.close()
     with Store.open_reader(db) as reader:  # a reader of the old file works as it is
         assert "final_unseen_train_loss" not in dict(reader.runs()[0])
     with Store.open_writer(db) as store:
-        store.record_result(specs[1].run_id, _result(3.0).model_copy(update={"final_unseen_train_loss": 2.9}), host="h1")
+        store.record_result(specs[1].run_id, _result(3.0).model_copy(
+            update={"final_unseen_train_loss": 2.9, "unique_tokens": 512, "epochs": 2.0}), host="h1")
         rows = {r["run_id"]: r for r in store.runs()}
-    assert rows[specs[0].run_id]["final_eval_loss"] == 3.2 and rows[specs[0].run_id]["final_unseen_train_loss"] is None
-    assert rows[specs[1].run_id]["final_unseen_train_loss"] == 2.9
+    old_row, new_row = rows[specs[0].run_id], rows[specs[1].run_id]
+    assert old_row["final_eval_loss"] == 3.2 and old_row["final_unseen_train_loss"] is None and old_row["epochs"] is None
+    assert (new_row["final_unseen_train_loss"], new_row["unique_tokens"], new_row["epochs"]) == (2.9, 512, 2.0)
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     with Store.open_reader(db) as reader:  # and the decisions table of schema 3, empty
         assert reader.decisions() == []

@@ -16,6 +16,11 @@ Loss laws (Hoffmann et al. 2022; Besiroglu et al. 2024)
             predict_samples(...), bootstrap (draws), to_dict()
     compute_optimal(fit, compute) -> Allocation                 N*(C), D*(C), D*/N*, with intervals
 
+Repeated data (Muennighoff et al. 2023)
+    fit_data_constrained(params, tokens, unique_tokens, loss, runs, ...) -> ConstrainedFit
+        L(N, D, U) = E + A/N'^α + B/D'^β with repeated tokens and excess parameters decaying by
+        R_D*, R_N*; fit_table(df, columns=...) (analysis.constrained) fits each group of a table
+
 Comparing two arms
     compare_arms(df, a, b, *, columns, target_compute=None, bootstrap=1000, seed=0) -> Comparison
     Comparison: fit_a, fit_b, observed (paired differences), crossing (kind: in_range |
@@ -32,6 +37,7 @@ from scalinglab.analysis.allocation import Allocation, compute_optimal
 from scalinglab.analysis.bootstrap import Bootstrap, percentile_interval
 from scalinglab.analysis.calibration import Backtest, Calibration, Scores, rolling_backtest
 from scalinglab.analysis.compare import Comparison, Setup, compare_arms
+from scalinglab.analysis.constrained import ConstrainedFit, fit_data_constrained
 from scalinglab.analysis.crossover import Crossing, find_crossing
 from scalinglab.analysis.design import Design, detect_design
 from scalinglab.analysis.forecast import Forecast, Target
@@ -51,6 +57,7 @@ __all__ = [
     "Calibration",
     "Columns",
     "Comparison",
+    "ConstrainedFit",
     "Crossing",
     "Design",
     "FitReport",
@@ -72,6 +79,7 @@ __all__ = [
     "detect_design",
     "filter_rows",
     "find_crossing",
+    "fit_data_constrained",
     "fit_hyper_law",
     "fit_law",
     "fit_points",

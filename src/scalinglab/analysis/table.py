@@ -35,6 +35,8 @@ class Columns:
     params: str | None = None
     """Non-embedding parameters N."""
     tokens: str | None = None
+    unique_tokens: str | None = None
+    """Unique training tokens a run could draw (repeated data: analysis.constrained)."""
     compute: str | None = None
     loss: str | None = None
     """Final eval loss (nats per token)."""
@@ -57,7 +59,7 @@ class Columns:
 _DEFAULT_NAMES = {f.name: (f.name,) for f in fields(Columns)} | {
     "group": ("arm",), "run_id": ("run_id", "run"), "loss_se": ("loss_se", "final_eval_loss_se")}
 NUMERIC = ("params", "tokens", "compute", "loss", "step", "seed", "loss_se", "width", "lr", "batch_size",
-           "initial_loss", "vocab_size")
+           "initial_loss", "vocab_size", "unique_tokens")
 MAX_COUNT = 1e40
 """Parameters, tokens and FLOPs above this are not a real run (the largest runs are ~1e26 FLOPs); a
 value like 1e308 would overflow 6·N·D and every log-space fit."""

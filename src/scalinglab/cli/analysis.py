@@ -48,7 +48,7 @@ Method = Annotated[str, typer.Option(help="grid (multi-start L-BFGS) or varpro (
 Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) to forecast at (default: 10× the largest run).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 
-LAWS = ("compute", "params-tokens", "lr", "batch-size")
+LAWS = ("compute", "params-tokens", "data-constrained", "lr", "batch-size")
 
 
 def say(text: str) -> None:
@@ -112,14 +112,21 @@ def fit(
     by: Annotated[str, typer.Option(help="For --law lr|batch-size: width, compute or params.")] = "width",
     method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3,
     target_compute: Target = None, json_out: Json = False,
+    unique_tokens: Annotated[Optional[str], typer.Option(
+        "--unique-tokens", help="For --law data-constrained: column of each run's unique training tokens "
+                                "(default 'unique_tokens').")] = None,
 ) -> None:
-    """Fit L(C) per arm (to its frontier), L(N, D), or an LR / batch-size law (optimum vs width or compute)."""
+    """Fit L(C) per arm (to its frontier), L(N, D), the data-constrained L(N, D, U), or an LR / batch-size law."""
     columns = Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, lr=lr,
                       batch_size=batch_size, step=step, run_id=run)
     with user_errors():
         if law not in LAWS:
             raise ConfigError(f"unknown law '{law}' (choose from {', '.join(LAWS)})", option="law")
         df = _table_of(data, where)
+        if law == "data-constrained":
+            return _fit_constrained(df, columns, unique_tokens, bootstrap, seed, delta, resample, json_out)
+        if unique_tokens is not None:
+            raise ConfigError("--unique-tokens: only for --law data-constrained")
         if law in ("lr", "batch-size"):
             report = fit_hyper_law(df, law.replace("-", "_"), by, columns=columns)
         else:
@@ -147,6 +154,32 @@ def fit(
         say(f"{g}: compute-optimal at C = {_num(a.compute)}: N* = {_with_interval(a.params, iv.get('params'))}, "
             f"D* = {_with_interval(a.tokens, iv.get('tokens'))}, D*/N* = "
             f"{_with_interval(a.tokens_per_param, iv.get('tokens_per_param'))}, loss {_with_interval(a.loss, iv.get('loss'))}")
+    _excluded_line(report.excluded)
+
+
+def _fit_constrained(df, columns: Columns, unique: Optional[str], bootstrap: int, seed: int, delta: float,
+                     resample: Optional[str], json_out: bool) -> None:
+    """`fit --law data-constrained`: Muennighoff et al. 2023's law per group (analysis.constrained)."""
+    from dataclasses import replace
+
+    from scalinglab.analysis.constrained import fit_table
+
+    column = unique or "unique_tokens"
+    if column not in df.columns:
+        raise ConfigError(f"{df.attrs.get('source', 'table')}: --unique-tokens: column '{column}' not found; "
+                          f"--law data-constrained needs each run's unique training tokens (columns: "
+                          f"{', '.join(map(str, df.columns))})")
+    report = fit_table(df, columns=replace(columns, unique_tokens=column), bootstrap=bootstrap, seed=seed, delta=delta,
+                       resampling=resample)
+    if json_out:
+        return _print_json(report)
+    out_console.print(_params_table(f"{report.source}: {report.law.formula}", list(report.fits.values())))
+    for g, f in report.fits.items():
+        p = f.params
+        say(f"{g}: {f.n_repeated} of {f.n_points} rows repeat data; the k-th repetition is worth exp(-k/{p['R_D_star']:.3g}) "
+            f"of fresh data, so repeated data is worth at most {1 + p['R_D_star']:.3g} epochs of fresh data"
+            + ("" if f.identified["R_N_star"] else f"; no row has more parameters than its unique data is worth, "
+               f"so R_N* is not measured (Muennighoff et al.'s {p['R_N_star']:.3g} is used)"))
     _excluded_line(report.excluded)
 
 

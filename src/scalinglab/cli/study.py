@@ -67,13 +67,16 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     """Print a study's plan: a table and totals (stdout), or JSON with `as_json`; returns the plan."""
     from scalinglab.execute import plan_study
     from scalinglab.plan import makespan
+    from scalinglab.plan.epochs import data_use, repetition_lines
     from scalinglab.store import FINAL, study_status
 
     if probe and not as_json:
-        err_console.print("probing throughput (a few training steps per model shape)...")
+        err_console.print("probing throughput (a few training steps per model shape) and sizing the train split "
+                          "(a small local source is tokenized once, as `run` would)...")
     with user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
         status = study_status(study, out)
+        uses = data_use(p.runs, build=probe)
     show_status = status.counts["pending"] < status.total  # a status column once anything has run
     remaining = [r for r in p.runs if status.by_run[r.spec.run_id] not in FINAL]
     left_s = makespan([r.seconds for r in remaining], p.workers)
@@ -85,7 +88,10 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
                  "flops_6nd": r.budget.flops_6nd, "tokens_per_s": r.tokens_per_s, "seconds": r.seconds,
                  "estimate": None if r.tokens_per_s is None else "flops" if r.scaled else "probe",
+                 "unique_tokens": uses[r.spec.run_id].unique_tokens, "epochs": uses[r.spec.run_id].epochs,
+                 "epochs_at_least": uses[r.spec.run_id].lower_bound,
                  "status": status.by_run[r.spec.run_id]} for r in p.runs],
+            "notes": [{"kind": kind, "text": text} for kind, text in repetition_lines(p.runs, uses)],
             "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
                        "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
         }, indent=1))
@@ -94,7 +100,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     axes = [a for a in study.runs[0].axes if a not in ("width", "depth")] if study.runs else []
     table = Table(title=f"study {study.name}: {len(p.runs)} runs, {order} first", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = ["arm", "width", "depth", *axes, "params N/total", "tokens", "steps", "FLOPs", "est. time"]
+    columns = ["arm", "width", "depth", *axes, "params N/total", "tokens", "epochs", "steps", "FLOPs", "est. time"]
     if show_status:
         columns.append("status")
     for col in columns:
@@ -105,8 +111,8 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "weight_decay": f"{cfg.optim.weight_decay:g}", "l2": f"{cfg.optim.l2:g}", "seed": str(cfg.seed),
                  "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
-               f"{si(b.params_non_embedding)}/{si(b.params_total)}", si(b.tokens), f"{b.steps:,}",
-               si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
+               f"{si(b.params_non_embedding)}/{si(b.params_total)}", si(b.tokens), uses[r.spec.run_id].shown,
+               f"{b.steps:,}", si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
         table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:
@@ -116,6 +122,8 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
         f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
     _estimate_notes(p, probe)
+    for kind, text in repetition_lines(p.runs, uses):
+        out_console.print(warning_line(text) if kind == "warning" else text, soft_wrap=True)
     if len(remaining) != len(p.runs):
         out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
                           f"({len(p.runs) - len(remaining)} already done)", highlight=False)

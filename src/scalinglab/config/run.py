@@ -11,7 +11,7 @@ import hashlib
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
 
 from scalinglab.config.checks import (MAX_BATCH, MAX_DEPTH, MAX_SEED, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS,
                                       MAX_WIDTH, Boolean, real, real_number, shown, whole, whole_number)
@@ -98,6 +98,19 @@ class DataConfig(Frozen):
     """Read at most this many documents (handy for streaming sources); None reads all."""
     cache_dir: str | None = None
     """Where tokenized arrays are cached; None uses $SCALINGLAB_CACHE or ~/.cache/scalinglab."""
+    max_train_tokens: whole(ge=1, optional=True) = None
+    """Train on the first N tokens of the packed train split only (its unique tokens); None: all of it.
+    A budget beyond them repeats data, epoch after epoch: the many-epoch regime, made deliberate.
+    The eval split is untouched."""
+
+    @model_serializer(mode="wrap")
+    def _cap_only_when_set(self, handler):
+        # Written only when set, so the config JSON (and the digest, the run id) of every run from
+        # before the setting existed is unchanged: their stored results and checkpoints stay theirs.
+        out = handler(self)
+        if self.max_train_tokens is None:
+            out.pop("max_train_tokens", None)
+        return out
 
     @field_validator("source")
     @classmethod
@@ -247,6 +260,15 @@ class RunConfig(Frozen):
                 _positive_lr(lr, self.optim.lr)
             except ValueError as e:
                 raise ValueError(f"optim.lr: {e} at width {self.model.width}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _cap_holds_a_batch(self) -> RunConfig:
+        """A cap below one batch would leave fewer rows than a step draws."""
+        cap, b, s = self.data.max_train_tokens, self.budget.batch_size, self.data.seq_len
+        if cap is not None and cap < b * s + 1:
+            raise ValueError(f"data.max_train_tokens: {cap} is less than one batch, batch_size × seq_len + 1 = "
+                             f"{b} × {s} + 1 = {b * s + 1} tokens (the + 1: the last row's last target)")
         return self
 
     def resolved_threads(self) -> int:

@@ -74,6 +74,7 @@ SHORTHAND = {
     "grad_normalize": "optim", "grad_clip": "optim",
     "depth": "model", "qk_norm": "model", "mlp": "model", "mlp_ratio": "model", "z_loss": "model",
     "batch_size": "budget", "tokens": "budget", "tokens_per_param": "budget",
+    "max_train_tokens": "data",
 }
 
 # Settings that may hold a file path after a `kind:` prefix; relative paths are read from the

@@ -13,6 +13,7 @@ reads the same stream.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -26,8 +27,8 @@ from scalinglab.config import ConfigError, DataConfig
 from scalinglab.data import cache, sources, tokenizer
 from scalinglab.data.batches import batch_rows, eval_batches, get_batch, row_indices, unseen_rows
 
-__all__ = ["TokenData", "batch_rows", "eval_batches", "get_batch", "load_tokens", "row_indices", "tokenizer_vocab_size",
-           "unseen_rows"]
+__all__ = ["TokenData", "batch_rows", "cached_train_tokens", "eval_batches", "get_batch", "load_tokens", "row_indices",
+           "tokenizer_vocab_size", "unseen_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,10 @@ def tokenizer_vocab_size(spec: str) -> int:
 
 
 def load_tokens(cfg: DataConfig) -> TokenData:
-    """Train and eval token streams for `cfg`, built on first use and memory-mapped from the cache
-    after that. Parallel callers build once (a file lock), the others wait and reuse."""
-    root = cache.cache_root(cfg.cache_dir)
-    data_key = [PACKING_VERSION, sources.source_fingerprint(cfg.source), cfg.max_documents, cfg.eval_fraction]
-    fp = cache.fingerprint([data_key, tokenizer.tokenizer_key(cfg.tokenizer)])
-    folder = root / "tokens" / fp
+    """Train and eval token streams for `cfg` (the train stream cut to max_train_tokens), built on
+    first use and memory-mapped from the cache after that. Parallel callers build once (a file
+    lock), the others wait and reuse."""
+    root, data_key, fp, folder = _location(cfg)
     try:
         data = _read(folder, fp)
     except cache.CacheError:
@@ -79,7 +78,27 @@ def load_tokens(cfg: DataConfig) -> TokenData:
                 _build(cfg, folder, fp, bpe_path)
                 data = _read(folder, fp)
     _check_fits(data, cfg)
+    if cfg.max_train_tokens is not None:  # the first N tokens: the same slice for every run and seed
+        data = dataclasses.replace(data, train=data.train[: cfg.max_train_tokens])
     return data
+
+
+def _location(cfg: DataConfig) -> tuple[Path, list, str, Path]:
+    """(cache root, key of the data, fingerprint of data + tokenizer, token folder) of `cfg`."""
+    root = cache.cache_root(cfg.cache_dir)
+    data_key = [PACKING_VERSION, sources.source_fingerprint(cfg.source), cfg.max_documents, cfg.eval_fraction]
+    fp = cache.fingerprint([data_key, tokenizer.tokenizer_key(cfg.tokenizer)])
+    return root, data_key, fp, root / "tokens" / fp
+
+
+def cached_train_tokens(cfg: DataConfig) -> int | None:
+    """Tokens in the whole train split (before max_train_tokens) from its cache's header, without
+    building anything; None when the cache is not built (or stale)."""
+    _, _, fp, folder = _location(cfg)
+    try:
+        return len(cache.read_tokens(folder / "train.bin", fp).tokens)
+    except cache.CacheError:
+        return None
 
 
 def _read(folder: Path, fp: str) -> TokenData:

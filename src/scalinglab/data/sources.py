@@ -64,6 +64,13 @@ def source_fingerprint(source: str) -> list:
     return [source]
 
 
+def source_bytes(source: str) -> int | None:
+    """Size on disk of a local source's files (compressed, for .gz), without reading them; None for
+    a remote one. What building its token cache costs is about proportional to it."""
+    stats = source_fingerprint(source)[-1]
+    return sum(size for _, size, _ in stats) if isinstance(stats, list) else None
+
+
 def eval_mask(texts: Iterable[str], eval_fraction: float, source: str) -> np.ndarray:
     """One bool per document: True if it is held out for evaluation.
 

@@ -16,6 +16,7 @@ from scalinglab.config import ConfigError, Study
 from scalinglab.config.load import read_toml
 from scalinglab.model.accounting import chinchilla_flops
 from scalinglab.plan import make_plan
+from scalinglab.report import regimes
 from scalinglab.report.figures import Trace
 from scalinglab.store import export_table, load_decisions, load_metrics
 
@@ -64,8 +65,10 @@ def study_data(study: Study, table: pd.DataFrame, metrics: pd.DataFrame | None =
     """StudyData from a table in store.export_table's columns (and optionally its curves)."""
     metrics = pd.DataFrame(columns=["run_id", "step", "train_loss", "eval_loss"]) if metrics is None else metrics
     swept = tuple(axis for axis, values in _axes(study).items() if len(values) > 1)
-    return StudyData(study, table.join(_planned(study), on="run_id"), metrics, swept,
-                     arm_labels(study.path, study.arms), decisions)
+    for col in ("epochs", "unique_tokens"):  # tables from before epochs were recorded: unknown
+        table = table if col in table else table.assign(**{col: np.nan})
+    labels = {arm: label + regimes.label_tag(table, arm) for arm, label in arm_labels(study.path, study.arms).items()}
+    return StudyData(study, table.join(_planned(study), on="run_id"), metrics, swept, labels, decisions)
 
 
 def _axes(study: Study) -> dict[str, list]:
@@ -128,7 +131,7 @@ def traces(data: StudyData, arm: str, max_runs: int = 8) -> list[Trace]:
         m = data.metrics[data.metrics["run_id"] == row["run_id"]].sort_values("step")
         train = m[m["train_loss"].notna()]
         ev = m[m["eval_loss"].notna()]
-        label = f"D={row['width']}, L={row['depth']}"
+        label = f"D={row['width']}, L={row['depth']}" + regimes.epochs_suffix(row["epochs"])
         out.append(Trace(label, train["step"].to_numpy(float), train["train_loss"].to_numpy(float),
                          ev["step"].to_numpy(float), ev["eval_loss"].to_numpy(float),
                          diverged=row["status"] == "diverged"))
@@ -139,7 +142,8 @@ def run_rows(data: StudyData) -> list[dict]:
     """The run table as plain dicts (JSON-ready: NaN and pandas NA become None)."""
     cols = ["name", "arm", "status", "width", "depth", "lr", "batch_size", "params", "params_total", "tokens",
             "compute", "planned_compute", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
-            "final_unseen_train_loss", "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id"]
+            "final_unseen_train_loss", "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id",
+            "epochs", "unique_tokens"]
     rows = []
     for rec in data.table[cols].to_dict("records"):
         rec = {k: _json_value(v) for k, v in rec.items()}

@@ -3,7 +3,8 @@
 Inputs are small records of numbers (no DataFrames, no fit objects), so every figure can be drawn
 from anyone's results and tested without training or fitting; report/__init__ does the translation.
 Conventions shared by all figures: colour and marker follow the group's index (style.color/marker),
-complete runs are filled markers, diverged runs are an x on the top edge at their x value.
+complete runs are filled markers (hollow when the run repeated data), diverged runs are an x on the
+top edge at their x value.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class Points:
     loss: np.ndarray
     diverged_x: np.ndarray = field(default_factory=_array)
     """x of runs that diverged (no final loss): drawn on the top edge, never fitted."""
+    repeated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Per point of x: the run repeated data (more than one epoch), drawn hollow. Empty: none did."""
+
+    def hollow(self) -> np.ndarray:
+        return self.repeated if len(self.repeated) == len(self.x) else np.zeros(len(self.x), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
         if len(g.x):
             ax.plot(g.x, g.loss, linestyle="none", marker=style.marker(i), color=c, label=f"{g.label}: runs",
                     zorder=3)
+            _hollow(ax, g, i)
         style.diverged_rug(ax, g.diverged_x, c, label=f"{g.label}: diverged" if len(g.diverged_x) else None)
         if curve is None:
             continue
@@ -91,6 +98,9 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
         if beyond.size:
             start = max(beyond[0] - 1, 0)
             ax.plot(curve.x[start:], curve.loss[start:], color=c, linestyle="--")
+    if any(g.hollow().any() for g in groups):
+        ax.plot([], [], marker="o", color="#555555", markerfacecolor="white", linestyle="none",
+                label="hollow: repeats data (> 1 epoch)")
     for j, m in enumerate(marks):
         _vertical(ax, m, "#444444" if j == 0 else "#999999", ":" if j else "-.")
     style.log_x(ax)
@@ -103,6 +113,14 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
     # Outside the axes: curves extrapolated to the target fill the plot's whole width.
     style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
+
+
+def _hollow(ax: Axes, g: Points, i: int) -> None:
+    """Redraw the points of runs that repeated data with a white face: the many-epoch regime at a glance."""
+    mask = g.hollow()
+    if mask.any():
+        ax.plot(g.x[mask], g.loss[mask], linestyle="none", marker=style.marker(i), color=style.color(i),
+                markerfacecolor="white", zorder=4)
 
 
 def _vertical(ax: Axes, m: Mark, colour: str, linestyle: str) -> None:
@@ -240,8 +258,10 @@ def learning_curves(ax: Axes, traces: Sequence[Trace], title: str = "") -> Axes:
             style.diverged_rug(ax, t.step[-1:], c)
     ax.plot([], [], color="#555555", label="train loss")
     ax.plot([], [], color="#555555", linestyle="--", marker="o", markersize=4, label="eval loss")
-    # A diverged run's last loss can be 1e4: keep the scale where the learning happens.
+    # A diverged run's last loss can be 1e4: keep the scale where the learning happens, and where the
+    # eval loss of a run that did not diverge goes (over many epochs it rises above where it started).
     starts = [v for t in traces for v in (t.eval[:1] if len(t.eval) else t.train[:1]) if np.isfinite(v)]
+    starts += [v for t in traces if not t.diverged for v in t.eval if np.isfinite(v)]
     finite = [v for t in traces for v in np.concatenate([t.train, t.eval]) if np.isfinite(v) and v > 0]
     if starts and finite:
         ax.set_ylim(min(finite) / 1.05, max(starts) * 1.15)
@@ -253,3 +273,33 @@ def learning_curves(ax: Axes, traces: Sequence[Trace], title: str = "") -> Axes:
     style.legend(ax, loc="upper right", fontsize=7.5)
     return ax
 
+
+
+@dataclass(frozen=True)
+class Line:
+    """One group's values against width, coloured by `colour` (an index into the palette)."""
+
+    label: str
+    width: np.ndarray
+    value: np.ndarray
+    colour: int = 0
+
+
+def by_width(ax: Axes, lines: Sequence[Line], y_label: str, title: str = "") -> Axes:
+    """Lines of a quantity against model width (log₂ axis) with a zero line: e.g. each recipe's change
+    of the final loss against a baseline, or each arm's generalization gap."""
+    if not any(len(line.width) for line in lines):
+        return style.empty(ax, "no finished runs")
+    for line in lines:
+        order = np.argsort(line.width)
+        ax.plot(line.width[order], line.value[order], marker=style.marker(line.colour), color=style.color(line.colour),
+                label=line.label)
+    ax.axhline(0.0, color="#555555", linewidth=0.9, linestyle=":")
+    style.log_x(ax, base=2, plain=True)
+    ax.set_xticks(sorted({float(w) for line in lines for w in line.width}))  # every width measured
+    ax.set_xlabel(BY_LABELS["width"])
+    ax.set_ylabel(y_label)
+    if title:
+        ax.set_title(title)
+    style.legend(ax, loc="best", fontsize=7.5)
+    return ax

@@ -16,6 +16,7 @@ from scalinglab.analysis.table import size_key
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
 from scalinglab.config import ConfigError
 from scalinglab.report.collect import StudyData, envelope
+from scalinglab.report.regimes import Repeats, analyse_repeats
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +85,8 @@ class Findings:
     """Per swept hyperparameter (lr, batch_size) present in the study."""
     settings: dict[str, list[SettingEffect]]
     """Per swept setting of SETTINGS present in the study."""
+    repeats: Repeats | None = None
+    """When runs repeat data: the two regimes side by side and the data-constrained law (report.regimes)."""
 
     @property
     def headline(self) -> Pair | None:
@@ -131,7 +134,8 @@ def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed:
     fits = {arm: fits[arm] for arm in data.study.arms}
     hyper = {h: analyse_hyper(data, h) for h in ("lr", "batch_size") if h in data.swept}
     settings = {s: setting_effects(data, s) for s in SETTINGS if s in data.swept}
-    return Findings(fits, pairs, baseline, target, source, rows, hyper, settings)
+    return Findings(fits, pairs, baseline, target, source, rows, hyper, settings,
+                    analyse_repeats(data.study, data.table, data.metrics, bootstrap, seed))
 
 
 def setting_effects(data: StudyData, setting: str) -> list[SettingEffect]:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scalinglab.report import summary
+from scalinglab.report import regimes, summary
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import Findings
 from scalinglab.report.panels import Panel
@@ -126,7 +126,7 @@ RUNS_TABLE = [
     Column("name", "run", "text"), Column("arm", "arm", "text"), Column("status", "status", "text"),
     Column("width", "width", "int"), Column("depth", "depth", "int"), Column("lr", "peak LR", "sci"),
     Column("batch_size", "batch", "int"), Column("params", "params N", "int"),
-    Column("tokens", "tokens", "int"),
+    Column("tokens", "tokens", "int"), Column("epochs", "epochs", "num"),
     Column("compute", "FLOPs (6ND)", "sci"), Column("final_train_loss", "train loss", "num"),
     Column("eval", "eval loss ± se", "text"), Column("unseen", "unseen train", "num"),
     Column("gap", "gap", "num"), Column("note", "note", "err"),
@@ -141,6 +141,27 @@ def _table_rows(data: StudyData) -> list[dict]:
         r["note"] = (f"diverged at step {r['diverged_step']} of {r['steps_planned'] or '?'}"
                      if r["status"] == "diverged" else (r["error"] or ""))
     return rows
+
+
+CONTRAST_TABLE = [
+    Column("lever", "recipe (vs each regime's baseline)", "text"),
+    Column("one", f"{regimes.ONE}: Δ loss", "text"), Column("one_verdict", "", "text"),
+    Column("many", f"{regimes.MANY}: Δ loss", "text"), Column("many_verdict", "", "text"),
+]
+
+
+def _regime_sections(data: StudyData, findings: Findings, text: dict[str, list[str]],
+                     by_section: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(title, HTML) of the sections that open the page when runs repeat data: the study's point then."""
+    repeats = findings.repeats
+    if repeats is None:
+        return []
+    out = []
+    if repeats.contrast is not None:
+        out.append((regimes.CONTRAST_TITLE, "".join(by_section.get("regimes", [])) + bullets(text[regimes.CONTRAST_TITLE])
+                    + table(CONTRAST_TABLE, regimes.contrast_rows(repeats.contrast, data.labels))))
+    out.append((regimes.REPEATED_TITLE, bullets(text[regimes.REPEATED_TITLE])))
+    return out
 
 
 def study_page(data: StudyData, findings: Findings, verdict: str, panels: list[Panel],
@@ -166,6 +187,7 @@ def study_page(data: StudyData, findings: Findings, verdict: str, panels: list[P
         by_section.setdefault(panel.section, []).append(
             figure(FigureFile(panel.png.stem, panel.title, panel.caption, panel.png.name, panel.svg.name)))
     body = [
+        *_regime_sections(data, findings, text, by_section),
         ("Loss vs compute", "".join(by_section.get("compute", [])) + bullets(text["Scaling fits"])),
         ("Forecast and backtest", bullets(text["Forecast and backtest"])
          or '<p class="note">No forecast: no arm could be fitted.</p>'),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglab.report import figures, style, summary
+from scalinglab.report import figures, regimes, style, summary
 from scalinglab.report.collect import TUNED_AXES, StudyData, traces
 from scalinglab.report.findings import Findings, Hyper, SettingEffect
 
@@ -37,6 +37,10 @@ def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel
     png, svg = _save(lambda canvas: _compute_axes(canvas.add_subplot(), data, findings), folder, "loss_vs_compute",
                      style.WIDE)
     out.append(Panel(png, svg, "Loss vs compute", _compute_caption(data, findings), "compute"))
+    if findings.repeats is not None and findings.repeats.contrast is not None:
+        png, svg = _save(lambda canvas: regimes.draw_contrast(canvas, findings.repeats.contrast, data.labels), folder,
+                         "regimes", (style.WIDE[0] * 1.25, style.WIDE[1] * 1.6))
+        out.append(Panel(png, svg, "Two regimes side by side", regimes.CONTRAST_CAPTION, "regimes"))
     for h in findings.hyper.values():
         out += _hyper_panels(h, data, folder)
     for setting, effects in findings.settings.items():
@@ -58,7 +62,7 @@ def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel
         out.append(Panel(png, svg, "Train and eval loss vs step",
                            "Per width, the longest run (at the best LR when LR is swept): train loss (solid, mean "
                            "over each logging window) and held-out eval loss (dashed). The distance between them is "
-                           "the generalization gap.", "curves"))
+                         "the generalization gap. " + regimes.caption_note(data.table), "curves"))
     return out
 
 
@@ -71,7 +75,7 @@ def _compute_axes(ax, data: StudyData, findings: Findings):
         div = data.diverged()
         div = div[div["arm"] == arm]
         groups.append(figures.Points(data.labels[arm], rows["compute"].to_numpy(float), rows["loss"].to_numpy(float),
-                                 div["planned_compute"].to_numpy(float)))
+                                         div["planned_compute"].to_numpy(float), regimes.repeated(rows)))
         xs = np.concatenate([rows["compute"].to_numpy(float), div["planned_compute"].to_numpy(float)])
         if xs.size:
             lo = xs.min() if lo is None else min(lo, xs.min())
@@ -117,6 +121,7 @@ def _compute_caption(data: StudyData, findings: Findings) -> str:
         parts.append(f"× on the top edge: the {n_div} diverged run(s), at their planned compute, not fitted.")
     if findings.target_compute:
         parts.append(f"Dotted line: the target compute ({findings.target_source}).")
+    parts.append(regimes.caption_note(findings.fit_rows, drawn_hollow=True))
     parts.append(f"{summary.CONVENTION}.")
     return " ".join(parts)
 
@@ -159,7 +164,7 @@ def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
                        f"{' and batch size' if h.hparam == 'lr' and 'batch_size' in data.swept else ''}. "
                        f"Star: the optimum (vertex of a parabola in log {name} through the best point and its "
                        f"neighbours; the best grid point when that is at the edge). Dotted: the largest {name} that "
-                       f"did not diverge. ×: diverged runs.", stem))
+                       f"did not diverge. ×: diverged runs. {regimes.caption_note(data.table)}", stem))
     if max(len(law.optima) for law in h.report.laws.values()) < 2:
         return out  # one width or budget: no law to draw
     png, svg = _save(lambda canvas: figures.hparam_law(canvas.add_subplot(), optima, h.hparam, h.by),
@@ -189,6 +194,6 @@ def _setting_panel(setting: str, effects: list[SettingEffect], data: StudyData, 
     return Panel(png, svg, f"Loss vs {setting}",
                    f"Final eval loss against the {name}, one line per {'arm and ' if multi else ''}width"
                    + (" (the best LR at each value)" if "lr" in data.swept else "") + ". ×: every run at that "
-                   "value diverged.", "settings")
+                   f"value diverged. {regimes.caption_note(data.table)}", "settings")
 
 

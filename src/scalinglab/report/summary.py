@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from scalinglab.analysis.serialize import jsonable
+from scalinglab.report import regimes
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import ArmFit, Findings, Hyper, Pair
 from scalinglab.report.sentences import (backtest_sentence, crossing_sentence, flops, forecast_sentence, interval, loss,
@@ -27,14 +28,18 @@ def exact(fit) -> bool:
 
 
 def verdict(data: StudyData, findings: Findings) -> str:
-    """One sentence on what the study says at the target compute."""
+    """One sentence on what the study says at the target compute, and what repeated data does to it."""
+    return " ".join([_verdict(data, findings), *regimes.verdict_notes(data, findings)])
+
+
+def _verdict(data: StudyData, findings: Findings) -> str:
     label = data.labels
     pair = findings.headline
     if pair is not None:
         return verdict_sentence(pair.comparison, label[pair.a], label[pair.b])
     if findings.baseline is not None and findings.target_compute is not None:
         fit = findings.fits[findings.baseline].fit
-        lo, hi = (float(v[0]) for v in fit.frontierinterval(findings.target_compute)) if fit.has_spread else (math.nan,) * 2
+        lo, hi = (float(v[0]) for v in fit.frontier_interval(findings.target_compute)) if fit.has_spread else (math.nan,) * 2
         band = interval(lo, hi)
         failed = [p for p in findings.pairs if p.comparison is None]
         tail = f"; no other arm could be compared ({failed[0].b}: {failed[0].reason})" if failed else ""
@@ -153,6 +158,7 @@ def summary_dict(data: StudyData, findings: Findings, verdict_text: str, figures
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
         "decisions": [] if data.decisions is None else data.decisions.to_dict("records"),
+        "repeated_data": None if findings.repeats is None else findings.repeats.to_dict(),
         "table": run_rows(data),
     })
 
@@ -217,8 +223,8 @@ def sections(data: StudyData, findings: Findings) -> list[tuple[str, list[str]]]
     if findings.baseline and len(data.study.arms) > 1:
         forecast.append(f"Every arm is compared with {labels[findings.baseline]}, the study's first arm that could be fitted.")
     for p in findings.pairs:
-        forecast += pair_sentences(p, labels)
-    out = [("Scaling fits", fits), ("Forecast and backtest", forecast)]
+        forecast += pair_sentences(p, labels) + regimes.mix_sentences(findings.fit_rows, p.a, p.b)
+    out = [*_regime_sections(data, findings), ("Scaling fits", fits), ("Forecast and backtest", forecast)]
     for h in findings.hyper.values():
         out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], hyper_sentences(h, labels)))
     if findings.settings:
@@ -227,6 +233,18 @@ def sections(data: StudyData, findings: Findings) -> list[tuple[str, list[str]]]
     out.append(("Training curves", gap_sentences(data)))
     if data.decisions is not None and len(data.decisions):
         out.append(("Adaptive decisions", decision_sentences(data)))
+    return out
+
+
+def _regime_sections(data: StudyData, findings: Findings) -> list[tuple[str, list[str]]]:
+    """When runs repeat data, the sections that open the report: the two regimes, the data-constrained law."""
+    repeats = findings.repeats
+    if repeats is None:
+        return []
+    out = []
+    if repeats.contrast is not None:
+        out.append((regimes.CONTRAST_TITLE, regimes.contrast_sentences(repeats.contrast, data.labels)))
+    out.append((regimes.REPEATED_TITLE, regimes.repeated_sentences(data.table, repeats.fits, data.labels)))
     return out
 
 

@@ -22,8 +22,9 @@ from scalinglab.config.paths import make_folder, os_problem
 if TYPE_CHECKING:  # the store reads and writes plain rows; importing train would pull in torch
     from scalinglab.train.result import RunResult
 
-SCHEMA_VERSION = 3
-_ADDED = {2: ("final_unseen_train_loss REAL", "final_unseen_train_loss_se REAL")}
+SCHEMA_VERSION = 4
+_ADDED = {2: ("final_unseen_train_loss REAL", "final_unseen_train_loss_se REAL"),
+          4: ("unique_tokens INTEGER", "epochs REAL")}
 """Columns each schema version added to `runs` (version 3 added the `decisions` table)."""
 STATUSES = ("pending", "running", "complete", "diverged", "failed")
 FINAL = ("complete", "diverged")
@@ -34,7 +35,7 @@ RESULT_COLUMNS = (
     "steps", "steps_planned", "tokens", "params_non_embedding", "params_total", "flops", "flops_6nd",
     "vocab_size", "lr", "depth", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
     "final_unseen_train_loss", "final_unseen_train_loss_se", "initial_eval_loss", "diverged_step",
-    "wall_time_s", "tokens_per_s", "device",
+    "wall_time_s", "tokens_per_s", "device", "unique_tokens", "epochs",
 )
 STEP_COLUMNS = ("step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_loss_se")
 DECISION_COLUMNS = ("a", "b", "target_compute", "p_b_beats_a", "delta", "delta_lo", "delta_hi", "spent_flops",
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS runs (
     final_train_loss REAL, final_eval_loss REAL, final_eval_loss_se REAL, initial_eval_loss REAL,
     final_unseen_train_loss REAL, final_unseen_train_loss_se REAL,
     diverged_step INTEGER, wall_time_s REAL, tokens_per_s REAL, device TEXT,
+    unique_tokens INTEGER, epochs REAL,  -- train tokens the run could draw; tokens / unique_tokens
     host TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     reused_from TEXT,                -- run_id whose result this row copies (same digest)

@@ -31,6 +31,9 @@ COLUMNS = [
     "qk_norm", "mlp", "mlp_ratio", "grad_normalize", "z_loss", "seq_len", "tokens_per_param", "tokenizer",
     "device", "host", "digest", "reused_from",
     "threads",  # torch threads the run trains with: fixed by its spec, part of its identity
+    # Repeated data: the cap on unique train tokens, the unique tokens the run could draw, and the
+    # passes its budget made over them (above 1: data repeated; data.epochs).
+    "max_train_tokens", "unique_tokens", "epochs",
 ]
 METRIC_COLUMNS = ["run_id", "arm", "width", *STEP_COLUMNS]
 """load_metrics' columns: the stored step curve (store.db) with each run's arm and width."""
@@ -85,13 +88,16 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
             "tokens_per_param": None if cfg.budget.tokens is not None else cfg.budget.tokens_per_param,
             "tokenizer": cfg.data.tokenizer, "device": got.get("device"), "host": got.get("host"),
             "digest": spec.digest, "reused_from": got.get("reused_from"), "threads": cfg.resolved_threads(),
+            "max_train_tokens": cfg.data.max_train_tokens, "unique_tokens": got.get("unique_tokens"),
+            "epochs": got.get("epochs"),
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     # Whole numbers stay whole even where some runs have no result yet (pandas' nullable ints).
-    for col in ("steps", "diverged_step", "tokens", "vocab_size"):
+    for col in ("steps", "diverged_step", "tokens", "vocab_size", "max_train_tokens", "unique_tokens"):
         df[col] = df[col].astype("Int64")
     for col in ("loss", "final_train_loss", "final_eval_loss", "final_eval_loss_se", "initial_loss",
-                "final_unseen_train_loss", "wall_time_s", "tokens_per_s", "compute", "flops", "tokens_per_param"):
+                "final_unseen_train_loss", "wall_time_s", "tokens_per_s", "compute", "flops", "tokens_per_param",
+                "epochs"):
         df[col] = df[col].astype("float64")
     return df
 

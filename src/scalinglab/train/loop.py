@@ -22,6 +22,7 @@ from scalinglab.config import ConfigError, RunConfig
 from scalinglab.config.paths import check_folder, make_folder
 from scalinglab.data import (TokenData, batch_rows, eval_batches, get_batch, load_tokens, row_indices,
                              unseen_rows)
+from scalinglab.data.epochs import epochs
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
 from scalinglab.train.checkpoint import RESULT, damage, load_state, save_state, save_text
@@ -246,6 +247,7 @@ def _result(cfg: RunConfig, run: Setup, state: TrainState, diverged_step: int | 
         params_non_embedding=budget.params_non_embedding, params_total=budget.params_total,
         flops=budget.flops * tokens / budget.tokens, flops_6nd=budget.flops_6nd * tokens / budget.tokens,
         vocab_size=run.data.vocab_size, lr=run.peak_lr, depth=cfg.model.resolved_depth(),
+        unique_tokens=run.n_rows * cfg.data.seq_len, epochs=epochs(tokens, run.n_rows * cfg.data.seq_len),
         final_train_loss=trained[-1].train_loss if trained and status == "complete" else None,
         final_eval_loss=final_eval.eval_loss if final_eval else None,
         final_eval_loss_se=final_eval.eval_loss_se if final_eval else None,

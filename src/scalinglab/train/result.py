@@ -45,6 +45,11 @@ class RunResult(BaseModel):
     lr: float
     """Peak learning rate after resolving any width rule."""
     depth: int
+    unique_tokens: int | None = None
+    """Train tokens the run could draw (data.epochs.unique_train_tokens: the split, or its first
+    data.max_train_tokens, in whole rows); None in results written before it was recorded."""
+    epochs: float | None = None
+    """tokens / unique_tokens: above 1 the run repeated data (the many-epoch regime)."""
     final_train_loss: float | None
     """Mean train loss over the last logged window (None if diverged before any)."""
     final_eval_loss: float | None
