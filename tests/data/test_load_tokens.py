@@ -10,6 +10,7 @@ import pytest
 from scalinglab import data
 from scalinglab.config import ConfigError, DataConfig
 from scalinglab.data import cache, load_tokens, sources
+from scalinglab.data import tokens as token_streams
 
 from .helpers import DOCS, write_jsonl
 
@@ -64,7 +65,7 @@ def test_second_load_reuses_the_cache(corpus, monkeypatch):
     first = load_tokens(cfg(corpus))
     path = cache.cache_root(None) / "tokens" / first.fingerprint / "train.bin"
     stamp = path.stat().st_mtime_ns
-    monkeypatch.setattr(data, "_build", lambda *a: pytest.fail("cache was rebuilt"))
+    monkeypatch.setattr(token_streams, "_build", lambda *a: pytest.fail("cache was rebuilt"))
     again = load_tokens(cfg(corpus, seq_len=8))  # the row length does not change the stream
     assert again.fingerprint == first.fingerprint and path.stat().st_mtime_ns == stamp
     assert np.array_equal(again.train, first.train)
