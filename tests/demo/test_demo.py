@@ -3,8 +3,12 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from scalinglab.cli import app
 
 
 @pytest.mark.slow
@@ -35,11 +39,8 @@ def test_quick_demo_end_to_end(tmp_path):
 @pytest.mark.parametrize("name", ["crossover", "learning-dynamics", "regularization", "large-lr", "small-batch",
                                   "other-crossovers", "two-regimes"])
 def test_plan_of_every_paper_study(name):
-    from pathlib import Path
-
     study = Path(__file__).resolve().parents[2] / "studies" / f"{name}-paper.toml"
-    done = subprocess.run([sys.executable, "-m", "scalinglab", "plan", str(study), "--no-probe", "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(app, ["plan", str(study), "--no-probe", "--json"])
+    assert done.exit_code == 0, done.output
     plan = json.loads(done.stdout)
     assert plan["totals"]["flops"] > 1e18 and all(r["flops"] > 0 for r in plan["runs"])

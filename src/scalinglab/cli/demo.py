@@ -13,7 +13,7 @@ from scalinglab.cli.app import app, err_console, out_console
 
 @app.command()
 def demo(
-    quick: bool = typer.Option(False, "--quick", help="Three widths and small budgets: the whole pipeline in ~2 minutes."),
+    quick: bool = typer.Option(False, "--quick", help="Three widths and small budgets: the whole pipeline in ~1.5 minutes."),
     out: Path = typer.Option(Path("scalinglab-demo"), "--out", help="Working folder (study file, results, report)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the machine)."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Train only the runs the advisor asks for, until the "
