@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import Resources
-from scalinglab.execute.probe import probe_throughputs
+from scalinglab.execute.probe import _representatives, probe_throughputs
 from scalinglab.plan import shape_key
 
 from tests.study_files import write_study
@@ -33,6 +33,14 @@ def test_a_model_too_slow_to_probe_is_scaled_by_flops(tmp_path, cache_dir):
     assert "~" in rows["2048"] and "~" not in rows["64"]
     assert "~ widths 2048: a training step takes over 1 s here, too slow to probe" in result.stdout
     assert "est. -" not in result.stdout
+
+
+def test_each_shape_is_probed_with_its_smallest_lr(tmp_path):
+    # The sweep's largest LRs diverge in a few steps, and NaN steps are slower: they would misprice it.
+    study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128], sweep={"lr": [0.001, 4.0, 0.01]}))
+    chosen = _representatives([r.config for r in study.runs])
+    assert sorted(c.model.width for c in chosen.values()) == [64, 128]
+    assert {c.optim.lr for c in chosen.values()} == {0.001}
 
 
 def test_nothing_is_probed_when_one_row_is_already_too_slow(tmp_path):
