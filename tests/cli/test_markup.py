@@ -60,3 +60,16 @@ def test_study_progress_prints_a_failed_run_with_brackets(tmp_path, capsys):
     run = make_plan(study).runs[0]
     _StudyProgress().on_finished(Finished(run, "failed", error=f"ConfigError: data.source: '{BRACKETS}'"))
     assert f"{run.spec.run_id} failed: ConfigError: data.source: '{BRACKETS}'" in capsys.readouterr().err
+
+
+def test_each_adaptive_round_counts_its_own_runs(tmp_path):
+    # `run --adaptive` starts the bar again after each decision: "9/2 runs" was the old count.
+    plan = make_plan(load_study(write_study(tmp_path / "s.toml", widths=(64, 128))))
+    progress = _StudyProgress()
+    for todo in (plan.runs, plan.runs[:1]):
+        progress.on_start(plan, list(todo), skipped=0)
+        for run in todo:
+            progress.on_finished(Finished(run, "complete", 3.0, 1.0))
+        assert progress._runs() == f"{len(todo)}/{len(todo)}"
+        assert progress.flops_done == progress.flops_total == sum(r.budget.flops for r in todo)
+    progress.stop()

@@ -58,23 +58,20 @@ def _adaptive_target(study) -> float:
 
 def _adaptive(study, plan, workers) -> str:
     """Run the advised runs until settled; say how much of the ladder's compute and time that took."""
-    import time as clock
-
     from scalinglab.cli.advice import adaptive_study
-    from scalinglab.store import load_decisions
-
     from scalinglab.plan import makespan
+    from scalinglab.store import load_decisions
 
     ladder = list({r.spec.digest: r for r in plan.runs if "seed" not in r.spec.axes}.values())  # each run once
     flops = sum(r.budget.flops for r in ladder)
-    start = clock.perf_counter()
+    start = time.perf_counter()
     adaptive_study(study, flops, a=None, b=None, target_compute=_adaptive_target(study), workers=workers,
                    threads=None, executor="local", address=None, out=None, settle=ADAPTIVE_SETTLE)
-    took = clock.perf_counter() - start
+    took = time.perf_counter() - start
     last = load_decisions(study).iloc[-1]
     share = last["spent_flops"] / flops
     full = makespan([r.seconds for r in ladder], plan.workers)
-    estimate = (f"; the whole ladder would take about {full / 60:.1f} min by the plan's estimate, so "
-                f"{(full - took) / 60:.1f} min saved" if full else "")
+    saved = f"{(full - took) / 60:.1f} min saved" if full and full > took else "no time saved"
+    estimate = f"; the whole ladder would take about {full / 60:.1f} min by the plan's estimate, so {saved}" if full else ""
     return (f"adaptive: {last['action']} after {last['spent_flops']:.3g} of the ladder's {flops:.3g} FLOPs "
             f"({share:.0%}), in {took / 60:.1f} min{estimate}.")

@@ -162,8 +162,9 @@ class _StudyProgress:
         self.flops_done = self.flops_total = 0.0
 
     def on_start(self, plan, todo, skipped: int) -> None:
-        self.total = len(todo)
-        self.flops_total = sum(r.budget.flops for r in todo)
+        # A bar per call: `run --adaptive` starts a round of runs after each decision.
+        self.done, self.total = 0, len(todo)
+        self.flops_done, self.flops_total = 0.0, sum(r.budget.flops for r in todo)
         err_console.print(f"{plan.study.name}: {len(plan.runs)} runs, {skipped} already done, {len(todo)} to train "
                           f"on {plan.workers} worker(s) × {plan.threads} thread(s)", highlight=False)
         if todo:
