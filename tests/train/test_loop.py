@@ -76,7 +76,7 @@ def test_cli_json_summary_and_divergence_exit_zero(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
-    settings = tiny_settings(budget={"tokens": 60_000, "batch_size": 8},
+    settings = tiny_settings(budget={"tokens": 32_000, "batch_size": 8},
                              loop={"threads": 1, "eval_tokens": 4096, "log_every": 2, "checkpoint_seconds": 0})
     config = _write_toml(tmp_path / "run.toml", settings)
     whole = _cli("train", "--config", str(config), "--out", str(tmp_path / "whole"), "--json")

@@ -66,8 +66,11 @@ def _first_crossings(f: np.ndarray, log_c: np.ndarray) -> np.ndarray:
     i = np.argmax(flips, axis=1)
     rows = np.arange(len(f))
     f0, f1 = f[rows, i], f[rows, i + 1]
-    step = np.where(f1 != f0, f0 - f1, 1.0)  # a flat step (or a row with no flip) has no interior root
-    t = np.where(f1 != f0, f0 / step, 0.0)
+    # A flat step has no interior root (t = 0); a resample whose curve overflows (inf − inf) gives
+    # NaN, which reads as no crossing for that resample.
+    with np.errstate(invalid="ignore"):
+        step = np.where(f1 != f0, f0 - f1, 1.0)
+        t = np.where(f1 != f0, f0 / step, 0.0)
     x = log_c[i] + t * (log_c[i + 1] - log_c[i])
     return np.where(has, x, np.nan)
 
