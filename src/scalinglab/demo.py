@@ -13,6 +13,7 @@ from pathlib import Path
 import tomli_w
 
 from scalinglab.config import ConfigError, read_toml
+from scalinglab.config.paths import make_folder, os_problem, write_atomically
 
 STUDY_NAME = "crossover-cpu"
 
@@ -55,6 +56,9 @@ def write_demo_study(out_dir: Path, quick: bool = False, adaptive: bool = False)
     text = f"# Written by `scalinglab demo{flags}` from studies/{STUDY_NAME}.toml.\n"
     text += tomli_w.dumps(study)
     if not path.exists() or path.read_text() != text:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        make_folder(out_dir)
+        try:
+            write_atomically(path, text)
+        except OSError as e:
+            raise os_problem(path, e, "write the demo's study") from None
     return path

@@ -44,3 +44,10 @@ def test_plan_of_every_paper_study(name):
     assert done.exit_code == 0, done.output
     plan = json.loads(done.stdout)
     assert plan["totals"]["flops"] > 1e18 and all(r["flops"] > 0 for r in plan["runs"])
+
+
+def test_an_unusable_demo_folder_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    done = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path / "a-file" / "demo")])
+    assert done.exit_code == 2
+    assert done.stderr.strip() == f"error: {tmp_path / 'a-file' / 'demo'}: {tmp_path / 'a-file'} is a file, not a folder"

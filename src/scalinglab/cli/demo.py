@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from scalinglab.cli.app import app, err_console, out_console
+from scalinglab.cli.app import app, err_console, out_console, user_errors
 
 
 @app.command()
@@ -26,7 +26,8 @@ def demo(
     from scalinglab.report import build_report
 
     t0 = time.perf_counter()
-    study = load_study(write_demo_study(out, quick=quick, adaptive=adaptive))
+    with user_errors():
+        study = load_study(write_demo_study(out, quick=quick, adaptive=adaptive))
     err_console.rule(Text.assemble(("1/3 plan", "bold"), f": {study.path}"))
     plan = show_plan(study, probe=True, workers=workers, threads=None, order="largest", out=None, as_json=False)
     if adaptive:
