@@ -88,3 +88,17 @@ def test_a_budget_below_the_cheapest_run_is_refused(adaptive):
     res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--budget", "10"])
     finished = res.exit_code == 0 and "settled" in res.output  # nothing left to weigh when settled
     assert finished or (res.exit_code == 2 and "--budget: 10 FLOPs is below the cheapest run to train" in res.output)
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_stops_the_study_instead_of_being_chosen_again(tmp_path):
+    arms = {"ok": {}, "broken": {"data": {"source": f"files:{tmp_path / 'missing'}/*.txt"}}}
+    path = write_study(tmp_path / "tiny.toml", widths=(16, 32, 48), arms=arms, tokens=1024)
+    path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
+    study = load_study(path)
+    decisions = []
+    last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=50,
+                        on_decision=decisions.append)
+    assert [d.action for d in decisions] == ["train", "failed"]
+    assert last.action == "failed" and "broken" in last.reason and "did not finish" in last.reason
+    assert list(load_decisions(study)["action"]) == ["train", "failed"]

@@ -28,6 +28,9 @@ from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.verdict import all_weighed
 from scalinglab.model.accounting import chinchilla_flops
 
+ENDINGS = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: no run left to help",
+           "failed": "stopped: a chosen run failed", "train": "still running (or interrupted)"}
+"""How an adaptive study's last decision (its action) reads, in the terminal and in the report."""
 SETTLED = (0.05, 0.95)
 """P(B beats A) outside this band settles the decision."""
 SIMULATIONS = 400

@@ -177,7 +177,7 @@ def _minimize(theta0, args, options) -> tuple[np.ndarray, float, bool]:
     return res.x, float(res.fun), bool(res.success) or float(np.max(np.abs(res.jac))) < 1e-6
 
 
-def _fit_theta(log_n, log_d, log_u, y, w, delta, max_starts: int = 8) -> tuple[np.ndarray, float, bool, int]:
+def _fit_theta(log_n, log_d, log_u, y, w, delta, max_starts: int = 8) -> tuple[np.ndarray, float, bool]:
     """Screen the start grid at once, then L-BFGS from the best start of each exponent pair and the
     `max_starts` best overall (as analysis.optimize.fit_grid)."""
     grid = _start_grid()
@@ -192,7 +192,7 @@ def _fit_theta(log_n, log_d, log_u, y, w, delta, max_starts: int = 8) -> tuple[n
         rough = sorted((_minimize(grid[i], args, SCOUT_OPTIONS) for i in picks), key=lambda found: found[1])
         best = min((_minimize(found[0], args, LBFGS_OPTIONS) for found in rough[:FINISHED_STARTS]),
                    key=lambda found: found[1])
-    return best[0], best[1], best[2], len(picks)
+    return best[0], best[1], best[2]
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,7 +263,7 @@ def fit_data_constrained(params, tokens, unique_tokens, loss, runs=None, *, grou
     """Fit the law to points (N, D, U, loss); `runs` labels rows by run (the unit of the bootstrap)."""
     n, d, u, loss = (np.asarray(v, dtype=float) for v in (params, tokens, unique_tokens, loss))
     if resampling not in RESAMPLINGS:
-        raise ConfigError(f"resampling: unknown choice '{resampling}' (choose from {', '.join(RESAMPLINGS)})")
+        raise ConfigError(f"unknown choice '{resampling}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
     log_n, log_d, log_u, y = np.log(n), np.log(d), np.log(u), np.log(loss)
     repeated = int(np.sum(d > u))
     if not repeated:
@@ -275,7 +275,7 @@ def fit_data_constrained(params, tokens, unique_tokens, loss, runs=None, *, grou
                           f"parameters of the data-constrained law")
     codes = np.unique(np.arange(len(y)) if runs is None else np.asarray(runs), return_inverse=True)[1]
     w = np.ones_like(y)
-    theta, objective, converged, _ = _fit_theta(log_n, log_d, log_u, y, w, delta)
+    theta, objective, converged = _fit_theta(log_n, log_d, log_u, y, w, delta)
     r_n = log_inputs(theta, log_n, log_d, log_u)[2]
     identified = {"R_D_star": True, "R_N_star": bool(np.any(r_n > 1e-9))}
     if not identified["R_N_star"]:
@@ -340,5 +340,5 @@ def fit_table(df: pd.DataFrame, *, columns: Columns | None = None, bootstrap: in
                                                group=group, bootstrap=bootstrap, seed=group_seed(seed, group),
                                                delta=delta, level=level, resampling=resampling)
         except ConfigError as e:
-            raise ConfigError(f"{runs.source}: {e}") from None
+            raise e.at(runs.source) from None
     return ConstrainedReport(runs.source, fits, runs.excluded)

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
+from scalinglab.cli.study import duration
 from scalinglab.config import ConfigError, Study, load_study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
@@ -25,13 +26,6 @@ def _band(settle: float) -> tuple[float, float]:
     if not 0 < settle < 0.5:
         fail(f"--settle: must be between 0 and 0.5, got {settle:g}")
     return settle, 1 - settle
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
 @app.command("next")
@@ -86,23 +80,24 @@ def next_run(
     for v in values[:top]:
         c = v.candidate
         star = "" if result.menu[c.label].in_sweep else " *"
-        t.add_row(c.label + star, f"{c.cost:.2g}", _duration(c.seconds), f"{v.gain:.3f}", f"{1e15 * v.per_flop:.3g}",
+        t.add_row(c.label + star, f"{c.cost:.2g}", duration(c.seconds), f"{v.gain:.3f}", f"{1e15 * v.per_flop:.3g}",
                   f"{v.settle_chance:.0%}", f"{v.p_after[0]:.2f}–{v.p_after[1]:.2f}")
     out_console.print(t)
     _say("bits: expected drop of the uncertainty (entropy) of 'B beats A at the target' once the run is known; "
          "bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after which P leaves "
          f"{band[0]:g}–{band[1]:g}; P after: 10th–90th percentile of P then.")
-    _say(_closing(values, result.menu, budget))
+    _say(_closing(values, result.advice.values, result.menu, budget))
 
 
-def _closing(values, menu, budget: float | None) -> str:
+def _closing(values, every, menu, budget: float | None) -> str:
+    """values: the runs within the budget, best per FLOP first; every: all of them, to say what settling would cost."""
     if not values:
         return "nothing left to train on this ladder (every run is done): the decision stays open."
     best = values[0]
     beyond = "" if menu[best.candidate.label].in_sweep else "; it is beyond the sweep: add its width to sweep.width"
     text = f"next: {best.candidate.label} ({best.candidate.cost:.3g} FLOPs){beyond}."
     if budget is not None and max(v.settle_chance for v in values) < 0.5:
-        likely = sorted((v for v in values if v.settle_chance >= 0.5), key=lambda v: v.candidate.cost)
+        likely = sorted((v for v in every if v.settle_chance >= 0.5), key=lambda v: v.candidate.cost)
         need = (f"the cheapest run that settles it in half of its outcomes costs {likely[0].candidate.cost:.3g} FLOPs"
                 if likely else "no single run on this ladder is likely to; widen the ladder (--extend) or add seeds")
         text += f" Cannot settle within the budget ({budget:.3g} FLOPs): {need}."
@@ -142,6 +137,7 @@ def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None,
                                 observer=progress, on_decision=said)
     finally:
         progress.stop()
-    verdict = {"settled": "settled", "budget": "stopped: out of budget", "exhausted": "stopped: every run trained"}
-    err_console.print(f"{study.name}: {verdict[last.action]} after {last.spent:.3g} FLOPs; P(B beats A) = {last.p:.3f}",
+    from scalinglab.analysis.advice import ENDINGS
+
+    err_console.print(f"{study.name}: {ENDINGS[last.action]} after {last.spent:.3g} FLOPs; P(B beats A) = {last.p:.3f}",
                       markup=False, highlight=False, soft_wrap=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 from typing import Optional
@@ -34,8 +36,9 @@ def _order(order: str) -> str:
     return order
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
+def duration(seconds: float | None) -> str:
+    """'42 s', '3m05s', '2h10m', '3.1 days', '2.5 years'; '-' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
         return "-"
     seconds = round(seconds)
     if seconds < 60:
@@ -112,7 +115,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
                f"{si(b.params_non_embedding)}/{si(b.params_total)}", si(b.tokens), uses[r.spec.run_id].shown,
-               f"{b.steps:,}", si(b.flops), ("~" if r.scaled else "") + _duration(r.seconds)]
+               f"{b.steps:,}", si(b.flops), ("~" if r.scaled else "") + duration(r.seconds)]
         table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:
@@ -120,12 +123,12 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     out_console.print(
         f"total: {len(p.runs)} runs, {si(p.tokens)} tokens, {si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
-        f"est. {_duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
+        f"est. {duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
     _estimate_notes(p, probe)
     for kind, text in repetition_lines(p.runs, uses):
         out_console.print(warning_line(text) if kind == "warning" else text, soft_wrap=True)
     if len(remaining) != len(p.runs):
-        out_console.print(f"to do: {len(remaining)} runs, est. {_duration(left_s) if probe else '-'} "
+        out_console.print(f"to do: {len(remaining)} runs, est. {duration(left_s) if probe else '-'} "
                           f"({len(p.runs) - len(remaining)} already done)", highlight=False)
     return p
 
@@ -192,7 +195,7 @@ class _StudyProgress:
         else:
             loss = "-" if f.final_eval_loss is None else f"{f.final_eval_loss:.4f}"
             mark, style = ("✓", "green") if f.status == "complete" else ("!", "yellow")
-            how = f"same run as {f.reused_from}" if f.reused_from else _duration(f.wall_time_s)
+            how = f"same run as {f.reused_from}" if f.reused_from else duration(f.wall_time_s)
             line = Text.assemble((f"{mark} {f.run.spec.run_id} {f.status}", style), f"  eval loss {loss}  ({how})")
         for warning in f.warnings:
             self.progress.console.print(warning_line(f"{f.run.spec.run_id}: {warning}"), soft_wrap=True)
@@ -268,7 +271,7 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
     c = summary.counts
     err_console.print(
         f"{study.name}: {sum(c.values())} runs finished ({c['complete']} complete, {c['diverged']} diverged, "
-        f"{c['failed']} failed), {summary.skipped} were already done; {_duration(summary.wall_time_s)}. "
+        f"{c['failed']} failed), {summary.skipped} were already done; {duration(summary.wall_time_s)}. "
         f"Results: {out_dir / 'results.sqlite'}", highlight=False, soft_wrap=True)
     return summary
 

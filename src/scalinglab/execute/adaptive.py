@@ -69,6 +69,11 @@ def arms_of(study: Study, a: str | None, b: str | None) -> tuple[str, str]:
     return a, b
 
 
+def _check_target(target_compute: float | None) -> None:
+    if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
+        raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
+
+
 def planned_target(study: Study, arms: tuple[str, str]) -> float:
     plan = make_plan(study, order="listed")
     return DEFAULT_TARGET_FACTOR * max(r.budget.flops_6nd for r in plan.runs if r.spec.arm in arms)
@@ -84,8 +89,7 @@ def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | 
                  band: tuple[float, float] = SETTLED, tokens_per_s: dict[str, float] | None = None) -> StudyAdvice:
     """The study's comparison at the target and the value of every run it could train next."""
     arms = arms_of(study, a, b)
-    if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
-        raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
+    _check_target(target_compute)
     table = export_table(study, out_dir)
     for arm in arms:
         finished = table[(table["arm"] == arm) & (table["status"] == "complete") & table["loss"].notna()]
@@ -116,7 +120,7 @@ def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
 class Decision:
     step: int
     action: str
-    """train | settled | budget | exhausted."""
+    """train | settled | budget | exhausted | failed (a chosen run did not finish)."""
     p: float
     spent: float
     runs: tuple[str, ...]
@@ -132,6 +136,7 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
     if not (math.isfinite(budget) and budget > 0):
         raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
     arms = arms_of(study, a, b)
+    _check_target(target_compute)
     target = target_compute or planned_target(study, arms)
     plan = plan_study(study, workers=workers, threads=threads, probe=False)
     slots = plan.workers
@@ -152,6 +157,15 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
         specs = [r for r in study.runs if r.run_id in decision.runs]
         run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=specs), out_dir,
                   executor=executor, address=address, observer=observer)
+        done, spent = _finished(export_table(study, out_dir), arms)
+        failed = [r.run_id for r in specs if r.digest not in done]
+        if failed:  # it would be chosen again every round: stop, and let the user look
+            decision = _record(out_dir, arms, target, None, spent, "failed", [],
+                               f"{', '.join(failed)} did not finish (`scalinglab status` says why); fix it and run "
+                               "again to resume", budget)
+            if on_decision:
+                on_decision(decision)
+            return decision
 
 
 def _last_p(out_dir: Path) -> float | None:
@@ -193,9 +207,10 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
         if len(chosen) == slots:
             break
     if not chosen:
-        affordable = [v for v in adv.values if advice.menu[v.candidate.label].in_sweep]
-        action = "budget" if affordable else "exhausted"
-        why = (f"no run of the sweep fits the {left:.3g} FLOPs left of the budget" if affordable
+        untrained = [c for c in advice.menu.values() if c.in_sweep]
+        action = "budget" if any(c.flops > left for c in untrained) else "exhausted"
+        why = (f"no run of the sweep that could help fits the {left:.3g} FLOPs left of the budget" if action == "budget"
+               else "no run left in the sweep is expected to move P" if untrained
                else "every run of the sweep has been trained")
         return _record(out_dir, arms, target, advice, spent, action, [], f"{why}; P = {adv.p:.3f} (not settled)",
                        budget)

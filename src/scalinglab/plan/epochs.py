@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scalinglab.config import DataConfig
+from scalinglab.config import ConfigError, DataConfig
+from scalinglab.config.study import si
 from scalinglab.data import cached_train_tokens, load_tokens
 from scalinglab.data.epochs import epochs, repeats_data, unique_train_tokens
 from scalinglab.data.sources import source_bytes
@@ -101,6 +102,9 @@ def data_use(runs: Sequence[PlannedRun], build: bool = False) -> dict[str, DataU
         tokens = r.budget.tokens
         if split.tokens is not None:
             unique = unique_train_tokens(split.tokens, data.seq_len, data.max_train_tokens)
+            if unique == 0:  # training would refuse it too (data.tokens): say so at plan time
+                raise ConfigError(f"the train split has {split.tokens} tokens, fewer than seq_len + 1 = "
+                                  f"{data.seq_len + 1} (use more documents or a shorter seq_len)", where="data")
             out[r.spec.run_id] = DataUse(split, unique, epochs(tokens, unique))
         elif data.max_train_tokens is not None:  # at most the cap, so at least this many epochs
             out[r.spec.run_id] = DataUse(split, None, epochs(tokens, data.max_train_tokens), lower_bound=True)
@@ -143,7 +147,4 @@ def _widths(runs: Sequence[PlannedRun]) -> str:
 
 
 def _tokens(n: int | None) -> str:
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n is not None and n >= div:
-            return f"{n / div:.3g}{suffix}"
-    return str(n)
+    return "?" if n is None else si(n)

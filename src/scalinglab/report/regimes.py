@@ -111,7 +111,7 @@ def mix_sentences(rows: pd.DataFrame, a: str, b: str) -> list[str]:
 def recipes(study: Study) -> dict[str, str]:
     """arm -> its recipe: the first arm (in the study's order) whose runs are the same but for
     data.max_train_tokens. The same recipe in two regimes is one lever, seen twice."""
-    signature: dict[str, frozenset] = {}
+    signature: dict[str, set[str]] = {}
     for spec in study.runs:
         cfg = spec.config
         plain = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_train_tokens": None})})
@@ -142,8 +142,10 @@ class LeverEffect:
         """'helps' / 'hurts' (beyond twice its standard error at every width), 'no clear effect' (at
         none), or where it does which: 'helps at widths 48, 64', 'helps at width 64, hurts at 32'.
 
-        The standard errors are the eval loss's across rows, unpaired: the two runs are scored on
-        the same rows, so this errs towards 'no clear effect'; seed-to-seed noise is not in it."""
+        The standard errors are the eval loss's across rows, unpaired. That errs two ways: the two
+        runs are scored on the same rows, so the paired error would be smaller ('no clear effect' too
+        often); and seed-to-seed noise is not in it (0.0165 nats at width 64 in crossover-cpu.toml),
+        so a 'helps' or 'hurts' under ~0.05 nats may be a different seed's luck."""
         d, se = np.array(self.delta), np.nan_to_num(np.array(self.se))
         sides = {"helps": d < -2 * se, "hurts": d > 2 * se}
         for word, where in sides.items():

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from scalinglab.analysis.advice import ENDINGS
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.report import regimes
 from scalinglab.report.collect import StudyData, run_rows
@@ -87,8 +88,7 @@ def decision_sentences(data: StudyData) -> list[str]:
     last = d.iloc[-1]
     a, b = data.labels.get(last["a"], last["a"]), data.labels.get(last["b"], last["b"])
     path = "; ".join(f"{row.spent_flops:.2g} FLOPs: {row.p_b_beats_a:.2f}" for row in decided.itertuples())
-    ends = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: every run trained",
-            "train": "still running (or interrupted)"}[last["action"]]
+    ends = ENDINGS.get(last["action"], last["action"])
     out = [f"Adaptive: {len(d)} decisions on {b} against {a} at {flops(last['target_compute'])} FLOPs; "
            f"{ends} after {last['spent_flops']:.3g} FLOPs. Every step refitted the finished runs and trained the "
            f"runs expected to reduce the uncertainty of the decision most per FLOP."]

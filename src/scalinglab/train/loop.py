@@ -172,9 +172,9 @@ class LogWindow:
     """The steps since the last log line: their losses stay on the device until the window closes
     (one host sync per window, not per step), with the time and tokens they took."""
 
-    def __init__(self, step: int):
+    def __init__(self):
         self.losses: list[torch.Tensor] = []
-        self.start, self.step0 = time.perf_counter(), step
+        self.start = time.perf_counter()
 
     def close(self) -> tuple[np.ndarray, float, int]:
         """(losses, seconds, steps) of the window; the next one starts now."""
@@ -193,7 +193,7 @@ def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporte
     budget, model, optimizer = run.budget, state.model, state.optimizer
     log_every = max(1, min(cfg.loop.log_every, budget.steps))
     t_session = last_checkpoint = time.perf_counter()
-    window = LogWindow(state.step)
+    window = LogWindow()
     while state.step < budget.steps:
         t0 = time.perf_counter()
         lr = run.peak_lr * lr_multiplier(state.step, budget.steps, cfg.schedule)
@@ -225,7 +225,7 @@ def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporte
         state.metrics.append(row)
         if reporter:
             reporter.on_log(row)
-        window = LogWindow(step)
+        window = LogWindow()
         if time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < budget.steps:
             save_state(out_dir, state, cfg, time.perf_counter() - t_session)
             last_checkpoint = time.perf_counter()
@@ -242,12 +242,13 @@ def _result(cfg: RunConfig, run: Setup, state: TrainState, diverged_step: int | 
     tokens = (diverged_step or step) * budget.tokens_per_step
     unseen, unseen_se = (evaluate_unseen_train(state.model, run.data, cfg, step, run.device, run.dtype)
                          if status == "complete" else (None, None))
+    unique = run.n_rows * cfg.data.seq_len  # the train rows it can draw, each seq_len tokens
     return RunResult(
         status=status, steps=diverged_step or step, steps_planned=budget.steps, tokens=tokens,
         params_non_embedding=budget.params_non_embedding, params_total=budget.params_total,
         flops=budget.flops * tokens / budget.tokens, flops_6nd=budget.flops_6nd * tokens / budget.tokens,
         vocab_size=run.data.vocab_size, lr=run.peak_lr, depth=cfg.model.resolved_depth(),
-        unique_tokens=run.n_rows * cfg.data.seq_len, epochs=epochs(tokens, run.n_rows * cfg.data.seq_len),
+        unique_tokens=unique, epochs=epochs(tokens, unique),
         final_train_loss=trained[-1].train_loss if trained and status == "complete" else None,
         final_eval_loss=final_eval.eval_loss if final_eval else None,
         final_eval_loss_se=final_eval.eval_loss_se if final_eval else None,
