@@ -77,7 +77,7 @@ def runs_of(frame: pd.DataFrame) -> pd.DataFrame:
                          "cost": g["compute"].max()}).reset_index()
 
 
-def candidates(runs: pd.DataFrame, hidden: set, a: str, b: str) -> list[Candidate]:
+def candidates(runs: pd.DataFrame, hidden: set, a: str, b: str, pairs: bool = True) -> list[Candidate]:
     """Every hidden run alone, and every hidden pair of one size and budget across the arms."""
     out = []
     side = {a: "a", b: "b"}
@@ -85,6 +85,8 @@ def candidates(runs: pd.DataFrame, hidden: set, a: str, b: str) -> list[Candidat
     for row in rows.itertuples():
         out.append(Candidate(f"{row.group}|{row.run}", (side[row.group],), row.params, row.tokens, row.cost,
                              run_ids=(row.run,)))
+    if not pairs:
+        return out
     key = rows.assign(n=rows["params"].round(-3), d=rows["tokens"].round(-3))
     for (_, _), pair in key.groupby(["n", "d"]):
         if set(pair["group"]) == {a, b}:
@@ -98,8 +100,14 @@ STANDARD = Columns(group="group", run_id="run")
 """A checked table (select_runs) read back under its standard names."""
 
 
+def shown_rows(frame: pd.DataFrame, shown: set) -> pd.DataFrame:
+    sub = frame[[(g, r) in shown for g, r in zip(frame["group"], frame["run"])]]
+    sub.attrs = frame.attrs
+    return sub
+
+
 def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target: float, truth: str | None,
-           bootstrap: int, max_steps: int = 30) -> Replay:
+           bootstrap: int, max_steps: int = 30, trace: bool = False, pairs: bool = True) -> Replay:
     start = time.perf_counter()
     frame = select_runs(df, columns, checkpoints="all").frame
     frame = frame[frame["group"].isin([a, b])]
@@ -116,16 +124,22 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
     decision, steps, before = "uncertain", 0, None
     while steps < max_steps:
         steps += 1
-        sub = frame[[(g, r) in shown for g, r in zip(frame["group"], frame["run"])]]
-        sub.attrs = frame.attrs
         try:
-            c = compare_arms(sub, a, b, columns=STANDARD, target_compute=target, bootstrap=bootstrap)
+            c = compare_arms(shown_rows(frame, shown), a, b, columns=STANDARD, target_compute=target, bootstrap=bootstrap)
         except ConfigError:  # too few points yet: reveal each arm's cheapest hidden run
             chosen = {min((k for k in hidden if k[0] == arm), key=cost.get) for arm in (a, b)
                       if any(k[0] == arm for k in hidden)}
         else:
-            advice = advise(c, candidates(runs, hidden, a, b), sims=200)
-            decision = decide(advice.p) if settled_twice(advice.p, before, SETTLED, advice.settled) else "uncertain"
+            advice = advise(c, candidates(runs, hidden, a, b, pairs), sims=200)
+            settled = settled_twice(advice.p, before, SETTLED, advice.settled)
+            decision = decide(advice.p) if settled else "uncertain"
+            if trace:
+                top = advice.values[0] if advice.values else None
+                print(f"  step {steps}: P {advice.p:.3f} weighed {advice.can_settle} spent "
+                      f"{sum(cost[k] for k in shown) / sum(cost.values()):.1%} next "
+                      f"{top.candidate.label if top else '-'} gain {top.gain if top else 0:.3f} "
+                      f"cost {top.candidate.cost if top else 0:.2e}"
+                      f"{' settled' if settled else ''}", flush=True)
             before = advice.p
             if decision != "uncertain":
                 break
@@ -144,24 +158,24 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
                   time.perf_counter() - start)
 
 
-def synthetic_replays(seeds: int, bootstrap: int):
+def synthetic_cases(seeds: int):
     for scenario in SCENARIOS:
         for seed in range(seeds):
             df, truth = table(scenario, seed)
             target = 10 * float(df["compute"].max())
             la, lb = truth.loss("a", target), truth.loss("b", target)
             winner = "uncertain" if scenario == "equal" else ("b" if lb < la else "a")
-            yield replay(f"synthetic {scenario} #{seed}", df, "a", "b", Columns(), target, winner, bootstrap)
+            yield f"synthetic {scenario} #{seed}", df, "a", "b", Columns(), target, winner
 
 
-def shared_replays(bootstrap: int):
+def shared_cases():
     gem = load_table(DATA / "gemstones-lr-ablation.csv")
-    yield replay("gemstones main vs half", gem, "main_lr", "half_lr", Columns(), 10 * 1.2e21, None, bootstrap)
+    yield "gemstones main vs half", gem, "main_lr", "half_lr", Columns(), 10 * 1.2e21, None
     gadre = load_table(DATA / "gadre2024-overtraining.csv")
     for eval_set in ("c4_val", "paloma_c4_en"):
         sub = filter_rows(gadre, f"eval_set == '{eval_set}'")
         for a, b in (("c4_original", "rpj"), ("c4_original", "rw_original"), ("rpj", "rw_original")):
-            yield replay(f"gadre {eval_set} {a} vs {b}", sub, a, b, Columns(group="train_data"), 5.4e22, None, bootstrap)
+            yield f"gadre {eval_set} {a} vs {b}", sub, a, b, Columns(group="train_data"), 5.4e22, None
 
 
 def main() -> None:
@@ -169,15 +183,21 @@ def main() -> None:
     parser.add_argument("--only", choices=["synthetic", "shared"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--bootstrap", type=int, default=300)
+    parser.add_argument("--match", default="", help="only the replays whose name contains this")
+    parser.add_argument("--no-pairs", dest="pairs", action="store_false", help="offer single runs only")
+    parser.add_argument("--trace", action="store_true", help="print P and the chosen run at every look")
     args = parser.parse_args()
-    results = []
-    sources = []
+    cases = []
     if args.only in (None, "synthetic"):
-        sources.append(synthetic_replays(args.seeds, args.bootstrap))
+        cases.append(synthetic_cases(args.seeds))
     if args.only in (None, "shared"):
-        sources.append(shared_replays(args.bootstrap))
-    for source in sources:
-        for r in source:
+        cases.append(shared_cases())
+    results = []
+    for source in cases:
+        for name, df, a, b, columns, target, truth in source:
+            if args.match not in name:
+                continue
+            r = replay(name, df, a, b, columns, target, truth, args.bootstrap, trace=args.trace, pairs=args.pairs)
             results.append(r)
             verdict = "WRONG" if r.wrong else "ok" if r.success else "-"
             print(f"{r.name:48s} full {r.full:9s} advisor {r.decision:9s} truth {r.truth or '–':9s} compute "

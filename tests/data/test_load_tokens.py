@@ -109,7 +109,7 @@ def test_corrupt_or_foreign_cache_is_rejected_and_rebuilt(corpus, damage):
 
 def test_unfinished_write_leaves_no_file(tmp_path):
     path = tmp_path / "t.bin"
-    with pytest.raises(RuntimeError), cache.TokenWriter(path, vocab_size=258, bos_id=256, eos_id=257, fingerprint="f" * 24) as w:
+    with pytest.raises(RuntimeError), cache.token_writer(path, vocab_size=258, bos_id=256, eos_id=257, fingerprint="f" * 24) as w:
         w.append(np.arange(10))
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
@@ -117,9 +117,8 @@ def test_unfinished_write_leaves_no_file(tmp_path):
 
 def test_large_vocab_is_stored_as_uint32(tmp_path):
     path = tmp_path / "t.bin"
-    with cache.TokenWriter(path, vocab_size=70_000, bos_id=0, eos_id=1, fingerprint="abc") as w:
+    with cache.token_writer(path, vocab_size=70_000, bos_id=0, eos_id=1, fingerprint="abc") as w:
         w.append(np.array([0, 69_999, 65_536]))
-        w.commit()
     out = cache.read_tokens(path, "abc")
     assert out.tokens.dtype == np.uint32 and out.tokens.tolist() == [0, 69_999, 65_536]
     assert path.stat().st_size == cache.HEADER_BYTES + 3 * 4

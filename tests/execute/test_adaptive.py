@@ -86,8 +86,7 @@ def test_next_refuses_what_it_cannot_advise_on(tmp_path):
 def test_a_budget_below_the_cheapest_run_is_refused(adaptive):
     study, _, _ = adaptive
     res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--budget", "10"])
-    finished = res.exit_code == 0 and "settled" in res.output  # nothing left to weigh when settled
-    assert finished or (res.exit_code == 2 and "--budget: 10 FLOPs is below the cheapest run to train" in res.output)
+    assert res.exit_code == 2 and "--budget: 10 FLOPs is below the cheapest run to train" in res.output
 
 
 @pytest.mark.slow
@@ -102,3 +101,18 @@ def test_a_run_that_fails_stops_the_study_instead_of_being_chosen_again(tmp_path
     assert [d.action for d in decisions] == ["train", "failed"]
     assert last.action == "failed" and "broken" in last.reason and "did not finish" in last.reason
     assert list(load_decisions(study)["action"]) == ["train", "failed"]
+
+
+@pytest.mark.slow
+def test_a_config_both_arms_share_is_trained_once_and_counts_for_each_arm(tmp_path):
+    arms = {"constant": {"lr": "2/16"}, "scaled": {"lr": "2/width"}}  # equal at width 16: one run
+    path = write_study(tmp_path / "tiny.toml", widths=(16, 32, 48), arms=arms, tokens=1024)
+    path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
+    study = load_study(path)
+    decisions = []
+    run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=50, on_decision=decisions.append)
+    table = export_table(study)
+    pivot = table[table["width"] == 16]
+    assert len(pivot) == 2 and pivot["digest"].nunique() == 1
+    assert (pivot["status"] == "complete").all() and pivot["loss"].nunique() == 1
+    assert len(json.loads(load_decisions(study)["runs"].iloc[0])) == 5  # trained once: 16 shared, 32 and 48 each

@@ -56,8 +56,8 @@ def next_run(
         result = advise_study(study, out or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
                               extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)
         values = list(result.advice.values)
-        if budget is not None and values:
-            cheapest = min(v.candidate.cost for v in values)
+        if budget is not None and result.menu:  # the menu, not the values: a fit without spread values nothing
+            cheapest = min(c.flops for c in result.menu.values())
             if budget < cheapest:
                 raise ConfigError(f"{budget:.3g} FLOPs is below the cheapest run to train ({cheapest:.3g} FLOPs)",
                                   option="budget")

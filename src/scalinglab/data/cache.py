@@ -26,8 +26,10 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -67,16 +69,14 @@ def dtype_for(vocab_size: int) -> np.dtype:
 
 
 class TokenWriter:
-    """Appends token chunks to a temporary file; `commit()` writes the header and renames it into
-    place. Leaving the `with` block without committing deletes the temporary file."""
+    """Appends token chunks to an open file after a placeholder header (token_writer writes it last)."""
 
-    def __init__(self, path: Path, *, vocab_size: int, bos_id: int, eos_id: int, fingerprint: str):
+    def __init__(self, file: BinaryIO, path: Path, *, vocab_size: int, bos_id: int, eos_id: int, fingerprint: str):
         self.path = path
         self.dtype = dtype_for(vocab_size)
         self.n_tokens = 0
         self._meta = (vocab_size, bos_id, eos_id, fingerprint.encode("ascii"))
-        self._atomic = atomic_path(path)
-        self._file = open(self._atomic.__enter__(), "wb")  # noqa: SIM115 - closed by commit() or __exit__
+        self._file = file
         self._file.write(b"\0" * HEADER_BYTES)  # placeholder until the count is known
 
     def append(self, tokens: np.ndarray) -> None:
@@ -86,20 +86,20 @@ class TokenWriter:
         self._file.write(np.ascontiguousarray(tokens, dtype=self.dtype).tobytes())
         self.n_tokens += tokens.size
 
-    def commit(self) -> None:
+    def write_header(self) -> None:
         vocab_size, bos_id, eos_id, fp = self._meta
         self._file.seek(0)
         self._file.write(_HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self.n_tokens, vocab_size, bos_id, eos_id, fp))
-        self._file.close()
-        self._atomic.__exit__(None, None, None)  # fsync, then rename into place
 
-    def __enter__(self) -> TokenWriter:
-        return self
 
-    def __exit__(self, *exc) -> None:
-        if not self._file.closed:  # left without commit(): the temporary file goes
-            self._file.close()
-            self._atomic.__exit__(RuntimeError, RuntimeError("not committed"), None)
+@contextlib.contextmanager
+def token_writer(path: Path, *, vocab_size: int, bos_id: int, eos_id: int, fingerprint: str) -> Iterator[TokenWriter]:
+    """A TokenWriter onto a temporary file beside `path`. Leaving the block normally writes the header,
+    then the file is fsynced and renamed into place; an exception deletes it."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        writer = TokenWriter(file, path, vocab_size=vocab_size, bos_id=bos_id, eos_id=eos_id, fingerprint=fingerprint)
+        yield writer
+        writer.write_header()
 
 
 def read_tokens(path: Path, fingerprint: str) -> TokenFile:

@@ -113,14 +113,12 @@ def _build(cfg: DataConfig, folder: Path, fp: str, bpe_path: Path) -> None:
         bpe_path=bpe_path,
     )
     meta = {"vocab_size": tok.vocab_size, "bos_id": tok.bos_id, "eos_id": tok.eos_id, "fingerprint": fp}
-    with cache.TokenWriter(folder / "train.bin", **meta) as train, cache.TokenWriter(folder / "eval.bin", **meta) as held:
+    with cache.token_writer(folder / "train.bin", **meta) as train, cache.token_writer(folder / "eval.bin", **meta) as held:
         # strict: a source that changed between passes (a file rewritten mid-build) fails loudly.
         for texts, flags in _chunks(zip(documents(), is_eval, strict=True)):
             ids = tok.encode_batch(texts)
             train.append(pack([a for a, e in zip(ids, flags, strict=True) if not e], tok.bos_id, tok.eos_id))
             held.append(pack([a for a, e in zip(ids, flags, strict=True) if e], tok.bos_id, tok.eos_id))
-        train.commit()
-        held.commit()
     log.info(
         "tokenized %d documents (%d eval) with %s: %d train, %d eval tokens in %.1f s",
         len(is_eval), int(is_eval.sum()), cfg.tokenizer, train.n_tokens, held.n_tokens, time.perf_counter() - start,

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from scalinglab.analysis import Comparison, compare_arms
 from scalinglab.analysis.advice import SETTLED, Advice, Candidate, advise, settled_twice
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
@@ -84,13 +86,24 @@ def _finished(table, arms) -> tuple[set[str], float]:
     return set(rows["digest"]), float(rows.drop_duplicates("digest")["flops"].sum())
 
 
+def _twins_without_result(study: Study, table, arms) -> list:
+    """Runs of the two arms that read pending although a run of the same config finished under another
+    arm's id (a config both arms share, e.g. the pivot of a crossover): each arm needs it as its own point."""
+    final = table["status"].isin(FINAL)
+    done, ids = set(table.loc[final, "digest"]), set(table.loc[final, "run_id"])
+    return [r for r in study.runs if r.arm in arms and r.digest in done and r.run_id not in ids]
+
+
 def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | None = None,
                  target_compute: float | None = None, extend: int = 2, bootstrap: int = 1000, seed: int = 0,
-                 band: tuple[float, float] = SETTLED, tokens_per_s: dict[str, float] | None = None) -> StudyAdvice:
-    """The study's comparison at the target and the value of every run it could train next."""
+                 band: tuple[float, float] = SETTLED, tokens_per_s: dict[str, float] | None = None,
+                 table: pd.DataFrame | None = None) -> StudyAdvice:
+    """The study's comparison at the target and the value of every run it could train next.
+
+    table: the study's results (export_table), when the caller has just read them."""
     arms = arms_of(study, a, b)
     _check_target(target_compute)
-    table = export_table(study, out_dir)
+    table = export_table(study, out_dir) if table is None else table
     for arm in arms:
         finished = table[(table["arm"] == arm) & (table["status"] == "complete") & table["loss"].notna()]
         if finished.empty:
@@ -141,20 +154,28 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
     plan = plan_study(study, workers=workers, threads=threads, probe=False)
     slots = plan.workers
     while True:
-        done, spent = _finished(export_table(study, out_dir), arms)
+        table = export_table(study, out_dir)
+        twins = _twins_without_result(study, table, arms)
+        if twins:  # copies their twin's result; trains nothing
+            run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=twins), out_dir,
+                      executor=executor, address=address, observer=observer)
+            table = export_table(study, out_dir)
+        done, spent = _finished(table, arms)
         first = seed_runs(study, arms, done)
         if first:
             decision = _record(out_dir, arms, target, None, spent, "train", first,
                                f"each arm's {SEED_WIDTHS} smallest widths first: no curve to compare yet", budget)
         else:
             advice = advise_study(study, out_dir, a=arms[0], b=arms[1], target_compute=target, extend=0,
-                                  bootstrap=bootstrap, band=band)
+                                  bootstrap=bootstrap, band=band, table=table)
             decision = _decide(out_dir, arms, target, advice, spent, budget, slots, _last_p(out_dir))
         if on_decision:
             on_decision(decision)
         if decision.action != "train":
             return decision
-        specs = [r for r in study.runs if r.run_id in decision.runs]
+        chosen = {r.digest for r in study.runs if r.run_id in decision.runs}
+        # Every run of a chosen config, twins included: the driver trains it once and stores it under each id.
+        specs = [r for r in study.runs if r.digest in chosen and r.arm in arms]
         run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=specs), out_dir,
                   executor=executor, address=address, observer=observer)
         done, spent = _finished(export_table(study, out_dir), arms)
@@ -195,7 +216,10 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
             return _record(out_dir, arms, target, advice, spent, "train", [r.spec for r in pair.runs],
                            f"{pair.label}: the fits have no spread yet (as many runs as parameters)", budget)
     chosen, cost, runs = [], 0.0, {}
-    for v in adv.values:  # best per FLOP first; one candidate per worker, within the budget
+    # Best per FLOP first, within the budget, until every worker has a run: a pair of runs fills two.
+    # No more than that, since each round ends in a look, and a look after the cheaper rung can stop
+    # the study before the dearer one is trained.
+    for v in adv.values:
         c = advice.menu[v.candidate.label]
         if not c.in_sweep or v.gain <= 0 or cost + c.flops > left:
             continue
@@ -204,7 +228,7 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
         chosen.append(v)
         cost += c.flops
         runs.update({r.spec.digest: r.spec for r in c.runs})
-        if len(chosen) == slots:
+        if len(runs) >= slots:
             break
     if not chosen:
         untrained = [c for c in advice.menu.values() if c.in_sweep]
