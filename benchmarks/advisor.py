@@ -10,6 +10,11 @@ decision, and (for planted truths) the right one, with how much of the grid's co
 
     python benchmarks/advisor.py                  # planted truths, then the shared published tables
     python benchmarks/advisor.py --only synthetic --seeds 3
+    python benchmarks/advisor.py --match "beyond #0" --trace   # one replay, P and the next run at each look
+
+Measured 2026-12-02 (defaults, 27 replays): the same winner with ≤ 1/3 of the compute in 7 of the 10
+the full grid decides (70%), median 14.5%; uncertain in 12 of the 17 it cannot, the planted winner in
+5; no wrong winner. `--no-pairs` (single runs only) names a wrong winner in planted-equal #4.
 
 Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
 where the full grid cannot decide, the advisor does not decide wrongly.
