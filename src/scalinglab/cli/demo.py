@@ -52,9 +52,9 @@ arms differ by little more than seed noise at the top, 0.05 would take every run
 
 def _adaptive_target(study) -> float:
     """Twice the compute of the largest run the ladder plans: a verdict the ladder can reach."""
-    from scalinglab.execute.adaptive import DEFAULT_TARGET_FACTOR, planned_target
+    from scalinglab.execute.adaptive import largest_planned
 
-    return 2 * planned_target(study, tuple(study.arms[:2])) / DEFAULT_TARGET_FACTOR
+    return 2 * largest_planned(study, tuple(study.arms[:2]))
 
 
 def _adaptive(study, plan, workers) -> str:

@@ -155,11 +155,14 @@ def _chunks(pairs) -> Iterator[tuple[list[str], list[bool]]]:
         yield texts, flags
 
 
+def split_too_short(name: str, tokens: int, seq_len: int) -> ConfigError:
+    """The one error for a split shorter than one row (seq_len + 1 tokens): a run would train or
+    evaluate on nothing. Said when the tokens load, and by `plan` from the cache's size."""
+    return ConfigError(f"the {name} split has {tokens} tokens, fewer than seq_len + 1 = {seq_len + 1} "
+                       "(use more documents, a larger eval_fraction or a shorter seq_len)", where="data")
+
+
 def _check_fits(data: TokenData, cfg: DataConfig) -> None:
-    """A split too short for one row would train or evaluate on nothing; say so up front."""
     for name, stream in (("train", data.train), ("eval", data.eval)):
         if batch_rows(len(stream), cfg.seq_len) < 1:
-            raise ConfigError(
-                f"data: the {name} split has {len(stream)} tokens, fewer than seq_len + 1 = {cfg.seq_len + 1} "
-                "(use more documents, a larger eval_fraction or a shorter seq_len)"
-            )
+            raise split_too_short(name, len(stream), cfg.seq_len)

@@ -76,9 +76,13 @@ def _check_target(target_compute: float | None) -> None:
         raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
 
 
+def largest_planned(study: Study, arms: tuple[str, str]) -> float:
+    """6ND compute of the largest run of the two arms that the study file plans."""
+    return max(r.budget.flops_6nd for r in make_plan(study, order="listed").runs if r.spec.arm in arms)
+
+
 def planned_target(study: Study, arms: tuple[str, str]) -> float:
-    plan = make_plan(study, order="listed")
-    return DEFAULT_TARGET_FACTOR * max(r.budget.flops_6nd for r in plan.runs if r.spec.arm in arms)
+    return DEFAULT_TARGET_FACTOR * largest_planned(study, arms)
 
 
 def _finished(table, arms) -> tuple[set[str], float]:
@@ -153,14 +157,24 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
     target = target_compute or planned_target(study, arms)
     plan = plan_study(study, workers=workers, threads=threads, probe=False)
     slots = plan.workers
+    trained: list = []  # the last round's runs
     while True:
-        table = export_table(study, out_dir)
+        table = export_table(study, out_dir)  # once per round: every check below reads it
+        done, spent = _finished(table, arms)
+        failed = [r.run_id for r in trained if r.digest not in done]
+        if failed:  # it would be chosen again every round: stop, and let the user look
+            decision = _record(out_dir, arms, target, None, spent, "failed", [],
+                               f"{', '.join(failed)} did not finish (`scalinglab status` says why); fix it and run "
+                               "again to resume", budget)
+            if on_decision:
+                on_decision(decision)
+            return decision
         twins = _twins_without_result(study, table, arms)
-        if twins:  # copies their twin's result; trains nothing
+        if twins:  # a store from before twins were trained together: copy their results, train nothing
             run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=twins), out_dir,
                       executor=executor, address=address, observer=observer)
             table = export_table(study, out_dir)
-        done, spent = _finished(table, arms)
+            done, spent = _finished(table, arms)
         first = seed_runs(study, arms, done)
         if first:
             decision = _record(out_dir, arms, target, None, spent, "train", first,
@@ -175,18 +189,9 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
             return decision
         chosen = {r.digest for r in study.runs if r.run_id in decision.runs}
         # Every run of a chosen config, twins included: the driver trains it once and stores it under each id.
-        specs = [r for r in study.runs if r.digest in chosen and r.arm in arms]
-        run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=specs), out_dir,
+        trained = [r for r in study.runs if r.digest in chosen and r.arm in arms]
+        run_study(make_plan(study, workers=plan.workers, threads=plan.threads, runs=trained), out_dir,
                   executor=executor, address=address, observer=observer)
-        done, spent = _finished(export_table(study, out_dir), arms)
-        failed = [r.run_id for r in specs if r.digest not in done]
-        if failed:  # it would be chosen again every round: stop, and let the user look
-            decision = _record(out_dir, arms, target, None, spent, "failed", [],
-                               f"{', '.join(failed)} did not finish (`scalinglab status` says why); fix it and run "
-                               "again to resume", budget)
-            if on_decision:
-                on_decision(decision)
-            return decision
 
 
 def _last_p(out_dir: Path) -> float | None:

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scalinglab.config import ConfigError, DataConfig
+from scalinglab.config import DataConfig
 from scalinglab.config.study import si
 from scalinglab.data import cached_train_tokens, load_tokens
+from scalinglab.data.tokens import split_too_short
 from scalinglab.data.epochs import epochs, repeats_data, unique_train_tokens
 from scalinglab.data.sources import source_bytes
 from scalinglab.plan.plan import PlannedRun
@@ -102,9 +103,8 @@ def data_use(runs: Sequence[PlannedRun], build: bool = False) -> dict[str, DataU
         tokens = r.budget.tokens
         if split.tokens is not None:
             unique = unique_train_tokens(split.tokens, data.seq_len, data.max_train_tokens)
-            if unique == 0:  # training would refuse it too (data.tokens): say so at plan time
-                raise ConfigError(f"the train split has {split.tokens} tokens, fewer than seq_len + 1 = "
-                                  f"{data.seq_len + 1} (use more documents or a shorter seq_len)", where="data")
+            if unique == 0:  # loading the tokens to train would refuse it: say so at plan time
+                raise split_too_short("train", split.tokens, data.seq_len)
             out[r.spec.run_id] = DataUse(split, unique, epochs(tokens, unique))
         elif data.max_train_tokens is not None:  # at most the cap, so at least this many epochs
             out[r.spec.run_id] = DataUse(split, None, epochs(tokens, data.max_train_tokens), lower_bound=True)

@@ -140,10 +140,7 @@ class Setup:
 
 def _setup(cfg: RunConfig) -> Setup:
     data = load_tokens(cfg.data)
-    n_rows = batch_rows(len(data.train), cfg.data.seq_len)
-    if n_rows < 1:
-        raise ConfigError(f"the train split has {len(data.train)} tokens, fewer than one row of seq_len",
-                          where="data")
+    n_rows = batch_rows(len(data.train), cfg.data.seq_len)  # ≥ 1: load_tokens and data.max_train_tokens see to it
     device, dtype = resolve_device(cfg)
     return Setup(data, resolve_budget(cfg, data.vocab_size), device, dtype, cfg.optim.resolved_lr(cfg.model.width),
                  n_rows)
