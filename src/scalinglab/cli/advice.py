@@ -76,7 +76,8 @@ def next_run(
         return
     t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")
     for col in ("run(s)", "FLOPs", "time", "bits", "bits/PF", "settles", "P after"):
-        t.add_column(col, justify="left" if col == "run(s)" else "right", no_wrap=col == "run(s)")
+        # Numbers stay whole in a narrow terminal (an 80-column one cut "P after" to "0.45–…"); labels wrap.
+        t.add_column(col, justify="left" if col == "run(s)" else "right", no_wrap=col != "run(s)")
     for v in values[:top]:
         c = v.candidate
         star = "" if result.menu[c.label].in_sweep else " *"
