@@ -12,9 +12,14 @@ decision, and (for planted truths) the right one, with how much of the grid's co
     python benchmarks/advisor.py --only synthetic --seeds 3
     python benchmarks/advisor.py --match "beyond #0" --trace   # one replay, P and the next run at each look
 
+A look whose decision is out of reach (analysis.advice: almost no draw's own P leaves the band)
+ends the replay as uncertain, as it ends `run --adaptive`; `--trace` prints that reach at every look.
+
 Measured 2026-12-02 (defaults, 27 replays): the same winner with ≤ 1/3 of the compute in 7 of the 10
 the full grid decides (70%), median 14.5%; uncertain in 12 of the 17 it cannot, the planted winner in
-5; no wrong winner. `--no-pairs` (single runs only) names a wrong winner in planted-equal #4.
+5; no wrong winner. Out of reach ended 2 of those 12 (beyond #2, equal #2) after 25% of the grid;
+the other 10 read the whole grid. Where the full grid decides, no weighed look had a reach below
+0.83. `--no-pairs` (single runs only) names a wrong winner in planted-equal #4.
 
 Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
 where the full grid cannot decide, the advisor does not decide wrongly.
@@ -140,13 +145,13 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
             decision = decide(advice.p) if settled else "uncertain"
             if trace:
                 top = advice.values[0] if advice.values else None
-                print(f"  step {steps}: P {advice.p:.3f} weighed {advice.can_settle} spent "
+                print(f"  step {steps}: P {advice.p:.3f} reach {advice.reach:.2f} weighed {advice.can_settle} spent "
                       f"{sum(cost[k] for k in shown) / sum(cost.values()):.1%} next "
                       f"{top.candidate.label if top else '-'} gain {top.gain if top else 0:.3f} "
                       f"cost {top.candidate.cost if top else 0:.2e}"
-                      f"{' settled' if settled else ''}", flush=True)
+                      f"{' settled' if settled else ' out of reach' if advice.out_of_reach else ''}", flush=True)
             before = advice.p
-            if decision != "uncertain":
+            if decision != "uncertain" or advice.out_of_reach:
                 break
             if advice.values:
                 pick = advice.values[0].candidate

@@ -65,3 +65,18 @@ def test_a_settled_decision_gains_little_from_any_run():
     assert advice.settled
     assert max(v.gain for v in advice.values) < 0.05
     assert all(np.isfinite(v.ess) for v in advice.values)
+
+
+def test_reach_is_what_exact_curves_would_settle():
+    # Planted-equal arms (a seed where P sits near 0.5): the draws' own P stay inside the band.
+    df, _ = table("equal", seed=2)
+    equal = advise(compare_arms(df, "a", "b", bootstrap=200, target_compute=float(df["compute"].max())), [])
+    assert not equal.settled and equal.reach < 0.05 and equal.out_of_reach
+    df, _ = table("never", seed=1)
+    apart = advise(compare_arms(df, "a", "b", bootstrap=200, target_compute=float(df["compute"].max())), [])
+    assert apart.settled and apart.reach > 0.95 and not apart.out_of_reach
+
+
+def test_an_open_decision_the_runs_can_still_settle_is_not_out_of_reach(undecided):
+    advice = advise(undecided, [])
+    assert advice.reach > 0.5 and not advice.out_of_reach

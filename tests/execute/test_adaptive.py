@@ -9,8 +9,11 @@ from typer.testing import CliRunner
 
 from scalinglab.cli import app
 from scalinglab.config import ConfigError, load_study
-from scalinglab.execute.adaptive import run_adaptive
-from scalinglab.store import export_table, load_decisions
+from scalinglab.analysis import compare_arms
+from scalinglab.analysis.advice import advise
+from scalinglab.analysis.synthetic import table
+from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive
+from scalinglab.store import Store, export_table, load_decisions, study_paths
 from tests.study_files import write_study
 
 runner = CliRunner()
@@ -35,7 +38,7 @@ def test_adaptive_starts_with_the_smallest_widths_then_follows_the_advice(adapti
     assert decisions[0].action == "train" and "smallest widths first" in decisions[0].reason
     widths = {r.run_id: r.width for r in study.runs}
     assert {widths[r] for r in decisions[0].runs} == {16, 32, 48}
-    assert last.action in ("settled", "budget", "exhausted")
+    assert last.action in ("settled", "out_of_reach", "budget", "exhausted")
     for d in decisions[1:-1]:
         assert d.action == "train" and "expected drop" in d.reason and d.runs
     stored = load_decisions(study)
@@ -51,7 +54,7 @@ def test_a_rerun_resumes_from_the_results_and_trains_nothing_twice(adaptive):
     study, decisions, last = adaptive
     before = len(load_decisions(study))
     again = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=200)
-    assert again.action == last.action or again.action in ("settled", "exhausted")
+    assert again.action == last.action or again.action in ("settled", "out_of_reach", "exhausted")
     assert len(load_decisions(study)) > before
 
 
@@ -116,3 +119,20 @@ def test_a_config_both_arms_share_is_trained_once_and_counts_for_each_arm(tmp_pa
     assert len(pivot) == 2 and pivot["digest"].nunique() == 1
     assert (pivot["status"] == "complete").all() and pivot["loss"].nunique() == 1
     assert len(json.loads(load_decisions(study)["runs"].iloc[0])) == 5  # trained once: 16 shared, 32 and 48 each
+
+
+
+def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
+    # Planted-equal arms on a whole ladder (a seed where P sits near 0.5): the fits' draws disagree
+    # about the difference by less than the run-to-run noise, so no run would settle it.
+    df, _ = table("equal", seed=2)
+    target = float(df["compute"].max())
+    comparison = compare_arms(df, "a", "b", bootstrap=200, target_compute=target)
+    advice = StudyAdvice(comparison, advise(comparison, []), {}, spent=1.0)
+    assert advice.advice.out_of_reach
+    decision = _decide(tmp_path, ("a", "b"), target, advice, 1.0, 1e30, 2, None)
+    assert decision.action == "out_of_reach" and not decision.runs
+    assert "would leave 0.05–0.95 were their curves known exactly" in decision.reason
+    reader = Store.open_reader(study_paths(tmp_path).db)
+    with reader:
+        assert [d["action"] for d in reader.decisions()] == ["out_of_reach"]

@@ -12,7 +12,16 @@ paired across arms): an outcome is simulated as one draw's prediction for the ca
 run-to-run noise; P given it reweights every draw by the likelihood of that outcome,
 w_i ∝ φ((log y − log L_i(x)) / σ), and averages each draw's P(B beats A) with those weights. This
 importance reweighting stands in for refitting the joint models to every simulated outcome (a
-refit per outcome per candidate would take hours); benchmarks/advisor.py measures it against refits.
+refit per outcome per candidate would take hours). benchmarks/preposterior.py measures it against
+refits (2026-12-02): where every joint model is weighed and the sizes pin the fits down (planted
+'beyond', 6 sizes) P after a run agrees with a refit's to a median 0.01 and the best run is the
+same; with 3-4 sizes it overstates what a run will do (gadre c4_val: 0.33 bits expected where
+refits give none; planted 'inside' at 4 sizes, before every model is weighed, refits flip P). So
+the values rank runs roughly; what stops a study is always the refitted P of a look, never these.
+
+The same draws say when no run is worth training: a decision is out of reach when almost no draw's
+own P leaves the band (Advice.reach), i.e. the arms are within run-to-run noise of each other at
+the target whatever the curves turn out to be.
 """
 
 from __future__ import annotations
@@ -29,10 +38,14 @@ from scalinglab.analysis.verdict import all_weighed
 from scalinglab.model.accounting import chinchilla_flops
 
 ENDINGS = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: no run left to help",
+           "out_of_reach": "stopped: out of reach (not even exact curves would settle it)",
            "failed": "stopped: a chosen run failed", "train": "still running (or interrupted)"}
 """How an adaptive study's last decision (its action) reads, in the terminal and in the report."""
 SETTLED = (0.05, 0.95)
 """P(B beats A) outside this band settles the decision."""
+OUT_OF_REACH = 0.05
+"""A decision is out of reach when fewer than this share of the comparison's draws would settle it
+even if their curves were known exactly (see Advice.reach)."""
 SIMULATIONS = 400
 """Simulated outcomes per candidate: the expected entropy to about ±0.01 bits."""
 
@@ -87,14 +100,25 @@ class Advice:
     """Every candidate, most valuable per FLOP first."""
     can_settle: bool = True
     """False while some joint model cannot be weighed yet (verdict.all_weighed): its P cannot settle."""
+    reach: float = 1.0
+    """Share of the draws whose own P(B beats A) is outside the band: how often the decision would
+    settle if more runs pinned both curves down exactly (each draw standing for one possible truth).
+    Real runs pin them down less than that, so this is about the most they can be expected to do;
+    below OUT_OF_REACH what keeps P inside the band is the run-to-run noise at the target itself,
+    which no run of these arms removes."""
 
     @property
     def settled(self) -> bool:
         return self.can_settle and not self.band[0] <= self.p <= self.band[1]
 
+    @property
+    def out_of_reach(self) -> bool:
+        return self.can_settle and not self.settled and self.reach < OUT_OF_REACH
+
     def to_dict(self) -> dict:
         return jsonable({"p_b_beats_a": self.p, "entropy_bits": self.entropy, "band": self.band,
-                         "settled": self.settled, "measure": "expected drop in H(P(B beats A)), bits per FLOP",
+                         "settled": self.settled, "reach": self.reach, "out_of_reach": self.out_of_reach,
+                         "measure": "expected drop in H(P(B beats A)), bits per FLOP",
                          "candidates": [v.to_dict() for v in self.values]})
 
 
@@ -113,7 +137,7 @@ def entropy(p) -> np.ndarray:
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
-def _decision_per_draw(c: Comparison) -> np.ndarray:
+def decision_per_draw(c: Comparison) -> np.ndarray:
     """Each paired draw's P(a run of B beats a run of A) at the target: (n_draws,), NaN where a
     draw has no frontier there (as forecast.forecast leaves such draws out)."""
     f = c.forecast
@@ -141,9 +165,22 @@ def _log_predictions(c: Comparison, cand: Candidate, n: int) -> np.ndarray:
     return np.array(out)
 
 
-def value(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generator,
-          band: tuple[float, float] = SETTLED, sims: int = SIMULATIONS) -> Value:
-    """Preposterior value of one candidate; q: each draw's P(B beats A) at the target."""
+@dataclass(frozen=True)
+class Outcomes:
+    """Simulated results of one candidate and P(B beats A) after each, by reweighting the draws."""
+
+    log_loss: np.ndarray
+    """(n_arms, sims): the simulated log losses, one row per arm the candidate runs."""
+    p_after: np.ndarray
+    """(sims,)"""
+    ess: np.ndarray
+    """(sims,): effective number of draws behind each P."""
+    p_now: float
+
+
+def simulate(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generator,
+             sims: int = SIMULATIONS) -> Outcomes:
+    """Outcomes of one candidate and the P each would leave; q: each draw's P(B beats A) at the target."""
     n = len(q)
     mu = _log_predictions(c, cand, n)  # (arms, draws)
     ok = np.all(np.isfinite(mu), axis=0) & np.isfinite(q)
@@ -156,12 +193,17 @@ def value(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generato
     loglik -= loglik.max(axis=1, keepdims=True)
     w = np.exp(loglik)
     w /= w.sum(axis=1, keepdims=True)
-    p_after = w @ q
-    ess = 1.0 / np.sum(w**2, axis=1)
-    h_now = float(entropy(q.mean()))
-    return Value(cand, h_now - float(entropy(p_after).mean()),
+    return Outcomes(y, w @ q, 1.0 / np.sum(w**2, axis=1), float(q.mean()))
+
+
+def value(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generator,
+          band: tuple[float, float] = SETTLED, sims: int = SIMULATIONS) -> Value:
+    """Preposterior value of one candidate; q: each draw's P(B beats A) at the target."""
+    o = simulate(c, cand, q, rng, sims)
+    p_after = o.p_after
+    return Value(cand, float(entropy(o.p_now)) - float(entropy(p_after).mean()),
                  float(np.mean((p_after < band[0]) | (p_after > band[1]))),
-                 (float(np.quantile(p_after, 0.1)), float(np.quantile(p_after, 0.9))), float(np.median(ess)))
+                 (float(np.quantile(p_after, 0.1)), float(np.quantile(p_after, 0.9))), float(np.median(o.ess)))
 
 
 def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float] = SETTLED,
@@ -174,9 +216,11 @@ def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float]
     if not (c.fit_a.has_spread and c.fit_b.has_spread):
         p = c.forecast.p_b_beats_a
         return Advice(p, float(entropy(p)) if np.isfinite(p) else 1.0, band, (), False)
-    q = _decision_per_draw(c)
+    q = decision_per_draw(c)
     rng = np.random.default_rng(seed)
     values = [value(c, cand, q, rng, band, sims) for cand in candidates]
     values.sort(key=lambda v: -v.per_flop)
-    p = float(np.nanmean(q)) if np.isfinite(q).any() else float("nan")
-    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or all_weighed(c.models))
+    known = q[np.isfinite(q)]
+    p = float(known.mean()) if known.size else float("nan")
+    reach = float(np.mean((known < band[0]) | (known > band[1]))) if known.size else 1.0
+    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or all_weighed(c.models), reach)

@@ -74,6 +74,10 @@ def next_run(
         _say(f"settled: P is outside {band[0]:g}–{band[1]:g}, so no run is needed for this decision "
              f"({'B' if adv.p > 0.5 else 'A'} ahead: {result.b if adv.p > 0.5 else result.a}).")
         return
+    if adv.out_of_reach:
+        _say(f"out of reach: only {adv.reach:.1%} of the fits' draws would leave {band[0]:g}–{band[1]:g} were their "
+             "curves known exactly; the arms are within run-to-run noise of each other at the target, so no run "
+             "of them is likely to settle which wins (the table shows what each would still change).")
     t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")
     for col in ("run(s)", "FLOPs", "time", "bits", "bits/PF", "settles", "P after"):
         # Numbers stay whole in a narrow terminal (an 80-column one cut "P after" to "0.45–…"); labels wrap.

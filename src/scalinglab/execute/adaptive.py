@@ -14,6 +14,8 @@ Settled means settled twice running: P outside the band after one round and stil
 the same side, after the next. Every round is another look at the data, and a study that stops at
 the first look outside the band stops on chance more often than the band says (measured by
 benchmarks/advisor.py: the wrong winners came from first looks at four or five sizes).
+A decision out of reach (analysis.advice.Advice.reach) ends the study at once: it names no winner,
+so stopping on it early risks only a decision that more runs might still have made.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
 class Decision:
     step: int
     action: str
-    """train | settled | budget | exhausted | failed (a chosen run did not finish)."""
+    """train | settled | out_of_reach | budget | exhausted | failed (a chosen run did not finish)."""
     p: float
     spent: float
     runs: tuple[str, ...]
@@ -213,6 +215,11 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
     if settled_twice(adv.p, before, adv.band, adv.settled):
         return _record(out_dir, arms, target, advice, spent, "settled", [], f"{outside}, as at the look before",
                        budget)
+    if adv.out_of_reach:
+        return _record(out_dir, arms, target, advice, spent, "out_of_reach", [],
+                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f}, and only {adv.reach:.1%} of the fits' draws would "
+                       f"leave {adv.band[0]:g}–{adv.band[1]:g} were their curves known exactly: the arms are too close "
+                       "at the target for runs to tell them apart (not settled)", budget)
     left = budget - spent
     if not adv.values:  # no spread to value runs by yet: the next width of each arm, smallest first
         nxt = sorted(advice.menu.values(), key=lambda c: c.flops)
@@ -240,7 +247,7 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
         action = "budget" if any(c.flops > left for c in untrained) else "exhausted"
         why = (f"no run of the sweep that could help fits the {left:.3g} FLOPs left of the budget" if action == "budget"
                else "no run left in the sweep is expected to move P" if untrained
-               else "every run of the sweep has been trained")
+               else "no run of the sweep is left to tell the arms apart")
         return _record(out_dir, arms, target, advice, spent, action, [], f"{why}; P = {adv.p:.3f} (not settled)",
                        budget)
     reason = "; ".join(f"{v.candidate.label}: expected drop {v.gain:.3f} bits of uncertainty for "

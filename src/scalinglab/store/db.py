@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS decisions (  -- what an adaptive study chose to train
     p_b_beats_a REAL,                -- the decision's probability when this choice was made
     delta REAL, delta_lo REAL, delta_hi REAL,
     spent_flops REAL NOT NULL,       -- compute of the two arms' finished runs at that moment
-    action TEXT NOT NULL,            -- train | settled | budget | exhausted | failed
+    action TEXT NOT NULL,            -- train | settled | out_of_reach | budget | exhausted | failed
     runs TEXT NOT NULL,              -- JSON list of the run_ids chosen
     reason TEXT NOT NULL
 );
