@@ -136,3 +136,12 @@ def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
     reader = Store.open_reader(study_paths(tmp_path).db)
     with reader:
         assert [d["action"] for d in reader.decisions()] == ["out_of_reach"]
+
+
+@pytest.mark.slow
+def test_next_says_so_while_p_cannot_settle_yet(adaptive):
+    study, _, _ = adaptive  # four widths per arm: too few runs to weigh the models with most parameters
+    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200", "--json"])
+    assert json.loads(res.stdout)["can_settle"] is False
+    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200"])
+    assert res.exit_code == 0 and "not every joint model can be weighed yet" in " ".join(res.output.split())

@@ -117,7 +117,7 @@ class Advice:
 
     def to_dict(self) -> dict:
         return jsonable({"p_b_beats_a": self.p, "entropy_bits": self.entropy, "band": self.band,
-                         "settled": self.settled, "reach": self.reach, "out_of_reach": self.out_of_reach,
+                         "settled": self.settled, "can_settle": self.can_settle, "reach": self.reach, "out_of_reach": self.out_of_reach,
                          "measure": "expected drop in H(P(B beats A)), bits per FLOP",
                          "candidates": [v.to_dict() for v in self.values]})
 

@@ -74,6 +74,9 @@ def next_run(
         _say(f"settled: P is outside {band[0]:g}–{band[1]:g}, so no run is needed for this decision "
              f"({'B' if adv.p > 0.5 else 'A'} ahead: {result.b if adv.p > 0.5 else result.a}).")
         return
+    if not adv.can_settle:
+        _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
+             "so P may still swing as runs come in, and it cannot settle before they can.")
     if adv.out_of_reach:
         _say(f"out of reach: only {adv.reach:.1%} of the fits' draws would leave {band[0]:g}–{band[1]:g} were their "
              "curves known exactly; the arms are within run-to-run noise of each other at the target, so no run "
