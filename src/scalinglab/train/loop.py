@@ -185,11 +185,14 @@ def _diverged_at(losses: np.ndarray, first_loss: float, factor: float, step: int
     return step - len(losses) + int(np.argmax(bad)) + 1 if bad.any() else None
 
 
-def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporter: Reporter | None) -> int | None:
-    """Train from state.step to the budget's last step (or divergence); returns the diverged step."""
+def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporter: Reporter | None,
+           t_session: float) -> int | None:
+    """Train from state.step to the budget's last step (or divergence); returns the diverged step.
+
+    t_session: when this session started (perf_counter); a checkpoint adds the wall time since."""
     budget, model, optimizer = run.budget, state.model, state.optimizer
     log_every = max(1, min(cfg.loop.log_every, budget.steps))
-    t_session = last_checkpoint = time.perf_counter()
+    last_checkpoint = time.perf_counter()
     window = LogWindow()
     while state.step < budget.steps:
         t0 = time.perf_counter()
@@ -265,10 +268,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
     torch.set_num_threads(cfg.resolved_threads())  # part of the run's identity (config.default_threads)
     run = _setup(cfg)
     state = _start(cfg, out_dir, run)
-    t_session = time.perf_counter()  # the wall time a session adds starts here, as _train's checkpoints count it
+    t_session = time.perf_counter()  # the wall time this session adds, in checkpoints and the result
     if reporter:
         reporter.on_start(run.budget.steps, state.step, run.budget)
-    diverged_step = _train(cfg, out_dir, run, state, reporter)
+    diverged_step = _train(cfg, out_dir, run, state, reporter, t_session)
     result = _result(cfg, run, state, diverged_step, time.perf_counter() - t_session)
     save_text(out_dir / RESULT, result.model_dump_json(indent=1))
     if reporter:
