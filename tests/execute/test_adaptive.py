@@ -65,6 +65,7 @@ def test_next_ranks_what_is_left_and_prints_json(adaptive):
     assert res.exit_code == 0, res.output
     advice = json.loads(res.stdout)
     assert 0 <= advice["p_b_beats_a"] <= 1 and advice["a"] == "small_lr"
+    assert advice["can_settle"] is False  # four widths per arm: not every joint model can be weighed
     costs = [c["gain_per_flop"] for c in advice["candidates"]]
     assert costs == sorted(costs, reverse=True)
 
@@ -141,7 +142,5 @@ def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
 @pytest.mark.slow
 def test_next_says_so_while_p_cannot_settle_yet(adaptive):
     study, _, _ = adaptive  # four widths per arm: too few runs to weigh the models with most parameters
-    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200", "--json"])
-    assert json.loads(res.stdout)["can_settle"] is False
     res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200"])
     assert res.exit_code == 0 and "not every joint model can be weighed yet" in " ".join(res.output.split())
