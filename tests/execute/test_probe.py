@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import Resources
+from scalinglab.execute.local import children_ignore_sigint
 from scalinglab.execute.probe import _representatives, probe_throughputs
 from scalinglab.plan import shape_key
 
@@ -69,3 +70,15 @@ def test_ctrl_c_while_probing_stops_at_once_without_leaks(tmp_path, cache_dir):
         raise
     assert proc.returncode != 0
     assert "leaked semaphore" not in err and "Traceback" not in err, err
+
+
+def test_a_ctrl_c_while_workers_start_is_held_for_the_driver_and_ignored_by_them():
+    # The window in which a pool spawns its workers: a Ctrl-C then used to vanish, and a probe ran on.
+    with pytest.raises(KeyboardInterrupt):
+        with children_ignore_sigint():
+            child = subprocess.run([sys.executable, "-c", "import signal; "
+                                    "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"],
+                                   capture_output=True, text=True, timeout=60)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert child.stdout.strip() == "True"  # held from its first instruction, until init_worker ignores it

@@ -77,21 +77,33 @@ class LocalExecutor:
 
 @contextmanager
 def children_ignore_sigint() -> Iterator[None]:
-    """Ignore SIGINT while a pool may start processes (a 'spawn' pool starts them in submit()).
+    """Start pool processes with SIGINT held back (a 'spawn' pool starts them in submit()).
 
     A terminal's Ctrl-C reaches the whole process group; a worker should leave it to the driver,
-    which stops the pool (stop_pool). An ignored signal survives exec, and Python then installs
-    no KeyboardInterrupt handler, so a worker ignores it from its first instruction, not only once
-    its initializer has run (a Ctrl-C while it imports would print its traceback).
+    which stops the pool (stop_pool). A signal mask survives fork and exec, so a worker started
+    here holds SIGINT blocked from its first instruction until init_worker ignores it and unblocks
+    it, which drops a Ctrl-C that came meanwhile (one while it imports would print its traceback).
+    CPython's resource tracker starts its process the same way.
+
+    The driver blocks SIGINT only in this thread and keeps its handler, so its own Ctrl-C is never
+    lost: another thread takes it, or it waits until the unblock. (Ignoring SIGINT in the driver
+    instead, as this once did, dropped a Ctrl-C that came while workers spawned: a probe ran on.)
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX: ignore it for the moment instead
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C held meanwhile is raised here
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:

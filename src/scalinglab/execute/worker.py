@@ -127,9 +127,11 @@ def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
         devices = visible if len(visible) >= gpus and visible[0] else [str(i) for i in range(gpus)]
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % gpus]  # before any CUDA call in this process
     # Ctrl-C in a terminal reaches the whole process group: the driver stops the workers itself
-    # (local.stop_pool). Pools start workers with SIGINT ignored already (local.children_ignore_sigint);
-    # this keeps it so in a worker started otherwise.
+    # (local.stop_pool). Pools start workers with SIGINT blocked (local.children_ignore_sigint):
+    # ignoring it drops one held meanwhile, and only then is it unblocked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
