@@ -57,8 +57,14 @@ def test_nothing_is_probed_when_one_row_is_already_too_slow(tmp_path):
 def test_ctrl_c_while_probing_stops_at_once_without_leaks(tmp_path, cache_dir):
     path = write_study(tmp_path / "s.toml", widths=[64, 128, 192], cache_dir=cache_dir)
     # A terminal's Ctrl-C signals the whole foreground process group: the driver and its workers.
-    proc = subprocess.Popen([sys.executable, "-m", "scalinglab", "plan", str(path), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # A program started from a terminal handles SIGINT, even where this test runs with it ignored
+    # (a background job): a handled signal is reset to the default in the child, an ignored one stays so.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "scalinglab", "plan", str(path), "--workers", "2"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     line = proc.stderr.readline()
     assert "probing throughput" in line
     time.sleep(1.5)  # the workers are starting: importing torch, or probing
@@ -74,11 +80,18 @@ def test_ctrl_c_while_probing_stops_at_once_without_leaks(tmp_path, cache_dir):
 
 def test_a_ctrl_c_while_workers_start_is_held_for_the_driver_and_ignored_by_them():
     # The window in which a pool spawns its workers: a Ctrl-C then used to vanish, and a probe ran on.
-    with pytest.raises(KeyboardInterrupt):
-        with children_ignore_sigint():
-            child = subprocess.run([sys.executable, "-c", "import signal; "
-                                    "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"],
-                                   capture_output=True, text=True, timeout=60)
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever CI gave
+    finished = False
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with children_ignore_sigint():
+                child = subprocess.run([sys.executable, "-c", "import signal; "
+                                        "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"],
+                                       capture_output=True, text=True, timeout=60)
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                finished = True  # the window is not cut short: the Ctrl-C comes after it
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert finished
     assert child.stdout.strip() == "True"  # held from its first instruction, until init_worker ignores it

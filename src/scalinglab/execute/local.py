@@ -85,25 +85,24 @@ def children_ignore_sigint() -> Iterator[None]:
     it, which drops a Ctrl-C that came meanwhile (one while it imports would print its traceback).
     CPython's resource tracker starts its process the same way.
 
-    The driver blocks SIGINT only in this thread and keeps its handler, so its own Ctrl-C is never
-    lost: another thread takes it, or it waits until the unblock. (Ignoring SIGINT in the driver
-    instead, as this once did, dropped a Ctrl-C that came while workers spawned: a probe ran on.)
+    The driver's own Ctrl-C in the window is held, not lost: blocked in this thread, or taken by
+    another and noted by a handler that does not raise, it is raised once the window is over.
+    (Ignoring SIGINT in the driver instead, as this once did, dropped a Ctrl-C that came while
+    workers spawned.)
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX: ignore it for the moment instead
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C held meanwhile is raised here
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one still pending is noted now
+        signal.signal(signal.SIGINT, previous)
+        if held and callable(previous):  # as it would have been handled: KeyboardInterrupt by default
+            previous(signal.SIGINT, None)
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
