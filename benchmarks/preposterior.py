@@ -101,11 +101,12 @@ def main() -> None:
             gain_w, gain_r = h_now - float(entropy(o.p_after).mean()), h_now - float(entropy(refit).mean())
             settled_w = (o.p_after < SETTLED[0]) | (o.p_after > SETTLED[1])
             settled_r = (refit < SETTLED[0]) | (refit > SETTLED[1])
-            gaps += list(np.abs(o.p_after - refit))
+            gap = np.abs(o.p_after - refit)
+            gaps += list(gap)
             agree += list(settled_w == settled_r)
             gains.append((gain_w, gain_r))
             print(f"  {cand.label:60s} gain {gain_w:6.3f} bits reweighted, {gain_r:6.3f} refitted; "
-                  f"|P gap| median {np.median(np.abs(o.p_after - refit)):.3f}, max {np.max(np.abs(o.p_after - refit)):.3f}; "
+                  f"|P gap| median {np.median(gap):.3f}, max {np.max(gap):.3f}; "
                   f"settled {settled_w.mean():.0%} vs {settled_r.mean():.0%}; ESS {np.median(o.ess):.0f}", flush=True)
         w, r = np.array(gains).T
         order.append(int(np.argmax(w) == np.argmax(r)))

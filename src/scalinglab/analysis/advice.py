@@ -38,7 +38,7 @@ from scalinglab.analysis.verdict import all_weighed
 from scalinglab.model.accounting import chinchilla_flops
 
 ENDINGS = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: no run left to help",
-           "out_of_reach": "stopped: out of reach (not even exact curves would settle it)",
+           "out_of_reach": "stopped: out of reach (even exact curves would rarely settle it)",
            "failed": "stopped: a chosen run failed", "train": "still running (or interrupted)"}
 """How an adaptive study's last decision (its action) reads, in the terminal and in the report."""
 SETTLED = (0.05, 0.95)
@@ -117,7 +117,8 @@ class Advice:
 
     def to_dict(self) -> dict:
         return jsonable({"p_b_beats_a": self.p, "entropy_bits": self.entropy, "band": self.band,
-                         "settled": self.settled, "can_settle": self.can_settle, "reach": self.reach, "out_of_reach": self.out_of_reach,
+                         "settled": self.settled, "can_settle": self.can_settle, "reach": self.reach,
+                         "out_of_reach": self.out_of_reach,
                          "measure": "expected drop in H(P(B beats A)), bits per FLOP",
                          "candidates": [v.to_dict() for v in self.values]})
 

@@ -101,8 +101,8 @@ def children_ignore_sigint() -> Iterator[None]:
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one still pending is noted now
         signal.signal(signal.SIGINT, previous)
-        if held and callable(previous):  # as it would have been handled: KeyboardInterrupt by default
-            previous(signal.SIGINT, None)
+        if held:  # again, to whatever handled it before: KeyboardInterrupt by default
+            signal.raise_signal(signal.SIGINT)
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
