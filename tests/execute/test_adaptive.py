@@ -133,7 +133,7 @@ def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
     assert advice.advice.out_of_reach
     decision = _decide(tmp_path, ("a", "b"), target, advice, 1.0, 1e30, 2, None)
     assert decision.action == "out_of_reach" and not decision.runs
-    assert "would leave 0.05–0.95 were their curves known exactly" in decision.reason
+    assert "were both curves known exactly, P would leave 0.05–0.95 in 0% of the fits' draws" in decision.reason
     reader = Store.open_reader(study_paths(tmp_path).db)
     with reader:
         assert [d["action"] for d in reader.decisions()] == ["out_of_reach"]

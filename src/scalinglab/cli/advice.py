@@ -78,13 +78,10 @@ def next_run(
         _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
              "so P may still swing as runs come in, and it cannot settle before they can.")
     elif adv.out_of_reach:
-        _say(f"out of reach: only {adv.reach:.1%} of the fits' draws would leave {band[0]:g}–{band[1]:g} were their "
-             "curves known exactly; the arms are within run-to-run noise of each other at the target, so no run "
-             "of them is likely to settle which wins (the table shows what each would still change).")
+        _say(f"out of reach: {adv.reach_sentence()}; no run is likely to settle which wins (the table shows what "
+             "each would still change).")
     else:
-        _say(f"were both curves known exactly, P would leave {band[0]:g}–{band[1]:g} in {adv.reach:.0%} of the fits' "
-             "draws; in the rest the arms differ at the target by less than run-to-run noise, which more runs do "
-             "not remove.")
+        _say(adv.reach_sentence() + ".")
     t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")
     for col in ("run(s)", "FLOPs", "time", "bits", "bits/PF", "settles", "P after"):
         # Numbers stay whole in a narrow terminal (an 80-column one cut "P after" to "0.45–…"); labels wrap.

@@ -217,9 +217,7 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
                        budget)
     if adv.out_of_reach:
         return _record(out_dir, arms, target, advice, spent, "out_of_reach", [],
-                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f}, and only {adv.reach:.1%} of the fits' draws would "
-                       f"leave {adv.band[0]:g}–{adv.band[1]:g} were their curves known exactly: the arms are too close "
-                       "at the target for runs to tell them apart (not settled)", budget)
+                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} (not settled); {adv.reach_sentence()}", budget)
     left = budget - spent
     if not adv.values:  # no spread to value runs by yet: the next width of each arm, smallest first
         nxt = sorted(advice.menu.values(), key=lambda c: c.flops)
