@@ -7,7 +7,7 @@ import pytest
 from scipy.integrate import quad
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
-from scalinglab.analysis.joint import huber_neg2_loglik, layout
+from scalinglab.analysis.joint import huber_neg2_loglik, layout, log_loss_jacobian
 from scalinglab.analysis.models import akaike_weights, fit_models
 from scalinglab.analysis.optimize import huber
 from tests.analysis.helpers import arm, grid_arm, nd_law
@@ -55,6 +55,35 @@ def test_more_sharing_never_fits_better_and_the_criterion_prefers_the_true_struc
     c = arm("b", 2.0, 400.0, 0.16, noise=0.003, seed=2, widths=WIDTHS)
     steeper = fit_models(rows(a, "a"), rows(c, "b"), COMPUTE, ("a", "b"), bootstrap=0)
     assert steeper.fits["E+exponents"].weight < 0.01 and steeper.chosen in ("E", "none")
+
+
+@pytest.mark.parametrize("sharing", ["none", "E", "E+exponents"])
+def test_log_loss_jacobian_is_the_derivative_of_the_prediction(sharing):
+    lay = layout(PARAMS_TOKENS, sharing)
+    theta = np.linspace(0.1, 1.0, lay.n_free) * np.where(np.arange(lay.n_free) < 3, 3.0, 0.4)
+    log_x = np.log([[1e7, 2e8], [3e8, 6e9], [2e9, 4e10]])
+    for side in (0, 1):
+        def log_loss(t):
+            return np.log(PARAMS_TOKENS.predict(lay.split(t)[side], log_x))
+        steps = np.eye(lay.n_free) * 1e-6
+        numeric = np.stack([(log_loss(theta + h) - log_loss(theta - h)) / 2e-6 for h in steps], axis=1)
+        np.testing.assert_allclose(log_loss_jacobian(lay, theta, side, log_x), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_the_fitted_differences_spend_the_models_parameters():
+    # Arms on the same points, fitted without sharing: the pairs' leverages sum to the parameters
+    # (the trace of the hat matrix), each below the 2 a pair holds; sharing E spends one fewer.
+    a = arm("a", 2.0, 60.0, 0.1, noise=0.003, seed=1, widths=WIDTHS)
+    b = arm("b", 2.0, 75.0, 0.12, noise=0.003, seed=2, widths=WIDTHS)
+    for sharing in ("none", "E"):
+        joint = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, bootstrap=0).best
+        log_x = np.log(rows(a, "a")[["compute"]].to_numpy(float))
+        h = joint.difference_leverage(log_x, np.log(rows(b, "b")[["compute"]].to_numpy(float)))
+        assert np.all((h > 0) & (h < 2))
+        if sharing == "none":
+            assert h.sum() == pytest.approx(joint.n_free, rel=1e-6)
+        else:
+            assert h.sum() < layout(COMPUTE, "none").n_free
 
 
 def test_joint_params_tokens_fit_recovers_a_shared_e_on_grids():

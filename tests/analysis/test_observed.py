@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab.analysis import select_runs
+from scalinglab.analysis import compare_arms, select_runs
 from scalinglab.analysis.observed import observe
+from scalinglab.analysis.synthetic import NOISE, table
 
 
 def frame(rows):
@@ -65,3 +66,16 @@ def test_the_table_s_standard_errors_are_used_when_there_are_no_seeds():
     assert o.noise_source == "standard errors in the table"
     np.testing.assert_allclose(o.se, np.sqrt(2) * 0.002)
     assert o.leads == (1, 1, 1) and o.sign_changes == ((1e7, 4e7),)
+
+
+def test_the_noise_read_from_the_fit_gives_back_what_the_fit_spent():
+    # One run per size, no seeds: the noise comes from the gaps around the fit. Five sizes per arm
+    # and up to six parameters leave little freedom; a plain spread of those gaps read a third of
+    # the planted noise. Averaged over seeds, the squared estimate should be the planted variance.
+    ratios = []
+    for seed in range(12):
+        df, _ = table("never", seed, sizes=5)
+        comparison = compare_arms(df, "a", "b", bootstrap=0, seed=seed)
+        assert comparison.observed.noise_source.startswith("the fit")
+        ratios.append(comparison.forecast.noise / NOISE)
+    assert 0.6 < np.mean(np.square(ratios)) < 1.6

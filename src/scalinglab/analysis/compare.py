@@ -30,8 +30,8 @@ from scalinglab.analysis.forecast import Forecast, Target, forecast
 from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
 from scalinglab.analysis.joint import SHARINGS, layout
 from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law
-from scalinglab.analysis.models import ModelChoice, fit_models
-from scalinglab.analysis.observed import Observed, observe
+from scalinglab.analysis.models import JointFit, ModelChoice, fit_models
+from scalinglab.analysis.observed import FittedDifference, Observed, observe
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.table import Columns, Runs, select_runs, without_highest
 from scalinglab.analysis.verdict import Verdict, decide
@@ -242,8 +242,8 @@ def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
     fit_a, fit_b = choice.averaged
     # On an isoFLOP grid the arms' minima pair by budget where their runs share no (N, D).
     minima_a, minima_b = (rows_a, rows_b) if minima else (None, None)
-    obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b],
-                  (_predictor(fit_a), _predictor(fit_b)), minima_a, minima_b)
+    obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b], _fitted_difference(choice.best),
+                  minima_a, minima_b)
     fc = forecast(fit_a, fit_b, target, setup.level, *run_noise(obs, fit_a, fit_b))
     rival = choice.runner_up
     runner = forecast(_point(rival.fit_a), _point(rival.fit_b), target, setup.level) if rival else None
@@ -260,16 +260,25 @@ def run_noise(observed: Observed, fit_a: LawFit, fit_b: LawFit) -> tuple[float, 
     if np.isfinite(observed.noise) and observed.noise > 0 and observed.loss_a:
         return float(observed.noise / np.median(np.concatenate([observed.loss_a, observed.loss_b]))), observed.noise_dof
     residuals = np.concatenate([fit_a.residuals, fit_b.residuals])
-    if len(residuals) < 3:
+    # s² = RSS / (n − p): the residuals are smaller than the noise by the parameters spent on them.
+    dof = len(residuals) - (2 * fit_a.law.n_params - len(fit_a.shared))
+    if dof < 1:
         return 0.0, float("inf")
-    return 1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))), float(len(residuals) - 1)
+    return float(np.sqrt(np.sum(residuals**2) / dof)), float(dof)
 
 
-def _predictor(fit: LawFit):
-    """(N, D, C) → the fit's loss: at the model itself for L(N, D), on the frontier for L(C)."""
-    if fit.law is PARAMS_TOKENS:
-        return lambda n, d, c: fit.frontier(c) if n is None else fit.predict(n, d)
-    return lambda n, d, c: fit.frontier(c)
+def _fitted_difference(joint: JointFit) -> FittedDifference:
+    """(N, D, C_a, C_b) → the chosen model's log L̂_b − log L̂_a and its leverage: at the model itself
+    for L(N, D) (on its frontier, a minimum over N, without a leverage), at the compute for L(C)."""
+    fit_a, fit_b = joint.fit_a, joint.fit_b
+
+    def at(n, d, c_a, c_b):
+        if joint.law is PARAMS_TOKENS and n is None:
+            return np.log(fit_b.frontier(c_b)) - np.log(fit_a.frontier(c_a)), np.zeros(len(c_a))
+        x_a, x_b = ((n, d), (n, d)) if joint.law is PARAMS_TOKENS else ((c_a,), (c_b,))
+        log_x_a, log_x_b = np.log(np.column_stack(x_a)), np.log(np.column_stack(x_b))
+        return np.log(fit_b.predict(*x_b)) - np.log(fit_a.predict(*x_a)), joint.difference_leverage(log_x_a, log_x_b)
+    return at
 
 
 def _point(fit: LawFit) -> LawFit:

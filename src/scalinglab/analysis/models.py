@@ -20,7 +20,7 @@ import pandas as pd
 
 from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint
 from scalinglab.analysis.fit import LawFit
-from scalinglab.analysis.joint import SHARINGS, ArmData, aic, fit_joint, layout, separate_starts
+from scalinglab.analysis.joint import SHARINGS, ArmData, aic, fit_joint, layout, log_loss_jacobian, separate_starts
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import huber
 from scalinglab.analysis.serialize import jsonable
@@ -45,10 +45,24 @@ class JointFit:
     status: str
     """ok | boundary | not_converged | exact (as many runs as free parameters: no spread)."""
     draws: JointDraws | None = None
+    theta: np.ndarray | None = None
+    """The joint vector at the optimum (joint.Layout of `sharing`)."""
+    unit_covariance: np.ndarray | None = None
+    """(JᵀJ)⁺ over the fitted rows, J = ∂ log L̂ / ∂θ: the covariance of θ per unit variance of a
+    row's log loss, linearised at the optimum (least squares; the Huber loss is quadratic near it)."""
 
     @property
     def law(self) -> Law:
         return self.fit_a.law
+
+    def difference_leverage(self, log_x_a: np.ndarray, log_x_b: np.ndarray) -> np.ndarray:
+        """The variance of the fitted log L̂_b(x_b) − log L̂_a(x_a), row by row, per unit variance of
+        one run's log loss: cᵀ·M·c with c = J_b − J_a. At points both arms were fitted on, the
+        measured minus the fitted difference has variance (2 − this) × that of one run, as a
+        residual has (1 − its leverage): cᵀMc is the pair's share of the parameters the fit spent."""
+        lay = layout(self.law, self.sharing)
+        c = log_loss_jacobian(lay, self.theta, 1, log_x_b) - log_loss_jacobian(lay, self.theta, 0, log_x_a)
+        return np.einsum("ni,ij,nj->n", c, self.unit_covariance, c)
 
     def to_dict(self) -> dict:
         return jsonable({"sharing": self.sharing, "criterion": self.criterion, "weight": self.weight,
@@ -160,4 +174,8 @@ def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, l
                             float(np.sum(huber(residuals, delta))), status, "joint", delta, len(d.y),
                             d.n_clusters, data_range, residuals, None if draws is None else draws.arm(i), level,
                             lay.shared, resampling))
-    return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws)
+    jac = np.concatenate([log_loss_jacobian(lay, sol.theta, i, d.log_x) for i, d in enumerate(data)])
+    # (JᵀJ)⁺ = J⁺J⁺ᵀ, from J itself: squaring J first would square its condition number.
+    j_plus = np.linalg.pinv(jac, rcond=1e-10)
+    return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws,
+                    sol.theta, j_plus @ j_plus.T)

@@ -9,8 +9,12 @@ budgets: that mixes well and badly allocated runs.
 Each difference gets a standard error, and a sign flip counts only between differences that exceed
 twice theirs. The noise of one run's loss comes, in order of preference, from seeds (rows of one
 arm at the same point: pooled standard deviation), from the table's own standard errors of the
-loss, or from the fit: the spread of the measured differences around the fitted ones (a robust
-standard deviation), where a misfit the two arms share cancels.
+loss, or from the fit: the spread of the measured log differences around the fitted ones, where a
+misfit the two arms share cancels. That spread is smaller than a run's noise by what the fit spent
+on those very points (a residual's variance is (1 − its leverage) × the noise's), so each pair's
+share of the fit's parameters is given back, as in s² = RSS / (n − p): σ² = Σ gap² / Σ (2 − h),
+h the leverage of the fitted difference (models.JointFit.difference_leverage). Without that, a
+ladder of five runs per arm read the noise at a third of the truth (benchmarks/noise.py).
 """
 
 from __future__ import annotations
@@ -113,20 +117,23 @@ def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str) -> pd.DataFra
     both = both.assign(size=both[size], count=1.0, tokens=both["tokens"] if "tokens" in both else np.nan)
     if "loss_se" in both:
         agg["loss_se"] = lambda s: float(np.sqrt(np.mean(s**2)))
+    if "run" in both:
+        agg["run"] = "first"
     per = both.groupby(["_arm", "_k1", "_k2"]).agg(**{c: (c if c != "count" else "loss", f) for c, f in agg.items()})
     return per.xs("a").merge(per.xs("b"), left_index=True, right_index=True, suffixes=("_a", "_b")).sort_index()
 
 
-Predictor = Callable[[np.ndarray | None, np.ndarray, np.ndarray], np.ndarray]
-"""(N, D, C) arrays → one arm's fitted loss there (N None: pairs are not at one model size)."""
+FittedDifference = Callable[[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""(N, D, C_a, C_b) arrays (N None: pairs are not at one model size) → the fit's log L̂_b − log L̂_a
+at each pair, and that difference's leverage (0 where it is not known)."""
 
 
-def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predictor, Predictor] | None = None,
+def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, fitted: FittedDifference | None = None,
             frontier_a: pd.DataFrame | None = None, frontier_b: pd.DataFrame | None = None) -> Observed:
     """Pair the arms' rows (Runs.frame of each arm, every checkpoint) and judge each difference.
 
     frontier_*: the arms' frontier points (isoFLOP minima), paired by budget when rows do not pair.
-    predict: the chosen fit of each arm, the last resort for standard errors.
+    fitted: the chosen fit of the two arms, the last resort for standard errors.
     """
     options = []
     if {"params", "tokens"} <= set(frame_a) and {"params", "tokens"} <= set(frame_b):
@@ -153,14 +160,12 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predict
         source = "standard errors in the table"
         se = np.sqrt(pairs["loss_se_a"] ** 2 / pairs["count_a"] + pairs["loss_se_b"] ** 2 / pairs["count_b"]).to_numpy()
         sigma, dof = float(np.median(np.concatenate([pairs["loss_se_a"], pairs["loss_se_b"]]))), float("inf")
-    elif predict is not None and len(pairs) >= 3:
+    elif fitted is not None and len(pairs) >= 3 and (fit := _fit_noise(pairs, key, fitted)) is not None:
         source = "the fit (spread of the measured differences around the fitted ones)"
-        n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
-        fitted = [f(n, pairs["tokens_a"].to_numpy(float), pairs[f"compute_{arm}"].to_numpy(float))
-                  for f, arm in zip(predict, "ab")]
-        gap = (pairs["loss_b"] - pairs["loss_a"]).to_numpy() - (fitted[1] - fitted[0])
-        spread = 1.4826 * float(np.median(np.abs(gap - np.median(gap))))  # robust SD (MAD)
-        se, sigma, dof = np.full(len(pairs), spread), spread / np.sqrt(2), len(gap) - 1
+        relative, dof = fit
+        level = 0.5 * (pairs["loss_a"] + pairs["loss_b"]).to_numpy()
+        se = np.sqrt(2.0) * relative * level
+        sigma = relative * float(np.median(level))
     else:
         source, se, dof = "none", np.zeros(len(pairs)), float("inf")
     diff = (pairs["loss_b"] - pairs["loss_a"]).to_numpy()
@@ -174,6 +179,25 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, predict: tuple[Predict
     changes, at = _sign_changes(key, sizes, tokens, diff, se)
     return Observed(key, tuple(sizes), tuple(tokens), tuple(compute), tuple(ratio), tuple(loss_a), tuple(loss_b),
                     tuple(diff), tuple(se), float(sigma), source, changes, at, float(dof))
+
+
+def _fit_noise(pairs: pd.DataFrame, key: str, fitted: FittedDifference) -> tuple[float, float] | None:
+    """Relative σ of one run's loss from the pairs' log gaps around the fit, and its degrees of
+    freedom (None when the fit passed through the pairs: no freedom left to measure the noise).
+
+    Rows of one run (checkpoints) count as one run's worth of freedom between them, as in the model
+    criterion (joint.aic).
+    """
+    n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
+    log_fitted, leverage = fitted(n, pairs["tokens_a"].to_numpy(float), pairs["compute_a"].to_numpy(float),
+                                  pairs["compute_b"].to_numpy(float))
+    gap = np.log(pairs["loss_b"] / pairs["loss_a"]).to_numpy() - log_fitted
+    freedom = np.clip(2.0 - leverage, 0.0, 2.0)
+    runs = pairs["run_a"].nunique() if "run_a" in pairs else len(pairs)
+    dof = 0.5 * float(freedom.sum()) * runs / len(pairs)
+    if dof < 1.0:
+        return None
+    return float(np.sqrt(np.sum(gap**2) / freedom.sum())), dof
 
 
 def _sign_changes(key, sizes, tokens, diff, se):
