@@ -15,11 +15,14 @@ decision, and (for planted truths) the right one, with how much of the grid's co
 A look whose decision is out of reach (analysis.advice: almost no draw's own P leaves the band)
 ends the replay as uncertain, as it ends `run --adaptive`; `--trace` prints that reach at every look.
 
-Measured 2026-12-02 (defaults, 27 replays): the same winner with ≤ 1/3 of the compute in 7 of the 10
-the full grid decides (70%), median 14.5%; uncertain in 12 of the 17 it cannot, the planted winner in
-5; no wrong winner. Out of reach ended 2 of those 12 (beyond #2, equal #2) after 25% of the grid;
-the other 10 read the whole grid. Where the full grid decides, no weighed look had a reach below
-0.83. `--no-pairs` (single runs only) names a wrong winner in planted-equal #4.
+Measured 2026-12-02 (defaults, 27 replays), with the run noise read from the fit honestly
+(analysis.observed gives back the parameters the fit spent: 1.5–2.5× the noise it read before on
+planted ladders): the full grid decides 9 (before: 10); the same winner with ≤ 1/3 of the compute
+in 5 of them (56%; before 7 of 10, 70%), median 15.6%; uncertain in 14 of the 18 it cannot, the
+planted winner in 3; one winner the grid does not support: gemstones, where the advisor read
+P = 0.029 and 0.035 after 4.8% of the grid and the whole grid reads 0.058, just inside the band
+(before, 0.043: both named main LR). `--no-pairs` (single runs only) named a wrong winner in
+planted-equal #4 (before the noise change).
 
 Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
 where the full grid cannot decide, the advisor does not decide wrongly.

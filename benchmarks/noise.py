@@ -8,6 +8,10 @@ median ratio near 1 (a χ-distributed estimate sits slightly below 1 at few dof)
 
     python benchmarks/noise.py                 # 4 scenarios × 10 seeds × 3 ladder lengths (~1 min)
     python benchmarks/noise.py --seeds 25 --sizes 5 8
+
+Measured 2026-12-02 (defaults), median ratio and mean of ratio² at 5 / 6 / 8 sizes: with a robust
+spread of the gaps, 0.37 / 0.34 / 0.62 and 0.22 / 0.23 / 0.73; with the leverage given back
+(analysis.observed), 0.90 / 0.71 / 0.93 and 1.19 / 1.08 / 1.11.
 """
 
 from __future__ import annotations

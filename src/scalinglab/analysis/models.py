@@ -60,6 +60,8 @@ class JointFit:
         one run's log loss: cᵀ·M·c with c = J_b − J_a. At points both arms were fitted on, the
         measured minus the fitted difference has variance (2 − this) × that of one run, as a
         residual has (1 − its leverage): cᵀMc is the pair's share of the parameters the fit spent."""
+        if self.unit_covariance is None:  # an optimum without a finite derivative: nothing spent is known
+            return np.zeros(len(log_x_a))
         lay = layout(self.law, self.sharing)
         c = log_loss_jacobian(lay, self.theta, 1, log_x_b) - log_loss_jacobian(lay, self.theta, 0, log_x_a)
         return np.einsum("ni,ij,nj->n", c, self.unit_covariance, c)
@@ -176,6 +178,6 @@ def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, l
                             lay.shared, resampling))
     jac = np.concatenate([log_loss_jacobian(lay, sol.theta, i, d.log_x) for i, d in enumerate(data)])
     # (JᵀJ)⁺ = J⁺J⁺ᵀ, from J itself: squaring J first would square its condition number.
-    j_plus = np.linalg.pinv(jac, rcond=1e-10)
+    j_plus = np.linalg.pinv(jac, rcond=1e-10) if np.all(np.isfinite(jac)) else None
     return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws,
-                    sol.theta, j_plus @ j_plus.T)
+                    sol.theta, None if j_plus is None else j_plus @ j_plus.T)
