@@ -7,7 +7,8 @@ import pytest
 from scipy.integrate import quad
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
-from scalinglab.analysis.joint import huber_neg2_loglik, layout, log_loss_jacobian
+from scalinglab.analysis.bootstrap import run_leverage
+from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout
 from scalinglab.analysis.models import akaike_weights, fit_models
 from scalinglab.analysis.optimize import huber
 from tests.analysis.helpers import arm, grid_arm, nd_law
@@ -58,7 +59,7 @@ def test_more_sharing_never_fits_better_and_the_criterion_prefers_the_true_struc
 
 
 @pytest.mark.parametrize("sharing", ["none", "E", "E+exponents"])
-def test_log_loss_jacobian_is_the_derivative_of_the_prediction(sharing):
+def test_joint_jacobian_is_the_derivative_of_the_prediction(sharing):
     lay = layout(PARAMS_TOKENS, sharing)
     theta = np.linspace(0.1, 1.0, lay.n_free) * np.where(np.arange(lay.n_free) < 3, 3.0, 0.4)
     log_x = np.log([[1e7, 2e8], [3e8, 6e9], [2e9, 4e10]])
@@ -67,7 +68,7 @@ def test_log_loss_jacobian_is_the_derivative_of_the_prediction(sharing):
             return np.log(PARAMS_TOKENS.predict(lay.split(t)[side], log_x))
         steps = np.eye(lay.n_free) * 1e-6
         numeric = np.stack([(log_loss(theta + h) - log_loss(theta - h)) / 2e-6 for h in steps], axis=1)
-        np.testing.assert_allclose(log_loss_jacobian(lay, theta, side, log_x), numeric, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(joint_jacobian(lay, theta, side, log_x), numeric, rtol=1e-5, atol=1e-8)
 
 
 def test_the_fitted_differences_spend_the_models_parameters():
@@ -123,3 +124,16 @@ def test_akaike_weights():
     # An exact fit cannot be scored and gets no weight; if none can be, the fewest parameters take it.
     assert akaike_weights({"none": np.inf, "E": 3.0, "E+exponents": 3.0}, free)["none"] == 0.0
     assert akaike_weights(dict.fromkeys(free, np.inf), free) == {"none": 0.0, "E": 0.0, "E+exponents": 1.0}
+
+
+def test_a_run_s_leverage_is_its_hat_value_whatever_its_checkpoints():
+    # Five runs on L(C): the leverages are the hat values, sum to the three parameters, and are
+    # largest at the ends of the ladder. Each run's row given twice (two identical checkpoints)
+    # leaves every run's leverage as it was.
+    theta = COMPUTE.to_theta(np.array([2.0, 60.0, 0.1]))
+    log_x = np.log(np.geomspace(1e15, 1e19, 5))[:, None]
+    jac = COMPUTE.log_loss_jacobian(theta, log_x)
+    h = run_leverage(jac, np.arange(5))
+    np.testing.assert_allclose(h, np.diag(jac @ np.linalg.pinv(jac.T @ jac) @ jac.T), rtol=1e-8)
+    assert h.sum() == pytest.approx(3.0) and h[0] > h[2] < h[4]
+    np.testing.assert_allclose(run_leverage(np.repeat(jac, 2, axis=0), np.repeat(np.arange(5), 2)), h, rtol=1e-8)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.analysis.joint import Layout, minimize_joint
+from scalinglab.analysis.joint import Layout, joint_jacobian, minimize_joint, unit_covariance
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import minimize_from
 from scalinglab.analysis.threads import single_threaded_blas
@@ -64,7 +64,8 @@ def resample_weights(run_codes: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 RESAMPLINGS = ("residuals", "runs")
 """residuals: a wild bootstrap by run (Cameron, Gelbach & Miller 2008): each run's residuals, in
-log loss, flipped and scaled by one random weight and added back to the fitted curve, then refitted.
+log loss, scaled back by its leverage (`resample`), flipped and scaled by one random weight and
+added back to the fitted curve, then refitted.
 It keeps every size in every resample, so a fit of five runs per arm does not collapse onto three
 distinct points, and it keeps a run's checkpoints moving together. runs: resample whole runs
 with replacement within each arm (the case bootstrap of Besiroglu et al. 2024), which needs many
@@ -80,19 +81,45 @@ _WEBB = np.sqrt(np.array([0.5, 1.0, 1.5]))
 WEBB_WEIGHTS = np.concatenate([-_WEBB, _WEBB])
 
 
+MAX_LEVERAGE = 0.99
+"""A run the fit passes through (leverage → 1) has a residual of ~0 whatever its noise: its
+inflation is capped at 1/√(1 − this) = 10× rather than dividing rounding error by ~0."""
+
+
+def run_leverage(jac: np.ndarray, clusters: np.ndarray) -> np.ndarray | None:
+    """Each run's leverage: the share of its mean residual the fit absorbs, s_gᵀ(JᵀJ)⁺s_g / m_g with
+    s_g the sum of its m_g rows of J = ∂ log L̂ / ∂θ (a row's hat value h_ii when a run is one row).
+    The leverages sum to the parameters the fit spent; they are largest at the ends of a ladder,
+    where the extrapolation leans hardest. None where J is not finite."""
+    covariance = unit_covariance(jac)
+    if covariance is None:
+        return None
+    sums = np.zeros((int(clusters.max()) + 1, jac.shape[1]))
+    np.add.at(sums, clusters, jac)
+    return np.einsum("gi,ij,gj->g", sums, covariance, sums) / np.bincount(clusters)
+
+
 def resample(kind: str, fitted: np.ndarray, resid: np.ndarray, clusters: np.ndarray, n_free: int,
-             rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """One resample as (log losses, row weights); None keeps the data's own (y) or weight 1 (w)."""
+             rng: np.random.Generator, leverage: np.ndarray | None = None
+             ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """One resample as (log losses, row weights); None keeps the data's own (y) or weight 1 (w).
+
+    leverage: each run's (run_leverage); without it every run gets the average, n_free / runs.
+    """
     if kind == "runs":
         return None, resample_weights(clusters, rng)
     total = int(clusters.max()) + 1
     dof = total - n_free
-    # HC1-style inflation: fitted residuals are smaller than the noise by about (G − k)/G. And they
-    # measure the noise with only G − k degrees of freedom: each resample also draws the noise
-    # scale from its sampling distribution (σ*/σ̂ = √(ν/χ²_ν)), so with few runs the spread widens
-    # as a t-interval does, instead of trusting σ̂.
-    scale = np.sqrt(total / dof) * np.sqrt(dof / rng.chisquare(dof))
-    return fitted + scale * rng.choice(WEBB_WEIGHTS, total)[clusters] * resid, None
+    # A fitted residual is smaller than the noise by its run's leverage, var r = (1 − h)·σ²: each
+    # is scaled back by 1/√(1 − h) (HC2, MacKinnon & White 1985; with the average leverage, HC1's
+    # √(G/(G − k))). The ends of a ladder, which carry the extrapolation, have the most to give back.
+    # And the residuals measure the noise with only G − k degrees of freedom: each resample also
+    # draws the noise scale from its sampling distribution (σ*/σ̂ = √(ν/χ²_ν)), so with few runs
+    # the spread widens as a t-interval does, instead of trusting σ̂.
+    spent = np.full(total, n_free / total) if leverage is None else np.minimum(leverage, MAX_LEVERAGE)
+    inflation = 1.0 / np.sqrt(1.0 - spent)
+    scale = np.sqrt(dof / rng.chisquare(dof))
+    return fitted + scale * (inflation * rng.choice(WEBB_WEIGHTS, total))[clusters] * resid, None
 
 
 def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray, run_codes: np.ndarray,
@@ -105,11 +132,12 @@ def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray
     if kind == "residuals" and int(run_codes.max()) + 1 <= law.n_params:
         return None
     fitted = np.log(law.predict(law.from_theta(theta0), log_x))
+    leverage = run_leverage(law.log_loss_jacobian(theta0, log_x), run_codes) if kind == "residuals" else None
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
     with single_threaded_blas():
         for _ in range(n):
-            y_star, w = resample(kind, fitted, y - fitted, run_codes, law.n_params, rng)
+            y_star, w = resample(kind, fitted, y - fitted, run_codes, law.n_params, rng, leverage)
             sol = minimize_from(law, theta0, log_x, y if y_star is None else y_star,
                                 np.ones_like(y) if w is None else w, delta)
             if sol.converged and not sol.at_bound and np.all(np.isfinite(sol.theta)):
@@ -150,12 +178,16 @@ def bootstrap_joint(lay: Layout, theta_hat: np.ndarray, data, kind: str = "resid
     fitted = np.concatenate([np.log(law.predict(params[i], d.log_x)) for i, d in enumerate(data)])
     resid = np.concatenate([d.y for d in data]) - fitted
     clusters = np.concatenate([d.clusters + sum(n_clusters[:i]) for i, d in enumerate(data)])
+    leverage = None
+    if kind == "residuals":
+        jac = np.concatenate([joint_jacobian(lay, theta_hat, i, d.log_x) for i, d in enumerate(data)])
+        leverage = run_leverage(jac, clusters)
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
     with single_threaded_blas():
         for _ in range(n):
             if kind == "residuals":
-                y, w = resample(kind, fitted, resid, clusters, lay.n_free, rng)
+                y, w = resample(kind, fitted, resid, clusters, lay.n_free, rng, leverage)
             else:  # whole runs drawn within each arm: an arm never borrows the other's runs
                 y, w = None, np.concatenate([resample_weights(d.clusters, rng) for d in data])
             sol = minimize_joint(lay, theta_hat, data, y=y, w=w, delta=delta, options=REFIT_OPTIONS)

@@ -140,23 +140,24 @@ def joint_objective(theta, rows: np.ndarray, log_x: np.ndarray, y: np.ndarray, w
     return float(f), np.bincount(rows.ravel(), weights=d_rows.ravel(), minlength=len(theta))
 
 
-def log_loss_jacobian(lay: Layout, theta: np.ndarray, arm: int, log_x: np.ndarray) -> np.ndarray:
-    """∂ log L̂ / ∂θ of one arm at the inputs log_x: (n, n_free), a shared slot holding its one column.
-
-    log L̂ = log Σ_K exp(t_K) with t_0 = log E and t_k = log A_k − α_k·log x_k, so the derivative
-    by log E and log A_k is each term's share of the loss, and by α_k that share × −log x_k.
-    """
-    k = lay.law.n_terms
-    t = np.asarray(theta, dtype=float)[lay.index[arm]]
-    log_x = np.atleast_2d(np.asarray(log_x, dtype=float))
-    t_nK = np.concatenate([np.full((len(log_x), 1), t[0]), t[1 : k + 1] - t[k + 1 :] * log_x], axis=1)
-    share = np.exp(t_nK - t_nK.max(axis=1, keepdims=True))
-    share /= share.sum(axis=1, keepdims=True)
-    per_param = np.concatenate([share, -share[:, 1:] * log_x], axis=1)
-    jac = np.zeros((len(log_x), lay.n_free))
+def joint_jacobian(lay: Layout, theta: np.ndarray, arm: int, log_x: np.ndarray) -> np.ndarray:
+    """∂ log L̂ / ∂θ of one arm at the inputs log_x, in the joint vector: (n, n_free), a shared slot
+    holding its one column (Law.log_loss_jacobian in the arm's own parameters)."""
+    per_param = lay.law.log_loss_jacobian(np.asarray(theta, dtype=float)[lay.index[arm]], log_x)
+    jac = np.zeros((len(per_param), lay.n_free))
     for j, slot in enumerate(lay.index[arm]):
         jac[:, slot] += per_param[:, j]
     return jac
+
+
+def unit_covariance(jac: np.ndarray) -> np.ndarray | None:
+    """(JᵀJ)⁺: the covariance of θ per unit variance of a row's log loss, linearised at the optimum
+    (least squares; the Huber loss is quadratic near it). From J⁺J⁺ᵀ, not by inverting JᵀJ, which
+    would square J's condition number. None where J is not finite."""
+    if not np.all(np.isfinite(jac)):
+        return None
+    j_plus = np.linalg.pinv(jac, rcond=1e-10)
+    return j_plus @ j_plus.T
 
 
 def _shift(lay: Layout, theta: np.ndarray, center: np.ndarray, sign: float) -> np.ndarray:

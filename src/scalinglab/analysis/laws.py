@@ -58,6 +58,20 @@ class Law:
         terms = params[..., 1 : k + 1] * np.exp(-params[..., k + 1 :] * np.asarray(log_x, dtype=float))
         return params[..., 0] + terms.sum(axis=-1)
 
+    def log_loss_jacobian(self, theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+        """∂ log L̂ / ∂θ at the input rows log_x (n, k) for one θ (log E, log A_k…, α_k…): (n, p).
+
+        log L̂ = log Σ_K exp(t_K) with t_0 = log E and t_k = log A_k − α_k·log x_k, so the derivative
+        by log E and by log A_k is each term's share of the loss, and by α_k that share × −log x_k.
+        """
+        k = self.n_terms
+        t = np.asarray(theta, dtype=float)
+        log_x = np.atleast_2d(np.asarray(log_x, dtype=float))
+        t_nK = np.concatenate([np.full((len(log_x), 1), t[0]), t[1 : k + 1] - t[k + 1 :] * log_x], axis=1)
+        share = np.exp(t_nK - t_nK.max(axis=1, keepdims=True))
+        share /= share.sum(axis=1, keepdims=True)
+        return np.concatenate([share, -share[:, 1:] * log_x], axis=1)
+
     def predict(self, params: np.ndarray, log_x: np.ndarray) -> np.ndarray:
         """Loss for parameter rows `params` (..., p) at every input row `log_x` (n, k) → (..., n)."""
         return self.loss(np.asarray(params, dtype=float)[..., None, :], log_x)

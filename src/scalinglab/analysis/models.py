@@ -20,7 +20,8 @@ import pandas as pd
 
 from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint
 from scalinglab.analysis.fit import LawFit
-from scalinglab.analysis.joint import SHARINGS, ArmData, aic, fit_joint, layout, log_loss_jacobian, separate_starts
+from scalinglab.analysis.joint import (SHARINGS, ArmData, aic, fit_joint, joint_jacobian, layout, separate_starts,
+                                       unit_covariance)
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import huber
 from scalinglab.analysis.serialize import jsonable
@@ -48,8 +49,7 @@ class JointFit:
     theta: np.ndarray | None = None
     """The joint vector at the optimum (joint.Layout of `sharing`)."""
     unit_covariance: np.ndarray | None = None
-    """(JᵀJ)⁺ over the fitted rows, J = ∂ log L̂ / ∂θ: the covariance of θ per unit variance of a
-    row's log loss, linearised at the optimum (least squares; the Huber loss is quadratic near it)."""
+    """(JᵀJ)⁺ over the fitted rows (joint.unit_covariance)."""
 
     @property
     def law(self) -> Law:
@@ -63,7 +63,7 @@ class JointFit:
         if self.unit_covariance is None:  # an optimum without a finite derivative: nothing spent is known
             return np.zeros(len(log_x_a))
         lay = layout(self.law, self.sharing)
-        c = log_loss_jacobian(lay, self.theta, 1, log_x_b) - log_loss_jacobian(lay, self.theta, 0, log_x_a)
+        c = joint_jacobian(lay, self.theta, 1, log_x_b) - joint_jacobian(lay, self.theta, 0, log_x_a)
         return np.einsum("ni,ij,nj->n", c, self.unit_covariance, c)
 
     def to_dict(self) -> dict:
@@ -176,8 +176,6 @@ def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, l
                             float(np.sum(huber(residuals, delta))), status, "joint", delta, len(d.y),
                             d.n_clusters, data_range, residuals, None if draws is None else draws.arm(i), level,
                             lay.shared, resampling))
-    jac = np.concatenate([log_loss_jacobian(lay, sol.theta, i, d.log_x) for i, d in enumerate(data)])
-    # (JᵀJ)⁺ = J⁺J⁺ᵀ, from J itself: squaring J first would square its condition number.
-    j_plus = np.linalg.pinv(jac, rcond=1e-10) if np.all(np.isfinite(jac)) else None
+    jac = np.concatenate([joint_jacobian(lay, sol.theta, i, d.log_x) for i, d in enumerate(data)])
     return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws,
-                    sol.theta, None if j_plus is None else j_plus @ j_plus.T)
+                    sol.theta, unit_covariance(jac))
