@@ -16,13 +16,14 @@ A look whose decision is out of reach (analysis.advice: almost no draw's own P l
 ends the replay as uncertain, as it ends `run --adaptive`; `--trace` prints that reach at every look.
 
 Measured 2026-12-02 (defaults, 27 replays), with the run noise read from the fit honestly
-(analysis.observed gives back the parameters the fit spent: 1.5–2.5× the noise it read before on
-planted ladders): the full grid decides 9 (before: 10); the same winner with ≤ 1/3 of the compute
-in 5 of them (56%; before 7 of 10, 70%), median 15.6%; uncertain in 14 of the 18 it cannot, the
-planted winner in 3; one winner the grid does not support: gemstones, where the advisor read
-P = 0.029 and 0.035 after 4.8% of the grid and the whole grid reads 0.058, just inside the band
-(before, 0.043: both named main LR). `--no-pairs` (single runs only) named a wrong winner in
-planted-equal #4 (before the noise change).
+(analysis.observed gives back the parameters the fit spent, 1.5–2.5× the noise it read before on
+planted ladders, and reads checkpointed runs at their latest pair) and the residual bootstrap
+scaled by each run's leverage: the full grid decides 10; the same winner with ≤ 1/3 of the compute
+in 6 of them (60%; before, 7 of 10), median 13%; uncertain in 14 of the 17 it cannot, the planted
+winner in 3; no wrong winner. The misses: planted-beyond #0 (P 0.98 after 25%, and the look to
+confirm it needed the top pair), never #1 (P 0.024 after 16%, then 0.051, just inside the band),
+gadre c4_val c4 vs rw (never settled) and paloma c4 vs rw (39%). `--no-pairs` (single runs only) named a wrong winner in planted-equal
+#4 (before the noise change).
 
 Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
 where the full grid cannot decide, the advisor does not decide wrongly.

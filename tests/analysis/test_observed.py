@@ -79,3 +79,22 @@ def test_the_noise_read_from_the_fit_gives_back_what_the_fit_spent():
         assert comparison.observed.noise_source.startswith("the fit")
         ratios.append(comparison.forecast.noise / NOISE)
     assert 0.6 < np.mean(np.square(ratios)) < 1.6
+
+
+def test_with_checkpoints_the_noise_is_read_from_each_run_s_latest_pair():
+    # Arm b trails by 0.05 mid-schedule and ends within 0.002 of a: a forecast is of final losses,
+    # so the noise of one run is read from the runs' latest pairs, not from the schedule's misfit.
+    rows = []
+    for i, n in enumerate([1e7, 2e7, 4e7, 8e7]):
+        for d in (5 * n, 10 * n, 20 * n):
+            loss_a = 4.0 - 0.3 * i - 0.05 * np.log(d / n)
+            gap = 0.05 if d < 20 * n else 0.002 * (-1) ** i
+            rows += [{"arm": "a", "run_id": f"a{i}", "params": n, "tokens": d, "loss": loss_a},
+                     {"arm": "b", "run_id": f"b{i}", "params": n, "tokens": d, "loss": loss_a + gap}]
+
+    def equal_arms(n, d, c_a, c_b):
+        return np.zeros(len(d)), np.zeros(len(d))
+
+    o = observe(*arms(rows), equal_arms)
+    assert o.noise_source.startswith("the fit") and len(o.diff) == 12
+    assert o.noise == pytest.approx(0.002 / np.sqrt(2), rel=0.1)

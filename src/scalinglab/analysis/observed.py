@@ -185,9 +185,16 @@ def _fit_noise(pairs: pd.DataFrame, key: str, fitted: FittedDifference) -> tuple
     """Relative σ of one run's loss from the pairs' log gaps around the fit, and its degrees of
     freedom (None when the fit passed through the pairs: no freedom left to measure the noise).
 
-    Rows of one run (checkpoints) count as one run's worth of freedom between them, as in the model
+    With checkpoints, each run's latest pair, where three or more runs pair: a forecast is of final
+    losses, and a checkpoint mid-schedule also carries how the law misfits a run's trajectory. Rows
+    of one run otherwise count as one run's worth of freedom between them, as in the model
     criterion (joint.aic).
     """
+    if "run_a" in pairs and pairs["run_a"].duplicated().any():
+        latest = pairs.reset_index(drop=True)
+        latest = latest.loc[latest.groupby("run_a")["tokens_a"].idxmax()]
+        if len(latest) >= 3:  # what a forecast of final losses needs: their noise, not a checkpoint's misfit
+            pairs = latest
     n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
     log_fitted, leverage = fitted(n, pairs["tokens_a"].to_numpy(float), pairs["compute_a"].to_numpy(float),
                                   pairs["compute_b"].to_numpy(float))
