@@ -192,7 +192,7 @@ def _fit_noise(pairs: pd.DataFrame, key: str, fitted: FittedDifference) -> tuple
     """
     if "run_a" in pairs and pairs["run_a"].duplicated().any():
         latest = pairs.reset_index(drop=True)
-        latest = latest.loc[latest.groupby("run_a")["tokens_a"].idxmax()]
+        latest = latest.loc[latest.groupby("run_a")["compute_a"].idxmax()]  # compute grows along a run
         if len(latest) >= 3:  # what a forecast of final losses needs: their noise, not a checkpoint's misfit
             pairs = latest
     n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
