@@ -8,7 +8,7 @@ from scipy.integrate import quad
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
 from scalinglab.analysis.bootstrap import run_leverage
-from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout
+from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout, unit_covariance
 from scalinglab.analysis.models import akaike_weights, fit_models
 from scalinglab.analysis.optimize import huber
 from tests.analysis.helpers import arm, grid_arm, nd_law
@@ -133,7 +133,21 @@ def test_a_run_s_leverage_is_its_hat_value_whatever_its_checkpoints():
     theta = COMPUTE.to_theta(np.array([2.0, 60.0, 0.1]))
     log_x = np.log(np.geomspace(1e15, 1e19, 5))[:, None]
     jac = COMPUTE.log_loss_jacobian(theta, log_x)
-    h = run_leverage(jac, np.arange(5))
+    h = run_leverage(jac, np.arange(5), unit_covariance(jac))
     np.testing.assert_allclose(h, np.diag(jac @ np.linalg.pinv(jac.T @ jac) @ jac.T), rtol=1e-8)
     assert h.sum() == pytest.approx(3.0) and h[0] > h[2] < h[4]
-    np.testing.assert_allclose(run_leverage(np.repeat(jac, 2, axis=0), np.repeat(np.arange(5), 2)), h, rtol=1e-8)
+    twice = np.repeat(jac, 2, axis=0)
+    np.testing.assert_allclose(run_leverage(twice, np.repeat(np.arange(5), 2), unit_covariance(twice)), h, rtol=1e-8)
+
+
+@pytest.mark.parametrize("sharing", ["none", "E"])
+def test_a_swapped_model_is_the_same_model_with_the_arms_exchanged(sharing):
+    a = arm("a", 2.0, 60.0, 0.1, noise=0.003, seed=1, widths=WIDTHS)
+    b = arm("b", 2.0, 75.0, 0.12, noise=0.003, seed=2, widths=WIDTHS)
+    joint = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, bootstrap=20).best
+    swapped = joint.swapped()
+    np.testing.assert_allclose(swapped.theta, swapped.layout.join(COMPUTE.to_theta(joint.fit_b.vector),
+                                                                  COMPUTE.to_theta(joint.fit_a.vector)))
+    np.testing.assert_allclose(swapped.draws.samples, joint.draws.samples[:, ::-1, :])
+    x_a, x_b = np.log([[1e15], [1e17]]), np.log([[3e15], [2e16]])  # pairs at unequal compute
+    np.testing.assert_allclose(swapped.difference_leverage(x_b, x_a), joint.difference_leverage(x_a, x_b), rtol=1e-6)

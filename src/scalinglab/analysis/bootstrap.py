@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.analysis.joint import Layout, joint_jacobian, minimize_joint, unit_covariance
+from scalinglab.analysis.joint import Layout, joint_clusters, minimize_joint, unit_covariance
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import minimize_from
 from scalinglab.analysis.threads import single_threaded_blas
@@ -86,12 +86,12 @@ MAX_LEVERAGE = 0.99
 inflation is capped at 1/√(1 − this) = 10× rather than dividing rounding error by ~0."""
 
 
-def run_leverage(jac: np.ndarray, clusters: np.ndarray) -> np.ndarray | None:
+def run_leverage(jac: np.ndarray, clusters: np.ndarray, covariance: np.ndarray | None) -> np.ndarray | None:
     """Each run's leverage: the share of its mean residual the fit absorbs, s_gᵀ(JᵀJ)⁺s_g / m_g with
     s_g the sum of its m_g rows of J = ∂ log L̂ / ∂θ (a row's hat value h_ii when a run is one row).
     The leverages sum to the parameters the fit spent; they are largest at the ends of a ladder,
-    where the extrapolation leans hardest. None where J is not finite."""
-    covariance = unit_covariance(jac)
+    where the extrapolation leans hardest. covariance: (JᵀJ)⁺ (joint.unit_covariance); None where
+    J was not finite, and then no leverage is known."""
     if covariance is None:
         return None
     sums = np.zeros((int(clusters.max()) + 1, jac.shape[1]))
@@ -132,7 +132,10 @@ def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray
     if kind == "residuals" and int(run_codes.max()) + 1 <= law.n_params:
         return None
     fitted = np.log(law.predict(law.from_theta(theta0), log_x))
-    leverage = run_leverage(law.log_loss_jacobian(theta0, log_x), run_codes) if kind == "residuals" else None
+    leverage = None
+    if kind == "residuals":
+        jac = law.log_loss_jacobian(theta0, log_x)
+        leverage = run_leverage(jac, run_codes, unit_covariance(jac))
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
     with single_threaded_blas():
@@ -164,8 +167,11 @@ class JointDraws:
 
 
 def bootstrap_joint(lay: Layout, theta_hat: np.ndarray, data, kind: str = "residuals", n: int = DEFAULT_RESAMPLES,
-                    seed: int | tuple[int, ...] = 0, delta: float = 1e-3) -> JointDraws | None:
+                    seed: int | tuple[int, ...] = 0, delta: float = 1e-3,
+                    leverage: np.ndarray | None = None) -> JointDraws | None:
     """Refit `n` resamples of a joint model warm-started from θ̂; `data` holds the two arms' ArmData.
+
+    leverage: each run's, in joint.joint_clusters order (run_leverage), for resampled residuals.
 
     None when there is nothing to resample: as many runs as free parameters (an exact fit).
     """
@@ -177,11 +183,7 @@ def bootstrap_joint(lay: Layout, theta_hat: np.ndarray, data, kind: str = "resid
     params = lay.split(theta_hat)
     fitted = np.concatenate([np.log(law.predict(params[i], d.log_x)) for i, d in enumerate(data)])
     resid = np.concatenate([d.y for d in data]) - fitted
-    clusters = np.concatenate([d.clusters + sum(n_clusters[:i]) for i, d in enumerate(data)])
-    leverage = None
-    if kind == "residuals":
-        jac = np.concatenate([joint_jacobian(lay, theta_hat, i, d.log_x) for i, d in enumerate(data)])
-        leverage = run_leverage(jac, clusters)
+    clusters = joint_clusters(data)
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
     with single_threaded_blas():

@@ -294,8 +294,7 @@ def _fit_in_name_order(rows_a: pd.DataFrame, rows_b: pd.DataFrame, setup: Setup)
                         delta=setup.delta, level=setup.level)
     if not swap:
         return choice
-    fits = {s: replace(f, fit_a=f.fit_b, fit_b=f.fit_a, draws=None if f.draws is None else replace(
-        f.draws, samples=f.draws.samples[:, ::-1, :])) for s, f in choice.fits.items()}
+    fits = {s: f.swapped() for s, f in choice.fits.items()}
     return replace(choice, fits=fits, averaged=choice.averaged[::-1])
 
 

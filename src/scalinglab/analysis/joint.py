@@ -140,6 +140,11 @@ def joint_objective(theta, rows: np.ndarray, log_x: np.ndarray, y: np.ndarray, w
     return float(f), np.bincount(rows.ravel(), weights=d_rows.ravel(), minlength=len(theta))
 
 
+def joint_clusters(data: tuple[ArmData, ArmData]) -> np.ndarray:
+    """The run of each row of both arms (arm a's rows first), numbered 0..G_a + G_b − 1."""
+    return np.concatenate([data[0].clusters, data[1].clusters + data[0].n_clusters])
+
+
 def joint_jacobian(lay: Layout, theta: np.ndarray, arm: int, log_x: np.ndarray) -> np.ndarray:
     """∂ log L̂ / ∂θ of one arm at the inputs log_x, in the joint vector: (n, n_free), a shared slot
     holding its one column (Law.log_loss_jacobian in the arm's own parameters)."""

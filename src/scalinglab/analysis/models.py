@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint
+from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint, run_leverage
 from scalinglab.analysis.fit import LawFit
-from scalinglab.analysis.joint import (SHARINGS, ArmData, aic, fit_joint, joint_jacobian, layout, separate_starts,
-                                       unit_covariance)
+from scalinglab.analysis.joint import (SHARINGS, ArmData, Layout, aic, fit_joint, joint_clusters, joint_jacobian,
+                                       layout, separate_starts, unit_covariance)
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import huber
 from scalinglab.analysis.serialize import jsonable
@@ -46,14 +46,31 @@ class JointFit:
     status: str
     """ok | boundary | not_converged | exact (as many runs as free parameters: no spread)."""
     draws: JointDraws | None = None
-    theta: np.ndarray | None = None
-    """The joint vector at the optimum (joint.Layout of `sharing`)."""
     unit_covariance: np.ndarray | None = None
     """(JᵀJ)⁺ over the fitted rows (joint.unit_covariance)."""
 
     @property
     def law(self) -> Law:
         return self.fit_a.law
+
+    @property
+    def layout(self) -> Layout:
+        return layout(self.law, self.sharing)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The joint vector at the optimum, from the arms' parameters (a shared entry is equal in both)."""
+        return self.layout.join(self.law.to_theta(self.fit_a.vector), self.law.to_theta(self.fit_b.vector))
+
+    def swapped(self) -> JointFit:
+        """The same model with the arms' roles exchanged: b becomes a, in every part of it."""
+        lay = self.layout
+        # θ' = join(θ_b, θ_a): the slot of arm i's parameter j now holds arm (1 − i)'s.
+        order = np.empty(lay.n_free, dtype=int)
+        order[lay.index] = lay.index[::-1]
+        draws = None if self.draws is None else replace(self.draws, samples=self.draws.samples[:, ::-1, :])
+        covariance = None if self.unit_covariance is None else self.unit_covariance[np.ix_(order, order)]
+        return replace(self, fit_a=self.fit_b, fit_b=self.fit_a, draws=draws, unit_covariance=covariance)
 
     def difference_leverage(self, log_x_a: np.ndarray, log_x_b: np.ndarray) -> np.ndarray:
         """The variance of the fitted log L̂_b(x_b) − log L̂_a(x_a), row by row, per unit variance of
@@ -62,8 +79,8 @@ class JointFit:
         residual has (1 − its leverage): cᵀMc is the pair's share of the parameters the fit spent."""
         if self.unit_covariance is None:  # an optimum without a finite derivative: nothing spent is known
             return np.zeros(len(log_x_a))
-        lay = layout(self.law, self.sharing)
-        c = joint_jacobian(lay, self.theta, 1, log_x_b) - joint_jacobian(lay, self.theta, 0, log_x_a)
+        lay, theta = self.layout, self.theta
+        c = joint_jacobian(lay, theta, 1, log_x_b) - joint_jacobian(lay, theta, 0, log_x_a)
         return np.einsum("ni,ij,nj->n", c, self.unit_covariance, c)
 
     def to_dict(self) -> dict:
@@ -138,14 +155,19 @@ def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple
     fits = {}
     for i, s in enumerate(order):
         lay, sol, status, crit = point[s]
+        # The model linearised at its optimum: what the fit spent on each point, for the
+        # bootstrap's residuals and for the noise read from the fit (JointFit.difference_leverage).
+        jac = np.concatenate([joint_jacobian(lay, sol.theta, arm, d.log_x) for arm, d in enumerate(data)])
+        covariance = unit_covariance(jac)
         draws = None
         share = int(round(bootstrap * weights[s]))
         if share > 0:
             # Each model draws its share of the average; one stream per model, so adding a model
             # leaves the others' draws alone.
-            draws = bootstrap_joint(lay, sol.theta, data, resampling, share, (*np.atleast_1d(seed), i), delta)
+            draws = bootstrap_joint(lay, sol.theta, data, resampling, share, (*np.atleast_1d(seed), i), delta,
+                                    run_leverage(jac, joint_clusters(data), covariance))
         fits[s] = _joint_fit(lay, sol, status, crit, weights[s], data, (rows_a, rows_b), arms, draws, delta, level,
-                             resampling)
+                             resampling, covariance)
     return ModelChoice(fits, order[0], sharing != "auto", _average(fits, bootstrap))
 
 
@@ -162,7 +184,8 @@ def _average(fits: dict[str, JointFit], n: int) -> tuple[LawFit, LawFit]:
     return replace(chosen.fit_a, bootstrap=mixed.arm(0)), replace(chosen.fit_b, bootstrap=mixed.arm(1))
 
 
-def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, level, resampling) -> JointFit:
+def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, level, resampling,
+               covariance) -> JointFit:
     params = lay.split(sol.theta)
     law = lay.law
     views = []
@@ -176,6 +199,5 @@ def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, l
                             float(np.sum(huber(residuals, delta))), status, "joint", delta, len(d.y),
                             d.n_clusters, data_range, residuals, None if draws is None else draws.arm(i), level,
                             lay.shared, resampling))
-    jac = np.concatenate([joint_jacobian(lay, sol.theta, i, d.log_x) for i, d in enumerate(data)])
     return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws,
-                    sol.theta, unit_covariance(jac))
+                    covariance)
