@@ -12,18 +12,30 @@ decision, and (for planted truths) the right one, with how much of the grid's co
     python benchmarks/advisor.py --only synthetic --seeds 3
     python benchmarks/advisor.py --match "beyond #0" --trace   # one replay, P and the next run at each look
 
-A look whose decision is out of reach (analysis.advice: almost no draw's own P leaves the band)
-ends the replay as uncertain, as it ends `run --adaptive`; `--trace` prints that reach at every look.
+A look whose decision is out of reach ends the replay as uncertain, as it ends `run --adaptive`:
+almost no draw's own P leaves the band (exact curves), or the rest of the grid would leave P inside
+it in almost every likely future (analysis.advice.forecast_plan). `--trace` prints both at every look.
 
-Measured 2026-12-02 (defaults, 27 replays), with the run noise read from the fit honestly
-(analysis.observed gives back the parameters the fit spent, 1.5–2.5× the noise it read before on
-planted ladders, and reads checkpointed runs at their latest pair) and the residual bootstrap
-scaled by each run's leverage: the full grid decides 10; the same winner with ≤ 1/3 of the compute
-in 6 of them (60%; before, 7 of 10), median 13%; uncertain in 14 of the 17 it cannot, the planted
-winner in 3; no wrong winner. The misses: planted-beyond #0 (P 0.98 after 25%, and the look to
-confirm it needed the top pair), never #1 (P 0.024 after 16%, then 0.051, just inside the band),
-gadre c4_val c4 vs rw (never settled) and paloma c4 vs rw (39%). `--no-pairs` (single runs only) named a wrong winner in planted-equal
-#4 (before the noise change).
+    python benchmarks/advisor.py --no-stop --looks looks.csv   # every path to its end: rules compared
+
+`--no-stop` follows each path to the end of the grid, then stops it afterwards by each rule for
+giving up (the path does not depend on when it stops), and checks the plan's forecast that the
+whole grid settles the decision against whether it did.
+
+Measured 2026-12-02 (defaults, 27 replays): the full grid decides 10; the same winner with ≤ 1/3 of
+the compute in 6 of them (60%), median 10.9%; where it cannot (17), uncertain in 14, the planted
+winner in 3; no wrong winner. Giving up when the rest of the plan would settle it in under 5% of its
+futures (new) changed none of those and cut the compute spent where the grid cannot decide from
+59% to 41% on average (83% without any rule to give up; 24% had the threshold been 10%). The plan's
+forecast over 240 weighed looks (--no-stop): forecast < 5%, the grid settled 1 of 33 (that one at
+98% of the grid, P 0.054 then 0.044); 5-20%, 0 of 33; 20-40%, 17%; 40-60%, 44%; 60-80%, 66%;
+80-95%, 75%; ≥ 95%, 88% (Brier 0.139): hopeful at the top, which is why it only ever stops a study
+without a winner. Settling on one look when the plan would keep P outside the band in ≥ 95% of its
+futures named 2 wrong winners (P swung from 0.94 to 0.035 and back at four sizes), so a winner
+still takes two looks. The misses: planted-beyond #0 (P 0.98 after 25%, and the look to confirm it
+needed the top pair), never #1 (P 0.024 after 16%, then 0.051), gadre c4_val c4 vs rw (P 0.04-0.10
+throughout; the grid itself reads 0.044) and paloma c4 vs rw (39%). `--no-pairs` (single runs only)
+named a wrong winner in planted-equal #4 (before the noise change of 2026-12-02).
 
 Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
 where the full grid cannot decide, the advisor does not decide wrongly.
@@ -33,14 +45,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
-from scalinglab.analysis.advice import SETTLED, Candidate, advise, settled_twice
+from scalinglab.analysis.advice import OUT_OF_REACH, SETTLED, Candidate, advise, settled_twice
 from scalinglab.analysis.synthetic import SCENARIOS, table
 from scalinglab.analysis.table import filter_rows
 from scalinglab.config import ConfigError
@@ -61,6 +73,8 @@ class Replay:
     total: float
     steps: int
     seconds: float
+    looks: list[dict]
+    """Every look's figures (P, the plan's forecast, the compute spent), for --looks."""
 
     @property
     def share(self) -> float:
@@ -121,7 +135,8 @@ def shown_rows(frame: pd.DataFrame, shown: set) -> pd.DataFrame:
 
 
 def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target: float, truth: str | None,
-           bootstrap: int, max_steps: int = 30, trace: bool = False, pairs: bool = True) -> Replay:
+           bootstrap: int, max_steps: int = 30, trace: bool = False, pairs: bool = True, stop: bool = True) -> Replay:
+    """stop=False: look until every run is shown, recording each look (to try stopping rules on)."""
     start = time.perf_counter()
     frame = select_runs(df, columns, checkpoints="all").frame
     frame = frame[frame["group"].isin([a, b])]
@@ -135,7 +150,7 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
         sizes = sorted(runs.loc[runs["group"] == arm, "params"].unique())[:START_SIZES]
         shown |= {(g, r) for g, r, n in zip(runs["group"], runs["run"], runs["params"]) if g == arm and n in sizes}
     hidden = set(cost) - shown
-    decision, steps, before = "uncertain", 0, None
+    decision, steps, before, looks = "uncertain", 0, None, []
     while steps < max_steps:
         steps += 1
         try:
@@ -144,18 +159,29 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
             chosen = {min((k for k in hidden if k[0] == arm), key=cost.get) for arm in (a, b)
                       if any(k[0] == arm for k in hidden)}
         else:
-            advice = advise(c, candidates(runs, hidden, a, b, pairs), sims=200)
+            menu = candidates(runs, hidden, a, b, pairs)
+            advice = advise(c, menu, sims=200, plan=[x for x in menu if len(x.arms) == 1])
             settled = settled_twice(advice.p, before, SETTLED, advice.settled)
             decision = decide(advice.p) if settled else "uncertain"
+            plan = advice.plan
+            looks.append({"replay": name, "step": steps, "share": sum(cost[k] for k in shown) / sum(cost.values()),
+                          "p": advice.p, "settled": advice.settled, "can_settle": advice.can_settle,
+                          "reach": advice.reach, "twice": settled, "out_of_reach": advice.out_of_reach,
+                          "plan_runs": plan.runs if plan else 0, "remaining": plan.remaining if plan else float("nan"),
+                          "plan_settles": plan.settles(SETTLED) if plan else float("nan"),
+                          "plan_confirms": plan.confirms(advice.p, SETTLED) if plan else float("nan"),
+                          "full": full, "truth": truth})
             if trace:
                 top = advice.values[0] if advice.values else None
                 print(f"  step {steps}: P {advice.p:.3f} reach {advice.reach:.2f} weighed {advice.can_settle} spent "
                       f"{sum(cost[k] for k in shown) / sum(cost.values()):.1%} next "
                       f"{top.candidate.label if top else '-'} gain {top.gain if top else 0:.3f} "
                       f"cost {top.candidate.cost if top else 0:.2e}"
-                      f"{' settled' if settled else ' out of reach' if advice.out_of_reach else ''}", flush=True)
+                      f"{' settled' if settled else ' out of reach' if advice.out_of_reach else ''}"
+                      f"{f' plan t {plan.remaining:.2f} settles {plan.settles(SETTLED):.2f} confirms {plan.confirms(advice.p, SETTLED):.2f}' if plan else ''}",
+                      flush=True)
             before = advice.p
-            if decision != "uncertain" or advice.out_of_reach:
+            if stop and (decision != "uncertain" or advice.out_of_reach):
                 break
             if advice.values:
                 pick = advice.values[0].candidate
@@ -169,7 +195,7 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
         shown |= chosen
         hidden -= chosen
     return Replay(name, full, truth, decision, float(sum(cost[k] for k in shown)), float(sum(cost.values())), steps,
-                  time.perf_counter() - start)
+                  time.perf_counter() - start, looks)
 
 
 def synthetic_cases(seeds: int):
@@ -192,6 +218,51 @@ def shared_cases():
             yield f"gadre {eval_set} {a} vs {b}", sub, a, b, Columns(group="train_data"), 5.4e22, None
 
 
+def summary(results: list[Replay]) -> str:
+    decides = [r for r in results if r.full != "uncertain"]
+    ok = sum(r.success for r in decides)
+    undecided = [r for r in results if r.full == "uncertain"]
+    shares = [r.share for r in decides if r.decision == r.full]
+    return (f"Where the full grid names a winner ({len(decides)}): the same, right winner with ≤ 1/3 of its compute "
+            f"in {ok} ({ok / max(len(decides), 1):.0%}), median compute "
+            f"{np.median(shares) if shares else float('nan'):.1%} of the grid. Where it cannot ({len(undecided)}): the "
+            f"advisor says uncertain in {sum(r.decision == 'uncertain' for r in undecided)}, names the planted winner "
+            f"in {sum(r.decision != 'uncertain' and not r.wrong for r in undecided)}, after "
+            f"{np.mean([r.share for r in undecided]) if undecided else float('nan'):.0%} of the compute on average. "
+            f"Wrong winners named: {sum(r.wrong for r in results)}.")
+
+
+FUTILITY = {
+    "exact curves only (Advice.reach < OUT_OF_REACH)": lambda look: look["reach"] < OUT_OF_REACH,
+    "exact curves or the rest of the plan (as shipped)": lambda look: look["out_of_reach"],
+    "never": lambda look: False,
+}
+"""Rules for giving up on a look that is weighed and not settled, tried on the --no-stop paths."""
+
+
+def stopped(r: Replay, gives_up) -> Replay:
+    """The replay as a rule would have ended it: the advisor's path does not depend on when it stops."""
+    for look in r.looks:
+        if look["twice"]:
+            return replace(r, decision=decide(look["p"]), spent=look["share"] * r.total)
+        if look["can_settle"] and not look["settled"] and gives_up(look):
+            return replace(r, decision="uncertain", spent=look["share"] * r.total)
+    return replace(r, decision="uncertain", spent=r.total)
+
+
+def plan_reliability(looks: list[dict]) -> str:
+    """How often the full grid settled, against the share of futures the plan forecast settling it
+    (analysis.advice.forecast_plan), over the looks where every model is weighed."""
+    df = pd.DataFrame(looks)
+    df = df[(df["plan_runs"] > 0) & df["can_settle"]].assign(grid_settles=lambda d: d["full"] != "uncertain")
+    df["bin"] = pd.cut(df["plan_settles"], [0, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0001], right=False)
+    table = df.groupby("bin", observed=True).agg(looks=("p", "size"), replays=("replay", "nunique"),
+                                                 forecast=("plan_settles", "mean"), grid=("grid_settles", "mean"))
+    brier = float(np.mean((df["plan_settles"] - df["grid_settles"]) ** 2))
+    return (f"The plan's forecast that the whole grid settles it, against whether it did ({len(df)} weighed looks, "
+            f"Brier {brier:.3f}):\n{table.round(3).to_string()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["synthetic", "shared"])
@@ -200,6 +271,9 @@ def main() -> None:
     parser.add_argument("--match", default="", help="only the replays whose name contains this")
     parser.add_argument("--no-pairs", dest="pairs", action="store_false", help="offer single runs only")
     parser.add_argument("--trace", action="store_true", help="print P and the chosen run at every look")
+    parser.add_argument("--looks", type=Path, help="write every look's figures to this CSV")
+    parser.add_argument("--no-stop", dest="stop", action="store_false",
+                        help="look until every run is shown (with --looks: to try stopping rules)")
     args = parser.parse_args()
     cases = []
     if args.only in (None, "synthetic"):
@@ -211,22 +285,20 @@ def main() -> None:
         for name, df, a, b, columns, target, truth in source:
             if args.match not in name:
                 continue
-            r = replay(name, df, a, b, columns, target, truth, args.bootstrap, trace=args.trace, pairs=args.pairs)
+            r = replay(name, df, a, b, columns, target, truth, args.bootstrap, trace=args.trace, pairs=args.pairs,
+                       stop=args.stop, max_steps=30 if args.stop else 80)
             results.append(r)
             verdict = "WRONG" if r.wrong else "ok" if r.success else "-"
             print(f"{r.name:48s} full {r.full:9s} advisor {r.decision:9s} truth {r.truth or '–':9s} compute "
                   f"{r.share:5.1%} in {r.steps:2d} steps  {verdict}  {r.seconds:.0f} s", flush=True)
-    decides = [r for r in results if r.full != "uncertain"]
-    ok = sum(r.success for r in decides)
-    undecided = [r for r in results if r.full == "uncertain"]
-    wrong = sum(r.wrong for r in results)
-    shares = [r.share for r in decides if r.decision == r.full]
-    print(f"\n{len(results)} replays. Where the full grid names a winner ({len(decides)}): the same, right winner "
-          f"with ≤ 1/3 of its compute in {ok} ({ok / max(len(decides), 1):.0%}), median compute "
-          f"{np.median(shares) if shares else float('nan'):.1%} of the grid. Where it cannot ({len(undecided)}): the "
-          f"advisor says uncertain in {sum(r.decision == 'uncertain' for r in undecided)}, names the planted winner in "
-          f"{sum(r.decision != 'uncertain' and not r.wrong for r in undecided)}. Wrong winners named: {wrong}.")
-
+    if args.looks:
+        pd.DataFrame([look for r in results for look in r.looks]).to_csv(args.looks, index=False)
+    print(f"\n{len(results)} replays. {summary(results)}")
+    if not args.stop:
+        print("\nThe same paths, stopped by each rule for giving up (a winner still takes two looks):")
+        for rule, gives_up in FUTILITY.items():
+            print(f"- {rule}: {summary([stopped(r, gives_up) for r in results])}")
+        print("\n" + plan_reliability([look for r in results for look in r.looks]))
 
 if __name__ == "__main__":
     main()

@@ -35,7 +35,7 @@ import pandas as pd
 
 from advisor import DATA, STANDARD, candidates, runs_of
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
-from scalinglab.analysis.advice import SETTLED, advise, decision_per_draw, entropy, simulate
+from scalinglab.analysis.advice import SETTLED, Candidate, advise, decision_per_draw, entropy, forecast_plan, simulate
 from scalinglab.analysis.synthetic import table
 from scalinglab.analysis.table import filter_rows
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=300)
     args = parser.parse_args()
-    gaps, agree, order = [], [], []
+    gaps, agree, order, design_order = [], [], [], []
     for name, frame, shown, a, b, target in states():
         frame.attrs = {"source": name}
         start = time.perf_counter()
@@ -107,17 +107,22 @@ def main() -> None:
             gap = np.abs(o.p_after - refit)
             gaps += list(gap)
             agree += list(settled_w == settled_r)
-            gains.append((gain_w, gain_r))
-            print(f"  {cand.label:60s} gain {gain_w:6.3f} bits reweighted, {gain_r:6.3f} refitted; "
-                  f"|P gap| median {np.median(gap):.3f}, max {np.max(gap):.3f}; "
-                  f"settled {settled_w.mean():.0%} vs {settled_r.mean():.0%}; ESS {np.median(o.ess):.0f}", flush=True)
-        w, r = np.array(gains).T
+            # The design's forecast (analysis.advice.forecast_plan) of the same run, as a plan of one.
+            design = forecast_plan(c, [Candidate(cand.label, (side,), cand.params, cand.tokens, cand.cost)
+                                       for side in cand.arms])
+            gain_d = h_now - float(entropy(design.p_after).mean())
+            gains.append((gain_w, gain_r, gain_d))
+            print(f"  {cand.label:60s} gain {gain_w:6.3f} bits reweighted, {gain_r:6.3f} refitted, {gain_d:6.3f} by "
+                  f"design; |P gap| median {np.median(gap):.3f}, max {np.max(gap):.3f}; settled {settled_w.mean():.0%} "
+                  f"vs {settled_r.mean():.0%} vs {design.settles(SETTLED):.0%}; ESS {np.median(o.ess):.0f}", flush=True)
+        w, r, d = np.array(gains).T
         order.append(int(np.argmax(w) == np.argmax(r)))
-        print(f"  the best by reweighting is the best by refits: {'yes' if order[-1] else 'no'} "
-              f"({time.perf_counter() - start:.0f} s)")
+        design_order.append(int(np.argmax(d) == np.argmax(r)))
+        print(f"  the best by reweighting is the best by refits: {'yes' if order[-1] else 'no'}; by design: "
+              f"{'yes' if design_order[-1] else 'no'} ({time.perf_counter() - start:.0f} s)")
     print(f"\n{len(gaps)} simulated outcomes: |P reweighted - P refitted| median {np.median(gaps):.3f}, 90th "
           f"percentile {np.quantile(gaps, 0.9):.3f}; settled or not agree in {np.mean(agree):.0%}; the same best "
-          f"candidate in {sum(order)} of {len(order)} states.")
+          f"candidate in {sum(order)} of {len(order)} states (by design: {sum(design_order)}).")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.advice import Candidate, advise, entropy
+from scalinglab.analysis.advice import SETTLED, Advice, Candidate, PlanForecast, advise, entropy, plan_futures
+from scalinglab.analysis.forecast import win_probability
 from scalinglab.analysis.synthetic import ladder, table
 
 
@@ -80,3 +81,44 @@ def test_reach_is_what_exact_curves_would_settle():
 def test_an_open_decision_the_runs_can_still_settle_is_not_out_of_reach(undecided):
     advice = advise(undecided, [])
     assert advice.reach > 0.5 and not advice.out_of_reach
+
+
+def test_a_plan_that_repeats_every_fitted_run_leaves_half_the_variance(undecided):
+    choice, target = undecided.models, undecided.forecast.target
+    none = tuple(np.empty((0, r.shape[1])) for r in choice.runs)
+    assert choice.remaining_variance(target, none) == pytest.approx(1.0)
+    assert choice.remaining_variance(target, choice.runs) == pytest.approx(0.5, abs=1e-6)
+    # The same question with the arms' roles exchanged.
+    assert choice.swapped().remaining_variance(target, choice.runs[::-1]) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_runs_nearer_the_target_leave_less_of_the_variance(undecided):
+    choice, target = undecided.models, undecided.forecast.target
+    n, d, _ = ladder()
+    top, bottom = np.log([[n[7], d[7]]]), np.log([[n[0], d[0]]])
+    if choice.best.law.n_terms == 1:
+        top, bottom = top.sum(axis=1, keepdims=True) + np.log(6), bottom.sum(axis=1, keepdims=True) + np.log(6)
+    assert choice.remaining_variance(target, (top, top)) < choice.remaining_variance(target, (bottom, bottom)) < 1
+
+
+def test_the_futures_of_a_plan_run_from_today_s_p_to_each_draw_s_own():
+    rng = np.random.default_rng(0)
+    la = np.full(400, 3.0)
+    lb = la + 0.02 * rng.standard_normal(400) - 0.01
+    now = float(win_probability(la, lb, 0.004, np.inf))  # averaged over the draws
+    own = win_probability(la[None], lb[None], 0.004, np.inf)  # each draw's own
+    assert plan_futures(la, lb, 1.0, 0.004, np.inf) == pytest.approx(np.full(400, now))
+    assert plan_futures(la, lb, 0.0, 0.004, np.inf) == pytest.approx(own)
+    between = plan_futures(la, lb, 0.5, 0.004, np.inf)
+    assert np.std(own) > np.std(between) > 0
+
+
+def test_a_plan_that_would_rarely_settle_it_puts_the_decision_out_of_reach():
+    hopeless = PlanForecast(4, 0.6, np.r_[np.full(98, 0.5), np.full(2, 0.99)])
+    hopeful = PlanForecast(4, 0.2, np.r_[np.full(80, 0.5), np.full(20, 0.99)])
+    assert Advice(0.6, 0.97, SETTLED, (), plan=hopeless).out_of_reach
+    assert not Advice(0.6, 0.97, SETTLED, (), plan=hopeful).out_of_reach
+    assert not Advice(0.6, 0.97, SETTLED, ()).out_of_reach  # no plan: exact curves (reach 1) could settle it
+    assert not Advice(0.97, 0.2, SETTLED, (), plan=hopeless).out_of_reach  # settled is not out of reach
+    assert not Advice(0.6, 0.97, SETTLED, (), can_settle=False, plan=hopeless).out_of_reach
+    assert "rest of the plan (4 runs)" in Advice(0.6, 0.97, SETTLED, (), plan=hopeless).reach_sentence()

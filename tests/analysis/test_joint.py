@@ -8,7 +8,7 @@ from scipy.integrate import quad
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
 from scalinglab.analysis.bootstrap import run_leverage
-from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout, unit_covariance
+from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout, seen_directions, unit_covariance
 from scalinglab.analysis.models import akaike_weights, fit_models
 from scalinglab.analysis.optimize import huber
 from tests.analysis.helpers import arm, grid_arm, nd_law
@@ -151,3 +151,14 @@ def test_a_swapped_model_is_the_same_model_with_the_arms_exchanged(sharing):
     np.testing.assert_allclose(swapped.draws.samples, joint.draws.samples[:, ::-1, :])
     x_a, x_b = np.log([[1e15], [1e17]]), np.log([[3e15], [2e16]])  # pairs at unequal compute
     np.testing.assert_allclose(swapped.difference_leverage(x_b, x_a), joint.difference_leverage(x_a, x_b), rtol=1e-6)
+
+
+def test_the_directions_rows_see_leave_out_a_column_that_vanished():
+    rng = np.random.default_rng(0)
+    jac = rng.standard_normal((12, 4))
+    jac[:, 2] = 0.0  # an E at zero: its column is nothing
+    seen = seen_directions(jac)
+    assert seen.shape == (4, 3)
+    assert np.allclose(seen.T @ seen, np.eye(3))
+    assert np.allclose(seen[2], 0.0)
+    assert seen_directions(rng.standard_normal((12, 4))).shape == (4, 4)

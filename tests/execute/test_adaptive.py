@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from scalinglab.cli import app
 from scalinglab.config import ConfigError, load_study
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.advice import advise
+from scalinglab.analysis.advice import PlanForecast, advise
 from scalinglab.analysis.synthetic import table
 from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive
 from scalinglab.store import Store, export_table, load_decisions, study_paths
@@ -137,6 +139,22 @@ def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
     reader = Store.open_reader(study_paths(tmp_path).db)
     with reader:
         assert [d["action"] for d in reader.decisions()] == ["out_of_reach"]
+
+
+def test_a_sweep_whose_rest_would_not_settle_it_stops_the_study(tmp_path):
+    # An open decision (planted 'never' at five rungs) that exact curves could settle, with a plan
+    # whose every likely outcome leaves P inside the band: training the rest would buy nothing.
+    df, _ = table("never", seed=1)
+    small = df[df["params"] <= 3e7]
+    small.attrs = df.attrs
+    target = float(df["compute"].max())
+    comparison = compare_arms(small, "a", "b", bootstrap=200, target_compute=target)
+    open_advice = advise(comparison, [])
+    assert open_advice.can_settle and not open_advice.settled and not open_advice.out_of_reach
+    stuck = replace(open_advice, plan=PlanForecast(6, 0.8, np.full(200, open_advice.p)))
+    decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2, None)
+    assert decision.action == "out_of_reach" and not decision.runs
+    assert "training the rest of the plan (6 runs) would take P outside 0.05–0.95 in 0%" in decision.reason
 
 
 @pytest.mark.slow

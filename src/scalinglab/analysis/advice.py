@@ -21,7 +21,16 @@ the values rank runs roughly; what stops a study is always the refitted P of a l
 
 The same draws say when no run is worth training: a decision is out of reach when almost no draw's
 own P leaves the band (Advice.reach), i.e. the arms are within run-to-run noise of each other at
-the target whatever the curves turn out to be.
+the target whatever the curves turn out to be, or when the rest of a fixed plan (the study's sweep)
+would leave P inside the band in almost every future (forecast_plan). The plan's futures come from
+the design, not from reweighting: how much of the difference's variance at the target the plan's
+runs would remove (ModelChoice.remaining_variance, the fit linearised), applied to today's draws.
+Measured on the replays of benchmarks/advisor.py --no-stop (2026-12-02, 240 looks): where it
+forecast that the whole grid settles in under 20% of futures, the grid settled in 1 of 66 looks, so
+giving up on it ends undecidable studies sooner without losing a decision. It runs hopeful at the
+top (forecast ≥ 0.95, settled 0.88), so it is no ground to stop early with a winner: settling on
+"P outside the band, and the plan would keep it there in 95% of futures" named 2 wrong winners
+where P swung at four sizes, as a rule that trusts one look's draws does; a winner takes two looks.
 """
 
 from __future__ import annotations
@@ -31,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalinglab.analysis.compare import Comparison
-from scalinglab.analysis.forecast import Target, win_probability
-from scalinglab.analysis.laws import PARAMS_TOKENS
+from scalinglab.analysis.forecast import win_probability
+from scalinglab.analysis.laws import PARAMS_TOKENS, Law
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.verdict import all_weighed
 from scalinglab.model.accounting import chinchilla_flops
@@ -91,6 +100,31 @@ class Value:
 
 
 @dataclass(frozen=True)
+class PlanForecast:
+    """What the rest of a fixed plan is expected to do to the decision (forecast_plan)."""
+
+    runs: int
+    """Runs the plan still holds."""
+    remaining: float
+    """Share of the difference's variance at the target that the plan leaves (0: it pins it down)."""
+    p_after: np.ndarray
+    """(futures,): P(B beats A) once the plan is trained, in each possible future."""
+
+    def settles(self, band: tuple[float, float]) -> float:
+        """Share of futures in which the completed plan settles the decision, either way."""
+        return float(np.mean((self.p_after < band[0]) | (self.p_after > band[1])))
+
+    def confirms(self, p: float, band: tuple[float, float]) -> float:
+        """Share of futures in which the completed plan settles it on the side of P now."""
+        return float(np.mean(self.p_after > band[1])) if p > band[1] else float(np.mean(self.p_after < band[0]))
+
+    def to_dict(self, p: float, band: tuple[float, float]) -> dict:
+        return jsonable({"runs": self.runs, "remaining_variance": self.remaining, "settles": self.settles(band),
+                         "confirms": self.confirms(p, band),
+                         "p_after": [float(np.quantile(self.p_after, q)) for q in (0.1, 0.5, 0.9)]})
+
+
+@dataclass(frozen=True)
 class Advice:
     p: float
     """P(B beats A) at the target now."""
@@ -106,25 +140,38 @@ class Advice:
     Real runs pin them down less than that, so this is about the most they can be expected to do;
     below OUT_OF_REACH what keeps P inside the band is the run-to-run noise at the target itself,
     which no run of these arms removes."""
+    plan: PlanForecast | None = None
+    """What training the rest of the plan would do to P (None: no plan given, or nothing left in it)."""
 
     @property
     def settled(self) -> bool:
         return self.can_settle and not self.band[0] <= self.p <= self.band[1]
 
     @property
+    def plan_cannot_settle(self) -> bool:
+        """The rest of the plan would leave P inside the band in all but OUT_OF_REACH of its futures."""
+        return self.plan is not None and self.plan.settles(self.band) < OUT_OF_REACH
+
+    @property
     def out_of_reach(self) -> bool:
-        return self.can_settle and not self.settled and self.reach < OUT_OF_REACH
+        """Not settled, and neither exact curves nor the rest of the plan are likely to settle it."""
+        return self.can_settle and not self.settled and (self.reach < OUT_OF_REACH or self.plan_cannot_settle)
 
     def reach_sentence(self) -> str:
-        """What exact curves could do to this decision, as `next` and an adaptive study say it."""
-        return (f"were both curves known exactly, P would leave {self.band[0]:g}–{self.band[1]:g} in {self.reach:.0%} "
-                "of the fits' draws; in the rest the arms differ at the target by less than run-to-run noise, which "
-                "more runs of them do not remove")
+        """What the rest of the plan and exact curves could do to this decision, as `next` and an
+        adaptive study say it."""
+        band = f"{self.band[0]:g}–{self.band[1]:g}"
+        plan = ("" if self.plan is None else f"training the rest of the plan ({self.plan.runs} runs) would take P "
+                f"outside {band} in {self.plan.settles(self.band):.0%} of its likely outcomes; ")
+        return (f"{plan}were both curves known exactly, P would leave {band} in {self.reach:.0%} of the fits' draws; "
+                "in the rest the arms differ at the target by less than run-to-run noise, which more runs of them "
+                "do not remove")
 
     def to_dict(self) -> dict:
         return jsonable({"p_b_beats_a": self.p, "entropy_bits": self.entropy, "band": self.band,
                          "settled": self.settled, "can_settle": self.can_settle, "reach": self.reach,
                          "out_of_reach": self.out_of_reach,
+                         "plan": None if self.plan is None else self.plan.to_dict(self.p, self.band),
                          "measure": "expected drop in H(P(B beats A)), bits per FLOP",
                          "candidates": [v.to_dict() for v in self.values]})
 
@@ -144,19 +191,67 @@ def entropy(p) -> np.ndarray:
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
+def _target_draws(c: Comparison) -> tuple[np.ndarray, np.ndarray]:
+    """Each arm's loss at the target under each paired draw: two (n_draws,), NaN where a draw has
+    no frontier there."""
+    target = c.forecast.target
+    la, lb = target.loss_samples(c.fit_a), target.loss_samples(c.fit_b)
+    n = min(len(la), len(lb))
+    return la[:n], lb[:n]
+
+
 def decision_per_draw(c: Comparison) -> np.ndarray:
     """Each paired draw's P(a run of B beats a run of A) at the target: (n_draws,), NaN where a
     draw has no frontier there (as forecast.forecast leaves such draws out)."""
-    f = c.forecast
-    target = Target(f.compute, f.params, f.tokens)
-    la, lb = target.loss_samples(c.fit_a), target.loss_samples(c.fit_b)
-    n = min(len(la), len(lb))
-    la, lb = la[:n], lb[:n]
+    la, lb = _target_draws(c)
     ok = np.isfinite(la) & np.isfinite(lb)
-    q = np.full(n, np.nan)
+    q = np.full(len(la), np.nan)
     # win_probability averages over its first axis: one draw per column keeps the draws apart.
-    q[ok] = win_probability(la[None, ok], lb[None, ok], f.noise, f.noise_dof)
+    q[ok] = win_probability(la[None, ok], lb[None, ok], c.forecast.noise, c.forecast.noise_dof)
     return q
+
+
+def _log_inputs(law: Law, params: float, tokens: float) -> list[float]:
+    """A run at (N, D) in the law's log inputs."""
+    if law.name == PARAMS_TOKENS.name:
+        return [np.log(params), np.log(tokens)]
+    return [np.log(chinchilla_flops(params, tokens))]
+
+
+def plan_futures(la: np.ndarray, lb: np.ndarray, t: float, noise: float, dof: float) -> np.ndarray:
+    """P(B beats A) in each future of a plan that leaves a share t of the difference's variance:
+    (n_draws,), future j built on draw j (see forecast_plan); la, lb: paired draws at the target."""
+    d = lb - la
+    dev = d - d.mean()
+    # (draws i, futures j): a run of A at draw i's loss, a run of B at the completed plan's difference.
+    lb_after = la[:, None] + d.mean() + np.sqrt(1 - t) * dev[None, :] + np.sqrt(t) * dev[:, None]
+    return win_probability(la[:, None], lb_after, noise, dof)
+
+
+def forecast_plan(c: Comparison, plan: list[Candidate]) -> PlanForecast | None:
+    """P(B beats A) once every run of `plan` (single-arm candidates: the runs a fixed plan would
+    still train) is trained, in each possible future; None for an empty plan.
+
+    The design says how much of the difference's variance at the target the plan leaves, t
+    (ModelChoice.remaining_variance). In the Gaussian-linear picture the completed plan's estimate
+    of the difference moves from today's by a deviation with (1 − t) of today's variance, and its
+    own draws keep t of it (the two add up to today's). Future j takes draw j's deviation, scaled
+    by √(1 − t), and P then averages every draw's deviation, scaled by √t, around it: the shape of
+    today's draws (skew, the models' mixture) carries into both. At t = 0 future j's P is draw j's
+    own (Advice.reach's exact curves); at t = 1 every future's P is today's.
+    """
+    if not plan:
+        return None
+    law = c.fit_a.law
+    rows = tuple(np.array([_log_inputs(law, x.params, x.tokens) for x in plan if x.arms == (side,)],
+                          dtype=float).reshape(-1, law.n_terms) for side in ("a", "b"))
+    t = c.models.remaining_variance(c.forecast.target, rows)
+    la, lb = _target_draws(c)
+    ok = np.isfinite(la) & np.isfinite(lb)
+    if not ok.any():
+        return None
+    p_after = plan_futures(la[ok], lb[ok], t, c.forecast.noise, c.forecast.noise_dof)
+    return PlanForecast(len(plan), t, p_after)
 
 
 def _log_predictions(c: Comparison, cand: Candidate, n: int) -> np.ndarray:
@@ -214,8 +309,10 @@ def value(c: Comparison, cand: Candidate, q: np.ndarray, rng: np.random.Generato
 
 
 def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float] = SETTLED,
-           sims: int = SIMULATIONS, seed: int = 0) -> Advice:
+           sims: int = SIMULATIONS, seed: int = 0, plan: list[Candidate] | None = None) -> Advice:
     """Value every candidate against the comparison's decision at its target; best per FLOP first.
+
+    plan: the single-arm runs a fixed plan would still train (forecast_plan).
 
     A comparison without spread (fits through as many runs as parameters) has nothing to update:
     no candidate is valued, and the caller trains more of the ladder first.
@@ -230,4 +327,5 @@ def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float]
     known = q[np.isfinite(q)]
     p = float(known.mean()) if known.size else float("nan")
     reach = float(np.mean((known < band[0]) | (known > band[1]))) if known.size else 1.0
-    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or all_weighed(c.models), reach)
+    return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or all_weighed(c.models), reach,
+                  forecast_plan(c, plan or []))

@@ -292,10 +292,7 @@ def _fit_in_name_order(rows_a: pd.DataFrame, rows_b: pd.DataFrame, setup: Setup)
     choice = fit_models(first, second, setup.law, names, sharing=setup.sharing, bootstrap=setup.bootstrap,
                         resampling=setup.resampling, seed=group_seed(setup.seed, "|".join(names)),
                         delta=setup.delta, level=setup.level)
-    if not swap:
-        return choice
-    fits = {s: f.swapped() for s, f in choice.fits.items()}
-    return replace(choice, fits=fits, averaged=choice.averaged[::-1])
+    return choice.swapped() if swap else choice
 
 
 def _ladder_step(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> float:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, stdtr
 
-from scalinglab.analysis.allocation import frontier_loss
+from scalinglab.analysis.allocation import frontier_loss, optimal_split
 from scalinglab.analysis.bootstrap import percentile_interval
 from scalinglab.analysis.fit import LawFit
+from scalinglab.analysis.laws import PARAMS_TOKENS
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.model.accounting import chinchilla_flops
 
@@ -59,6 +60,16 @@ class Target:
     def losses(self, fit: LawFit) -> np.ndarray:
         """Point loss of one arm at the target: (1,)."""
         return fit.predict(self.params, self.tokens) if self.is_model else fit.frontier(self.compute)
+
+    def log_inputs(self, fit: LawFit) -> np.ndarray:
+        """Where the arm's target loss is read, in its law's log inputs: (1, k). On the L(N, D)
+        frontier, at the arm's compute-optimal (N, D): the optimum moves with the parameters, but
+        the loss there does not move with it to first order (the envelope theorem), so a derivative
+        by the parameters at that point is the frontier's."""
+        if fit.law.name != PARAMS_TOKENS.name:
+            return np.log([[self.compute]])
+        n, d = (self.params, self.tokens) if self.is_model else optimal_split(fit.vector, self.compute)
+        return np.log([[float(n), float(d)]])
 
     def loss_samples(self, fit: LawFit) -> np.ndarray:
         """The same under each bootstrap draw: (n_draws,)."""
@@ -98,6 +109,10 @@ class Forecast:
     @property
     def winner(self) -> str:
         return "b" if self.delta < 0 else "a"
+
+    @property
+    def target(self) -> Target:
+        return Target(self.compute, self.params, self.tokens)
 
     def to_dict(self) -> dict:
         return jsonable(self.__dict__)

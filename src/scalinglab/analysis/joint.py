@@ -155,14 +155,25 @@ def joint_jacobian(lay: Layout, theta: np.ndarray, arm: int, log_x: np.ndarray) 
     return jac
 
 
+RCOND = 1e-10
+"""Singular values of J below this share of the largest count as zero: directions the rows do not
+see (an E at zero, whose column vanishes)."""
+
+
 def unit_covariance(jac: np.ndarray) -> np.ndarray | None:
     """(JᵀJ)⁺: the covariance of θ per unit variance of a row's log loss, linearised at the optimum
     (least squares; the Huber loss is quadratic near it). From J⁺J⁺ᵀ, not by inverting JᵀJ, which
     would square J's condition number. None where J is not finite."""
     if not np.all(np.isfinite(jac)):
         return None
-    j_plus = np.linalg.pinv(jac, rcond=1e-10)
+    j_plus = np.linalg.pinv(jac, rcond=RCOND)
     return j_plus @ j_plus.T
+
+
+def seen_directions(jac: np.ndarray) -> np.ndarray:
+    """(n_free, k): an orthonormal basis of the directions of θ that the rows of J pin down."""
+    _, s, vt = np.linalg.svd(jac, full_matrices=False)
+    return vt[s > RCOND * s[0]].T if len(s) and s[0] > 0 else np.zeros((jac.shape[1], 0))
 
 
 def _shift(lay: Layout, theta: np.ndarray, center: np.ndarray, sign: float) -> np.ndarray:

@@ -20,8 +20,9 @@ import pandas as pd
 
 from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint, run_leverage
 from scalinglab.analysis.fit import LawFit
+from scalinglab.analysis.forecast import Target
 from scalinglab.analysis.joint import (SHARINGS, ArmData, Layout, aic, fit_joint, joint_clusters, joint_jacobian,
-                                       layout, separate_starts, unit_covariance)
+                                       layout, seen_directions, separate_starts, unit_covariance)
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import huber
 from scalinglab.analysis.serialize import jsonable
@@ -102,6 +103,8 @@ class ModelChoice:
     """True when the user fixed the model (no averaging)."""
     averaged: tuple[LawFit, LawFit]
     """Each arm as the forecast sees it: the chosen model's point fit, the model average's draws."""
+    runs: tuple[np.ndarray, np.ndarray]
+    """Each arm's runs in the law's log inputs, one row per run (its latest): the design the fits stand on."""
 
     @property
     def best(self) -> JointFit:
@@ -111,6 +114,41 @@ class ModelChoice:
     def runner_up(self) -> JointFit | None:
         rest = [f for s, f in self.fits.items() if s != self.chosen and f.weight > 0]
         return rest[0] if rest else None
+
+    def swapped(self) -> ModelChoice:
+        """The same choice with the arms' roles exchanged (JointFit.swapped)."""
+        return replace(self, fits={s: f.swapped() for s, f in self.fits.items()}, averaged=self.averaged[::-1],
+                       runs=self.runs[::-1])
+
+    def remaining_variance(self, target: Target, plan: tuple[np.ndarray, np.ndarray]) -> float:
+        """The share of the variance of the fitted difference at the target, log L̂_b − log L̂_a, that
+        would remain once the runs of `plan` (each arm's log inputs, a row per run) are fitted too.
+
+        gᵀM₊g / gᵀMg, M = (JᵀJ)⁺ over one row per run (a run's checkpoints are one run's worth of
+        information) and M₊ the same with the plan's rows, g = ∂(log L̂_b − log L̂_a)/∂θ at the target;
+        each weighed model linearised at its optimum, the variances averaged by the models' weights
+        (σ² cancels). Both are taken in the directions the fitted runs see (joint.seen_directions): one
+        they do not (an E at zero) does not move the fit, and the plan is not credited with pinning it.
+        The design alone decides it, not the outcomes: 1 when the plan adds nothing, 0 when it pins
+        the difference down. Where it cannot be computed, 0, the most a plan could move P.
+        """
+        now = full = 0.0
+        for fit in self.fits.values():
+            if fit.weight <= 0:
+                continue
+            lay, theta = fit.layout, fit.theta
+            g = (joint_jacobian(lay, theta, 1, target.log_inputs(fit.fit_b))
+                 - joint_jacobian(lay, theta, 0, target.log_inputs(fit.fit_a)))[0]
+            design = np.concatenate([joint_jacobian(lay, theta, arm, rows) for arm, rows in enumerate(self.runs)])
+            extra = [joint_jacobian(lay, theta, arm, rows) for arm, rows in enumerate(plan) if len(rows)]
+            if not all(np.all(np.isfinite(x)) for x in (design, g, *extra)):
+                return 0.0
+            seen = seen_directions(design)
+            g_seen = g @ seen
+            m_now, m_full = unit_covariance(design @ seen), unit_covariance(np.concatenate([design, *extra]) @ seen)
+            now += fit.weight * float(g_seen @ m_now @ g_seen)
+            full += fit.weight * float(g_seen @ m_full @ g_seen)
+        return float(np.clip(full / now, 0.0, 1.0)) if now > 0 else 0.0
 
     def to_dict(self) -> dict:
         return jsonable({"criterion": "AIC", "averaging": "Akaike weights", "chosen": self.chosen,
@@ -168,7 +206,15 @@ def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple
                                     run_leverage(jac, joint_clusters(data), covariance))
         fits[s] = _joint_fit(lay, sol, status, crit, weights[s], data, (rows_a, rows_b), arms, draws, delta, level,
                              resampling, covariance)
-    return ModelChoice(fits, order[0], sharing != "auto", _average(fits, bootstrap))
+    return ModelChoice(fits, order[0], sharing != "auto", _average(fits, bootstrap), tuple(map(latest_rows, data)))
+
+
+def latest_rows(d: ArmData) -> np.ndarray:
+    """Each run's row with the most compute (the largest Σ log x, for either law), in run order."""
+    size = d.log_x.sum(axis=1)
+    order = np.lexsort((size, d.clusters))  # by run, then by size: a run's last row is its latest
+    last = np.r_[d.clusters[order][1:] != d.clusters[order][:-1], True]
+    return d.log_x[order[last]]
 
 
 def _average(fits: dict[str, JointFit], n: int) -> tuple[LawFit, LawFit]:

@@ -45,6 +45,7 @@ def next_run(
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
+    from scalinglab.analysis.advice import OUT_OF_REACH
     from scalinglab.execute.adaptive import advise_study
 
     band = _band(settle)
@@ -77,9 +78,12 @@ def next_run(
     if not adv.can_settle:
         _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
              "so P may still swing as runs come in, and it cannot settle before they can.")
-    elif adv.out_of_reach:
+    elif adv.out_of_reach and adv.reach < OUT_OF_REACH:
         _say(f"out of reach: {adv.reach_sentence()}; no run is likely to settle which wins (the table shows what "
              "each would still change).")
+    elif adv.out_of_reach:
+        _say(f"the sweep cannot settle it: {adv.reach_sentence()}. Only runs beyond the sweep (*) might; an adaptive "
+             "study stops here.")
     else:
         _say(adv.reach_sentence() + ".")
     t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")

@@ -14,8 +14,10 @@ Settled means settled twice running: P outside the band after one round and stil
 the same side, after the next. Every round is another look at the data, and a study that stops at
 the first look outside the band stops on chance more often than the band says (measured by
 benchmarks/advisor.py: the wrong winners came from first looks at four or five sizes).
-A decision out of reach (analysis.advice.Advice.reach) ends the study at once: it names no winner,
-so stopping on it early risks only a decision that more runs might still have made.
+A decision out of reach ends the study at once: the rest of the sweep would leave P inside the band
+in almost every likely outcome (analysis.advice.forecast_plan), or even exact curves would
+(Advice.reach). It names no winner, so stopping on it early risks only a decision that the rest
+of the sweep might still have made; benchmarks/advisor.py measures how often that happens.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | 
     names = {arms[0]: "a", arms[1]: "b"}
     options = [Candidate(label, tuple(names[x] for x in c.arms), c.params, c.tokens, c.flops, c.seconds,
                          tuple(r.spec.run_id for r in c.runs)) for label, c in menu.items()]
-    return StudyAdvice(comparison, advise(comparison, options, band=band, seed=seed), menu, spent)
+    plan = [o for o in options if len(o.arms) == 1 and menu[o.label].in_sweep]  # what the fixed sweep still trains
+    return StudyAdvice(comparison, advise(comparison, options, band=band, seed=seed, plan=plan), menu, spent)
 
 
 def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
