@@ -43,7 +43,7 @@ def test_adaptive_starts_with_the_smallest_widths_then_follows_the_advice(adapti
     assert last.action in ("settled", "out_of_reach", "budget", "exhausted")
     for d in decisions[1:-1]:
         assert d.action == "train" and "expected drop" in d.reason and d.runs
-        assert "the rest of the sweep (" in d.reason  # each round says what the untrained runs could still do
+        assert "training the rest of the plan (" in d.reason  # each round says what the untrained runs could do
     stored = load_decisions(study)
     assert list(stored["step"]) == list(range(len(decisions)))
     assert stored["action"].iloc[-1] == last.action

@@ -41,7 +41,7 @@ import numpy as np
 
 from scalinglab.analysis.compare import Comparison
 from scalinglab.analysis.forecast import win_probability
-from scalinglab.analysis.laws import PARAMS_TOKENS, Law
+from scalinglab.analysis.laws import PARAMS_TOKENS
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.verdict import all_weighed
 from scalinglab.model.accounting import chinchilla_flops
@@ -118,6 +118,11 @@ class PlanForecast:
         """Share of futures in which the completed plan settles it on the side of P now."""
         return float(np.mean(self.p_after > band[1])) if p > band[1] else float(np.mean(self.p_after < band[0]))
 
+    def sentence(self, band: tuple[float, float]) -> str:
+        """What it would do, as `next` and an adaptive study's decisions say it."""
+        return (f"training the rest of the plan ({self.runs} runs) would take P outside {band[0]:g}–{band[1]:g} in "
+                f"{self.settles(band):.0%} of its likely outcomes")
+
     def to_dict(self, p: float, band: tuple[float, float]) -> dict:
         return jsonable({"runs": self.runs, "remaining_variance": self.remaining, "settles": self.settles(band),
                          "confirms": self.confirms(p, band),
@@ -148,6 +153,11 @@ class Advice:
         return self.can_settle and not self.band[0] <= self.p <= self.band[1]
 
     @property
+    def curves_cannot_settle(self) -> bool:
+        """Even exact curves would leave P inside the band in all but OUT_OF_REACH of the draws."""
+        return self.reach < OUT_OF_REACH
+
+    @property
     def plan_cannot_settle(self) -> bool:
         """The rest of the plan would leave P inside the band in all but OUT_OF_REACH of its futures."""
         return self.plan is not None and self.plan.settles(self.band) < OUT_OF_REACH
@@ -155,14 +165,13 @@ class Advice:
     @property
     def out_of_reach(self) -> bool:
         """Not settled, and neither exact curves nor the rest of the plan are likely to settle it."""
-        return self.can_settle and not self.settled and (self.reach < OUT_OF_REACH or self.plan_cannot_settle)
+        return self.can_settle and not self.settled and (self.curves_cannot_settle or self.plan_cannot_settle)
 
     def reach_sentence(self) -> str:
         """What the rest of the plan and exact curves could do to this decision, as `next` and an
         adaptive study say it."""
         band = f"{self.band[0]:g}–{self.band[1]:g}"
-        plan = ("" if self.plan is None else f"training the rest of the plan ({self.plan.runs} runs) would take P "
-                f"outside {band} in {self.plan.settles(self.band):.0%} of its likely outcomes; ")
+        plan = "" if self.plan is None else self.plan.sentence(self.band) + "; "
         return (f"{plan}were both curves known exactly, P would leave {band} in {self.reach:.0%} of the fits' draws; "
                 "in the rest the arms differ at the target by less than run-to-run noise, which more runs of them "
                 "do not remove")
@@ -200,22 +209,16 @@ def _target_draws(c: Comparison) -> tuple[np.ndarray, np.ndarray]:
     return la[:n], lb[:n]
 
 
-def decision_per_draw(c: Comparison) -> np.ndarray:
+def decision_per_draw(c: Comparison, draws: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Each paired draw's P(a run of B beats a run of A) at the target: (n_draws,), NaN where a
-    draw has no frontier there (as forecast.forecast leaves such draws out)."""
-    la, lb = _target_draws(c)
+    draw has no frontier there (as forecast.forecast leaves such draws out). draws: _target_draws(c),
+    when the caller has them."""
+    la, lb = _target_draws(c) if draws is None else draws
     ok = np.isfinite(la) & np.isfinite(lb)
     q = np.full(len(la), np.nan)
     # win_probability averages over its first axis: one draw per column keeps the draws apart.
     q[ok] = win_probability(la[None, ok], lb[None, ok], c.forecast.noise, c.forecast.noise_dof)
     return q
-
-
-def _log_inputs(law: Law, params: float, tokens: float) -> list[float]:
-    """A run at (N, D) in the law's log inputs."""
-    if law.name == PARAMS_TOKENS.name:
-        return [np.log(params), np.log(tokens)]
-    return [np.log(chinchilla_flops(params, tokens))]
 
 
 def plan_futures(la: np.ndarray, lb: np.ndarray, t: float, noise: float, dof: float) -> np.ndarray:
@@ -228,7 +231,8 @@ def plan_futures(la: np.ndarray, lb: np.ndarray, t: float, noise: float, dof: fl
     return win_probability(la[:, None], lb_after, noise, dof)
 
 
-def forecast_plan(c: Comparison, plan: list[Candidate]) -> PlanForecast | None:
+def forecast_plan(c: Comparison, plan: list[Candidate],
+                  draws: tuple[np.ndarray, np.ndarray] | None = None) -> PlanForecast | None:
     """P(B beats A) once every run of `plan` (single-arm candidates: the runs a fixed plan would
     still train) is trained, in each possible future; None for an empty plan.
 
@@ -238,15 +242,19 @@ def forecast_plan(c: Comparison, plan: list[Candidate]) -> PlanForecast | None:
     own draws keep t of it (the two add up to today's). Future j takes draw j's deviation, scaled
     by √(1 − t), and P then averages every draw's deviation, scaled by √t, around it: the shape of
     today's draws (skew, the models' mixture) carries into both. At t = 0 future j's P is draw j's
-    own (Advice.reach's exact curves); at t = 1 every future's P is today's.
+    own (Advice.reach's exact curves); at t = 1 every future's P is today's. draws: _target_draws(c),
+    when the caller has them.
     """
     if not plan:
         return None
     law = c.fit_a.law
-    rows = tuple(np.array([_log_inputs(law, x.params, x.tokens) for x in plan if x.arms == (side,)],
-                          dtype=float).reshape(-1, law.n_terms) for side in ("a", "b"))
-    t = c.models.remaining_variance(c.forecast.target, rows)
-    la, lb = _target_draws(c)
+    rows = []
+    for side in ("a", "b"):
+        n = np.array([x.params for x in plan if x.arms == (side,)])
+        d = np.array([x.tokens for x in plan if x.arms == (side,)])
+        rows.append(law.log_inputs(params=n, tokens=d, compute=chinchilla_flops(n, d)).reshape(-1, law.n_terms))
+    t = c.models.remaining_variance(c.forecast.target, tuple(rows))
+    la, lb = _target_draws(c) if draws is None else draws
     ok = np.isfinite(la) & np.isfinite(lb)
     if not ok.any():
         return None
@@ -320,7 +328,8 @@ def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float]
     if not (c.fit_a.has_spread and c.fit_b.has_spread):
         p = c.forecast.p_b_beats_a
         return Advice(p, float(entropy(p)) if np.isfinite(p) else 1.0, band, (), False)
-    q = decision_per_draw(c)
+    draws = _target_draws(c)  # both the draws' own P and the plan's futures read them
+    q = decision_per_draw(c, draws)
     rng = np.random.default_rng(seed)
     values = [value(c, cand, q, rng, band, sims) for cand in candidates]
     values.sort(key=lambda v: -v.per_flop)
@@ -328,4 +337,4 @@ def advise(c: Comparison, candidates: list[Candidate], band: tuple[float, float]
     p = float(known.mean()) if known.size else float("nan")
     reach = float(np.mean((known < band[0]) | (known > band[1]))) if known.size else 1.0
     return Advice(p, float(entropy(p)), band, tuple(values), c.models.forced or all_weighed(c.models), reach,
-                  forecast_plan(c, plan or []))
+                  forecast_plan(c, plan or [], draws))

@@ -99,12 +99,18 @@ def run_leverage(jac: np.ndarray, clusters: np.ndarray, covariance: np.ndarray |
     return np.einsum("gi,ij,gj->g", sums, covariance, sums) / np.bincount(clusters)
 
 
+def leverage_inflation(leverage: np.ndarray | None) -> np.ndarray | None:
+    """1/√(1 − h) per run: how much smaller than the noise its fitted residual is, given back (HC2)."""
+    return None if leverage is None else 1.0 / np.sqrt(1.0 - np.minimum(leverage, MAX_LEVERAGE))
+
+
 def resample(kind: str, fitted: np.ndarray, resid: np.ndarray, clusters: np.ndarray, n_free: int,
-             rng: np.random.Generator, leverage: np.ndarray | None = None
+             rng: np.random.Generator, inflation: np.ndarray | None = None
              ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """One resample as (log losses, row weights); None keeps the data's own (y) or weight 1 (w).
 
-    leverage: each run's (run_leverage); without it every run gets the average, n_free / runs.
+    inflation: each run's (leverage_inflation, computed once per bootstrap); without it every run
+    gets the average leverage's, n_free / runs.
     """
     if kind == "runs":
         return None, resample_weights(clusters, rng)
@@ -116,8 +122,8 @@ def resample(kind: str, fitted: np.ndarray, resid: np.ndarray, clusters: np.ndar
     # And the residuals measure the noise with only G − k degrees of freedom: each resample also
     # draws the noise scale from its sampling distribution (σ*/σ̂ = √(ν/χ²_ν)), so with few runs
     # the spread widens as a t-interval does, instead of trusting σ̂.
-    spent = np.full(total, n_free / total) if leverage is None else np.minimum(leverage, MAX_LEVERAGE)
-    inflation = 1.0 / np.sqrt(1.0 - spent)
+    if inflation is None:
+        inflation = np.full(total, np.sqrt(total / dof))
     scale = np.sqrt(dof / rng.chisquare(dof))
     return fitted + scale * (inflation * rng.choice(WEBB_WEIGHTS, total))[clusters] * resid, None
 
@@ -132,15 +138,15 @@ def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray
     if kind == "residuals" and int(run_codes.max()) + 1 <= law.n_params:
         return None
     fitted = np.log(law.predict(law.from_theta(theta0), log_x))
-    leverage = None
+    inflation = None
     if kind == "residuals":
         jac = law.log_loss_jacobian(theta0, log_x)
-        leverage = run_leverage(jac, run_codes, unit_covariance(jac))
+        inflation = leverage_inflation(run_leverage(jac, run_codes, unit_covariance(jac)))
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
     with single_threaded_blas():
         for _ in range(n):
-            y_star, w = resample(kind, fitted, y - fitted, run_codes, law.n_params, rng, leverage)
+            y_star, w = resample(kind, fitted, y - fitted, run_codes, law.n_params, rng, inflation)
             sol = minimize_from(law, theta0, log_x, y if y_star is None else y_star,
                                 np.ones_like(y) if w is None else w, delta)
             if sol.converged and not sol.at_bound and np.all(np.isfinite(sol.theta)):
@@ -184,12 +190,13 @@ def bootstrap_joint(lay: Layout, theta_hat: np.ndarray, data, kind: str = "resid
     fitted = np.concatenate([np.log(law.predict(params[i], d.log_x)) for i, d in enumerate(data)])
     resid = np.concatenate([d.y for d in data]) - fitted
     clusters = joint_clusters(data)
+    inflation = leverage_inflation(leverage)
     rng = np.random.default_rng(seed)
     rows, failed = [], 0
     with single_threaded_blas():
         for _ in range(n):
             if kind == "residuals":
-                y, w = resample(kind, fitted, resid, clusters, lay.n_free, rng, leverage)
+                y, w = resample(kind, fitted, resid, clusters, lay.n_free, rng, inflation)
             else:  # whole runs drawn within each arm: an arm never borrows the other's runs
                 y, w = None, np.concatenate([resample_weights(d.clusters, rng) for d in data])
             sol = minimize_joint(lay, theta_hat, data, y=y, w=w, delta=delta, options=REFIT_OPTIONS)

@@ -270,14 +270,15 @@ def run_noise(observed: Observed, fit_a: LawFit, fit_b: LawFit) -> tuple[float, 
 def _fitted_difference(joint: JointFit) -> FittedDifference:
     """(N, D, C_a, C_b) → the chosen model's log L̂_b − log L̂_a and its leverage: at the model itself
     for L(N, D) (on its frontier, a minimum over N, without a leverage), at the compute for L(C)."""
-    fit_a, fit_b = joint.fit_a, joint.fit_b
+    fit_a, fit_b, law = joint.fit_a, joint.fit_b, joint.law
 
     def at(n, d, c_a, c_b):
-        if joint.law is PARAMS_TOKENS and n is None:
+        if law is PARAMS_TOKENS and n is None:
             return np.log(fit_b.frontier(c_b)) - np.log(fit_a.frontier(c_a)), np.zeros(len(c_a))
-        x_a, x_b = ((n, d), (n, d)) if joint.law is PARAMS_TOKENS else ((c_a,), (c_b,))
-        log_x_a, log_x_b = np.log(np.column_stack(x_a)), np.log(np.column_stack(x_b))
-        return np.log(fit_b.predict(*x_b)) - np.log(fit_a.predict(*x_a)), joint.difference_leverage(log_x_a, log_x_b)
+        log_x_a = law.log_inputs(params=n, tokens=d, compute=c_a)
+        log_x_b = law.log_inputs(params=n, tokens=d, compute=c_b)
+        fitted = np.log(law.predict(fit_b.vector, log_x_b)) - np.log(law.predict(fit_a.vector, log_x_a))
+        return fitted, joint.difference_leverage(log_x_a, log_x_b)
     return at
 
 

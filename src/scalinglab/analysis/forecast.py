@@ -66,10 +66,10 @@ class Target:
         frontier, at the arm's compute-optimal (N, D): the optimum moves with the parameters, but
         the loss there does not move with it to first order (the envelope theorem), so a derivative
         by the parameters at that point is the frontier's."""
-        if fit.law.name != PARAMS_TOKENS.name:
-            return np.log([[self.compute]])
-        n, d = (self.params, self.tokens) if self.is_model else optimal_split(fit.vector, self.compute)
-        return np.log([[float(n), float(d)]])
+        n, d = self.params, self.tokens
+        if fit.law.name == PARAMS_TOKENS.name and not self.is_model:
+            n, d = optimal_split(fit.vector, self.compute)
+        return fit.law.log_inputs(params=n, tokens=d, compute=self.compute)
 
     def loss_samples(self, fit: LawFit) -> np.ndarray:
         """The same under each bootstrap draw: (n_draws,)."""

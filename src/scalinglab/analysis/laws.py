@@ -58,6 +58,11 @@ class Law:
         terms = params[..., 1 : k + 1] * np.exp(-params[..., k + 1 :] * np.asarray(log_x, dtype=float))
         return params[..., 0] + terms.sum(axis=-1)
 
+    def log_inputs(self, **columns) -> np.ndarray:
+        """Input rows in log, (n, k), from arrays named as the table's columns (params, tokens,
+        compute): the law reads the ones it has terms for."""
+        return np.log(np.column_stack([np.atleast_1d(np.asarray(columns[c], dtype=float)) for c in self.inputs]))
+
     def log_loss_jacobian(self, theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
         """∂ log L̂ / ∂θ at the input rows log_x (n, k) for one θ (log E, log A_k…, α_k…): (n, p).
 

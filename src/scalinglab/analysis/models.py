@@ -73,6 +73,16 @@ class JointFit:
         covariance = None if self.unit_covariance is None else self.unit_covariance[np.ix_(order, order)]
         return replace(self, fit_a=self.fit_b, fit_b=self.fit_a, draws=draws, unit_covariance=covariance)
 
+    def jacobian(self, rows: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """∂ log L̂ / ∂θ at each arm's input rows (log), arm a's first: (n_a + n_b, n_free)."""
+        lay, theta = self.layout, self.theta
+        return np.concatenate([joint_jacobian(lay, theta, arm, x) for arm, x in enumerate(rows)])
+
+    def difference_jacobian(self, log_x_a: np.ndarray, log_x_b: np.ndarray) -> np.ndarray:
+        """∂(log L̂_b(x_b) − log L̂_a(x_a)) / ∂θ, row by row: (n, n_free)."""
+        lay, theta = self.layout, self.theta
+        return joint_jacobian(lay, theta, 1, log_x_b) - joint_jacobian(lay, theta, 0, log_x_a)
+
     def difference_leverage(self, log_x_a: np.ndarray, log_x_b: np.ndarray) -> np.ndarray:
         """The variance of the fitted log L̂_b(x_b) − log L̂_a(x_a), row by row, per unit variance of
         one run's log loss: cᵀ·M·c with c = J_b − J_a. At points both arms were fitted on, the
@@ -80,8 +90,7 @@ class JointFit:
         residual has (1 − its leverage): cᵀMc is the pair's share of the parameters the fit spent."""
         if self.unit_covariance is None:  # an optimum without a finite derivative: nothing spent is known
             return np.zeros(len(log_x_a))
-        lay, theta = self.layout, self.theta
-        c = joint_jacobian(lay, theta, 1, log_x_b) - joint_jacobian(lay, theta, 0, log_x_a)
+        c = self.difference_jacobian(log_x_a, log_x_b)
         return np.einsum("ni,ij,nj->n", c, self.unit_covariance, c)
 
     def to_dict(self) -> dict:
@@ -136,16 +145,13 @@ class ModelChoice:
         for fit in self.fits.values():
             if fit.weight <= 0:
                 continue
-            lay, theta = fit.layout, fit.theta
-            g = (joint_jacobian(lay, theta, 1, target.log_inputs(fit.fit_b))
-                 - joint_jacobian(lay, theta, 0, target.log_inputs(fit.fit_a)))[0]
-            design = np.concatenate([joint_jacobian(lay, theta, arm, rows) for arm, rows in enumerate(self.runs)])
-            extra = [joint_jacobian(lay, theta, arm, rows) for arm, rows in enumerate(plan) if len(rows)]
-            if not all(np.all(np.isfinite(x)) for x in (design, g, *extra)):
+            g = fit.difference_jacobian(target.log_inputs(fit.fit_a), target.log_inputs(fit.fit_b))[0]
+            design, extra = fit.jacobian(self.runs), fit.jacobian(plan)
+            if not all(np.all(np.isfinite(x)) for x in (design, g, extra)):
                 return 0.0
             seen = seen_directions(design)
             g_seen = g @ seen
-            m_now, m_full = unit_covariance(design @ seen), unit_covariance(np.concatenate([design, *extra]) @ seen)
+            m_now, m_full = unit_covariance(design @ seen), unit_covariance(np.concatenate([design, extra]) @ seen)
             now += fit.weight * float(g_seen @ m_now @ g_seen)
             full += fit.weight * float(g_seen @ m_full @ g_seen)
         return float(np.clip(full / now, 0.0, 1.0)) if now > 0 else 0.0

@@ -45,7 +45,6 @@ def next_run(
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
-    from scalinglab.analysis.advice import OUT_OF_REACH
     from scalinglab.execute.adaptive import advise_study
 
     band = _band(settle)
@@ -78,7 +77,7 @@ def next_run(
     if not adv.can_settle:
         _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
              "so P may still swing as runs come in, and it cannot settle before they can.")
-    elif adv.out_of_reach and adv.reach < OUT_OF_REACH:
+    elif adv.out_of_reach and adv.curves_cannot_settle:
         _say(f"out of reach: {adv.reach_sentence()}; no run is likely to settle which wins (the table shows what "
              "each would still change).")
     elif adv.out_of_reach:

@@ -256,8 +256,7 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
     if adv.settled:
         reason = f"{outside} for the first time: one more round to confirm; {reason}"
     if adv.plan is not None:  # the decision path shows how this forecast moves, round by round
-        reason += (f"; the rest of the sweep ({adv.plan.runs} runs) would settle it in "
-                   f"{adv.plan.settles(adv.band):.0%} of its likely outcomes")
+        reason += f"; {adv.plan.sentence(adv.band)}"
     return _record(out_dir, arms, target, advice, spent, "train", list(runs.values()), reason, budget)
 
 
