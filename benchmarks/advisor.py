@@ -2,8 +2,8 @@
 yet to be trained.
 
 A replay starts from each arm's three smallest sizes, then repeats: compare the arms at the target
-(analysis.compare), stop if P(B beats A) is outside the settled band at this look and the one
-before (execute.adaptive's rule), else reveal the run (or pair) that analysis.advice values most
+(analysis.compare), stop if P(B beats A) is outside the settled band at this look, every joint model
+weighed (execute.adaptive's rule), else reveal the run (or pair) that analysis.advice values most
 per FLOP. A run's cost is its FLOPs (6·N·D at its last row: the
 checkpoints of a run come with it). The full grid's own decision is the reference: the same
 decision, and (for planted truths) the right one, with how much of the grid's compute.
@@ -19,23 +19,22 @@ it in almost every likely future (analysis.advice.forecast_plan). `--trace` prin
     python benchmarks/advisor.py --no-stop --looks looks.csv   # every path to its end: rules compared
 
 `--no-stop` follows each path to the end of the grid, then stops it afterwards by each rule for
-giving up (the path does not depend on when it stops), and checks the plan's forecast that the
-whole grid settles the decision against whether it did.
+naming a winner and for giving up (the path does not depend on when it stops), and checks the
+plan's forecast that the whole grid settles the decision against whether it did.
 
-Measured 2026-12-02 (defaults, 27 replays): the full grid decides 10; the same winner with ≤ 1/3 of
-the compute in 6 of them (60%), median 10.9%; where it cannot (17), uncertain in 14, the planted
-winner in 3; no wrong winner. Giving up when the rest of the plan would settle it in under 5% of its
-futures (new) changed none of those and cut the compute spent where the grid cannot decide from
-59% to 41% on average (83% without any rule to give up; 24% had the threshold been 10%). The plan's
-forecast over 240 weighed looks (--no-stop): forecast < 5%, the grid settled 1 of 33 (that one at
-98% of the grid, P 0.054 then 0.044); 5-20%, 0 of 33; 20-40%, 17%; 40-60%, 44%; 60-80%, 66%;
-80-95%, 75%; ≥ 95%, 88% (Brier 0.139): hopeful at the top, which is why it only ever stops a study
-without a winner. Settling on one look when the plan would keep P outside the band in ≥ 95% of its
-futures named 2 wrong winners (P swung from 0.94 to 0.035 and back at four sizes), so a winner
-still takes two looks. The misses: planted-beyond #0 (P 0.98 after 25%, and the look to confirm it
-needed the top pair), never #1 (P 0.024 after 16%, then 0.051), gadre c4_val c4 vs rw (P 0.04-0.10
-throughout; the grid itself reads 0.044) and paloma c4 vs rw (39%). `--no-pairs` (single runs only)
-named a wrong winner in planted-equal #4 (before the noise change of 2026-12-02).
+Measured 2026-12-02 (defaults, 27 replays, --no-stop): the full grid decides 10; the same winner
+with ≤ 1/3 of the compute in 9 of them (90%), median 4.1% of the grid's compute; where it cannot
+(17), uncertain in 14, the planted winner in 3, after 36% of the grid's compute on average; no wrong
+winner. That is after the joint models' weighing began to read a gain in fit at its small-sample
+distribution (analysis.models). Before it, single looks at four or five sizes were overconfident:
+3 of the 39 looks outside the band on the planted truths named the wrong winner (all under 2% of
+the grid's compute), so a winner took two looks in a row, which made 6 of the 10 (median 10.9%).
+After it, none of the 74 looks outside the band (planted and shared) names a wrong winner, and two
+looks would make 5 of the 10. The one miss: planted-inside #3, whose P first leaves the band at 98%
+of the grid. The plan's forecast over 252 weighed looks: forecast < 5%, the grid settled 0 of 31;
+5-20%, 4 of 52; ≥ 95%, 41 of 45: hopeful at the top, which is why it only ever stops a study
+without a winner. `--no-pairs` (single runs only) named a wrong winner in planted-equal #4 (before
+the noise change of 2026-12-02).
 
 Goal (issue): the same, right decision as the full grid with ≤ 1/3 of its compute in ≥ 80% of replays;
 where the full grid cannot decide, the advisor does not decide wrongly.
@@ -52,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
-from scalinglab.analysis.advice import OUT_OF_REACH, SETTLED, Candidate, advise, settled_twice
+from scalinglab.analysis.advice import OUT_OF_REACH, SETTLED, Candidate, advise
 from scalinglab.analysis.synthetic import SCENARIOS, table
 from scalinglab.analysis.table import filter_rows
 from scalinglab.config import ConfigError
@@ -161,12 +160,13 @@ def replay(name: str, df: pd.DataFrame, a: str, b: str, columns: Columns, target
         else:
             menu = candidates(runs, hidden, a, b, pairs)
             advice = advise(c, menu, sims=200, plan=[x for x in menu if len(x.arms) == 1])
-            settled = settled_twice(advice.p, before, SETTLED, advice.settled)
+            settled = advice.settled
             decision = decide(advice.p) if settled else "uncertain"
             plan = advice.plan
             looks.append({"replay": name, "step": steps, "share": sum(cost[k] for k in shown) / sum(cost.values()),
                           "p": advice.p, "settled": advice.settled, "can_settle": advice.can_settle,
-                          "reach": advice.reach, "twice": settled, "out_of_reach": advice.out_of_reach,
+                          "reach": advice.reach, "twice": twice(advice.p, before, settled),
+                          "out_of_reach": advice.out_of_reach,
                           "plan_runs": plan.runs if plan else 0, "remaining": plan.remaining if plan else float("nan"),
                           "plan_settles": plan.settles(SETTLED) if plan else float("nan"),
                           "plan_confirms": plan.confirms(advice.p, SETTLED) if plan else float("nan"),
@@ -232,6 +232,18 @@ def summary(results: list[Replay]) -> str:
             f"Wrong winners named: {sum(r.wrong for r in results)}.")
 
 
+def twice(p: float, before: float | None, settled: bool) -> bool:
+    """The rule before 2026-12-02: settled at this look and outside the band, same side, at the one before."""
+    lo, hi = SETTLED
+    return settled and before is not None and not lo <= before <= hi and (p > hi) == (before > hi)
+
+
+WINNERS = {
+    "one look (as shipped)": lambda look: look["settled"],
+    "two looks in a row (before the weighing's small-sample reading)": lambda look: look["twice"],
+}
+"""Rules for naming a winner, tried on the --no-stop paths."""
+
 FUTILITY = {
     "exact curves only (Advice.reach < OUT_OF_REACH)": lambda look: look["reach"] < OUT_OF_REACH,
     "exact curves or the rest of the plan (as shipped)": lambda look: look["out_of_reach"],
@@ -240,10 +252,10 @@ FUTILITY = {
 """Rules for giving up on a look that is weighed and not settled, tried on the --no-stop paths."""
 
 
-def stopped(r: Replay, gives_up) -> Replay:
-    """The replay as a rule would have ended it: the advisor's path does not depend on when it stops."""
+def stopped(r: Replay, gives_up, settles=WINNERS["one look (as shipped)"]) -> Replay:
+    """The replay as the rules would have ended it: the advisor's path does not depend on when it stops."""
     for look in r.looks:
-        if look["twice"]:
+        if settles(look):
             return replace(r, decision=decide(look["p"]), spent=look["share"] * r.total)
         if look["can_settle"] and not look["settled"] and gives_up(look):
             return replace(r, decision="uncertain", spent=look["share"] * r.total)
@@ -295,7 +307,11 @@ def main() -> None:
         pd.DataFrame([look for r in results for look in r.looks]).to_csv(args.looks, index=False)
     print(f"\n{len(results)} replays. {summary(results)}")
     if not args.stop:
-        print("\nThe same paths, stopped by each rule for giving up (a winner still takes two looks):")
+        print("\nThe same paths, stopped by each rule for naming a winner (giving up as shipped):")
+        shipped = FUTILITY["exact curves or the rest of the plan (as shipped)"]
+        for rule, settles in WINNERS.items():
+            print(f"- {rule}: {summary([stopped(r, shipped, settles) for r in results])}")
+        print("\n... and by each rule for giving up (a winner on one look):")
         for rule, gives_up in FUTILITY.items():
             print(f"- {rule}: {summary([stopped(r, gives_up) for r in results])}")
         print("\n" + plan_reliability([look for r in results for look in r.looks]))

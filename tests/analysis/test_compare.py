@@ -8,6 +8,7 @@ import pytest
 
 from scalinglab.analysis import compare_arms
 from scalinglab.analysis.allocation import optimal_split
+from scalinglab.analysis.synthetic import table as synthetic_table
 from scalinglab.config import ConfigError
 from tests.analysis.helpers import arm, crossing_a, grid_arm, isoflop_arm, ladder, nd_law
 
@@ -171,3 +172,17 @@ def test_compare_input_errors():
         compare_arms(df.drop(columns="run_id"), "a", "b", bootstrap=0, checkpoints="all")
     with pytest.raises(ConfigError, match="bootstrap: must be 0 or more"):
         compare_arms(df, "a", "b", bootstrap=-1)
+
+
+def test_a_flexible_fit_on_few_runs_does_not_name_a_winner_with_confidence():
+    # A crossing planted beyond the ladder (b wins at the target) seen through 5 runs of a and 4 of b:
+    # the model that shares nothing has 3 runs beyond its 6 parameters and passes close to them
+    # (its scale reads a quarter of the planted noise). Weighed by AIC it took 0.99 of the weight and
+    # named a with P(b beats a) = 0.035; its fit is weak evidence, and P stays undecided.
+    df, truth = synthetic_table("beyond", 0)
+    sizes = np.sort(df["params"].unique())
+    shown = df[df["params"] <= np.where(df["arm"] == "a", sizes[4], sizes[3])]
+    target = 10 * float(df["compute"].max())
+    c = compare_arms(shown, "a", "b", bootstrap=200, target_compute=target)
+    assert truth.loss("b", target) < truth.loss("a", target)
+    assert c.models.fits["none"].weight < 0.9 and c.forecast.p_b_beats_a > 0.05

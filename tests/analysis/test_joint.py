@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.stats import chi2
+from scipy.stats import f as f_dist
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
 from scalinglab.analysis.bootstrap import run_leverage
 from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout, seen_directions, unit_covariance
-from scalinglab.analysis.models import akaike_weights, fit_models
+from scalinglab.analysis.models import calibrated_gain, criteria, fit_models, model_weights
 from scalinglab.analysis.optimize import huber
 from tests.analysis.helpers import arm, grid_arm, nd_law
 
@@ -116,14 +118,31 @@ def test_huber_log_likelihood_is_the_normalised_density():
     assert huber_neg2_loglik(float(huber(r, delta).sum()), len(r), delta) <= direct + 1e-9
 
 
-def test_akaike_weights():
+def test_model_weights():
     free = {"none": 6, "E": 5, "E+exponents": 4}
-    w = akaike_weights({"none": 10.0, "E": 8.0, "E+exponents": 12.0}, free)
+    w = model_weights({"none": 10.0, "E": 8.0, "E+exponents": 12.0}, free)
     assert w["E"] == pytest.approx(1 / (1 + np.exp(-1) + np.exp(-2)))
     assert sum(w.values()) == pytest.approx(1.0)
-    # An exact fit cannot be scored and gets no weight; if none can be, the fewest parameters take it.
-    assert akaike_weights({"none": np.inf, "E": 3.0, "E+exponents": 3.0}, free)["none"] == 0.0
-    assert akaike_weights(dict.fromkeys(free, np.inf), free) == {"none": 0.0, "E": 0.0, "E+exponents": 1.0}
+    # An exact fit cannot be weighed and gets no weight; if none can be, the fewest parameters take it.
+    assert model_weights({"none": np.inf, "E": 3.0, "E+exponents": 3.0}, free)["none"] == 0.0
+    assert model_weights(dict.fromkeys(free, np.inf), free) == {"none": 0.0, "E": 0.0, "E+exponents": 1.0}
+
+
+def test_a_gain_in_fit_is_read_at_its_exact_small_sample_distribution():
+    # Nine runs, and a model with one more parameter that leaves 0.27 of the residual sum of squares:
+    # the F-test's p is 0.065 on its 3 degrees of freedom, the χ²(1) value as far in its tail 3.4. AIC
+    # read the deviance gain, 9·log(1/0.27) = 11.8, as it stands and gave the model weight 0.99.
+    free = {"E": 6, "E+exponents": 5}
+    deviance = {"E": 9 * np.log(0.27), "E+exponents": 0.0}  # Gaussian: Δdeviance = n·log(RSS ratio)
+    assert calibrated_gain(deviance["E"], 9, 6, 5) == pytest.approx(chi2.isf(f_dist.sf(8.11, 1, 3), 1), rel=1e-3)
+    assert 0.5 < model_weights(criteria(deviance, free, 9), free)["E"] < 0.8
+    # With many runs the F-test's scale is χ²'s, and the criterion is AIC's: 2·Δk − gain.
+    gain, n = 6.0, 4000
+    aic_like = criteria({"E": -gain, "E+exponents": 0.0}, free, n)["E"]
+    assert aic_like == pytest.approx(2 - gain, abs=0.05)
+    # No gain is no evidence; a model that cannot be weighed stays so; the base scores 0.
+    assert criteria({"E": 0.0, "E+exponents": 0.0}, free, 9) == {"E": 2.0, "E+exponents": 0.0}
+    assert criteria({"E": np.inf, "E+exponents": 1.0}, free, 9) == {"E": np.inf, "E+exponents": 0.0}
 
 
 def test_a_run_s_leverage_is_its_hat_value_whatever_its_checkpoints():

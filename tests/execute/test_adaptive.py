@@ -134,7 +134,7 @@ def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
     comparison = compare_arms(df, "a", "b", bootstrap=200, target_compute=target)
     advice = StudyAdvice(comparison, advise(comparison, []), {}, spent=1.0)
     assert advice.advice.out_of_reach
-    decision = _decide(tmp_path, ("a", "b"), target, advice, 1.0, 1e30, 2, None)
+    decision = _decide(tmp_path, ("a", "b"), target, advice, 1.0, 1e30, 2)
     assert decision.action == "out_of_reach" and not decision.runs
     assert "were both curves known exactly, P would leave 0.05–0.95 in 0% of the fits' draws" in decision.reason
     reader = Store.open_reader(study_paths(tmp_path).db)
@@ -153,7 +153,7 @@ def test_a_sweep_whose_rest_would_not_settle_it_stops_the_study(tmp_path):
     open_advice = advise(comparison, [])
     assert open_advice.can_settle and not open_advice.settled and not open_advice.out_of_reach
     stuck = replace(open_advice, plan=PlanForecast(6, 0.8, np.full(200, open_advice.p)))
-    decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2, None)
+    decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2)
     assert decision.action == "out_of_reach" and not decision.runs
     assert "training the rest of the plan (6 runs) would take P outside 0.05–0.95 in 0%" in decision.reason
 
@@ -163,3 +163,20 @@ def test_next_says_so_while_p_cannot_settle_yet(adaptive):
     study, _, _ = adaptive  # four widths per arm: too few runs to weigh the models with most parameters
     res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200"])
     assert res.exit_code == 0 and "not every joint model can be weighed yet" in " ".join(res.output.split())
+
+
+def test_one_look_outside_the_band_settles_once_every_model_is_weighed(tmp_path):
+    # A crossing planted inside the ladder, every rung seen: P leaves the band and the study stops at
+    # that look. Three rungs per arm say as much of P, but not every joint model can be weighed yet,
+    # so the study goes on.
+    df, _ = table("inside", seed=0)
+    target = 10 * float(df["compute"].max())
+    whole = compare_arms(df, "a", "b", bootstrap=200, target_compute=target)
+    advice = StudyAdvice(whole, advise(whole, []), {}, spent=1.0)
+    assert advice.advice.settled and advice.advice.p > 0.95
+    decision = _decide(tmp_path / "whole", ("a", "b"), target, advice, 1.0, 1e30, 2)
+    assert decision.action == "settled" and "every joint model weighed" in decision.reason
+    small = df[df["params"] <= np.sort(df["params"].unique())[2]]
+    small.attrs = df.attrs
+    few = compare_arms(small, "a", "b", bootstrap=200, target_compute=target)
+    assert not advise(few, []).can_settle and not advise(few, []).settled

@@ -25,12 +25,11 @@ the target whatever the curves turn out to be, or when the rest of a fixed plan 
 would leave P inside the band in almost every future (forecast_plan). The plan's futures come from
 the design, not from reweighting: how much of the difference's variance at the target the plan's
 runs would remove (ModelChoice.remaining_variance, the fit linearised), applied to today's draws.
-Measured on the replays of benchmarks/advisor.py --no-stop (2026-12-02, 240 looks): where it
-forecast that the whole grid settles in under 20% of futures, the grid settled in 1 of 66 looks, so
-giving up on it ends undecidable studies sooner without losing a decision. It runs hopeful at the
-top (forecast ≥ 0.95, settled 0.88), so it is no ground to stop early with a winner: settling on
-"P outside the band, and the plan would keep it there in 95% of futures" named 2 wrong winners
-where P swung at four sizes, as a rule that trusts one look's draws does; a winner takes two looks.
+Measured on the replays of benchmarks/advisor.py --no-stop (2026-12-02, 252 weighed looks): where it
+forecast that the whole grid settles in under 5% of futures, the grid settled in 0 of 31 looks
+(under 20%: 4 of 83), so giving up on it ends undecidable studies sooner without losing a decision.
+It runs hopeful at the top (forecast ≥ 0.95: the grid settled 41 of 45), so it is no ground to stop
+early with a winner; a winner is named only by a look's own refitted P.
 """
 
 from __future__ import annotations
@@ -183,15 +182,6 @@ class Advice:
                          "plan": None if self.plan is None else self.plan.to_dict(self.p, self.band),
                          "measure": "expected drop in H(P(B beats A)), bits per FLOP",
                          "candidates": [v.to_dict() for v in self.values]})
-
-
-def settled_twice(p: float, before: float | None, band: tuple[float, float], settled: bool) -> bool:
-    """Settled at this look (`settled`) and outside the band on the same side at the look before.
-
-    A sequential study looks at its data after every round, and stopping at the first look outside
-    the band stops on chance more often than the band says; a second look costs one round.
-    """
-    return settled and before is not None and not band[0] <= before <= band[1] and (p > band[1]) == (before > band[1])
 
 
 def entropy(p) -> np.ndarray:

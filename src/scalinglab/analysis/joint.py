@@ -11,18 +11,13 @@ differ by a constant factor share the exponents too. So one law is fitted in thr
 The objective is the sum of both arms' Huber objectives (optimize.py), minimised over the joint
 vector θ by L-BFGS from starts built out of each arm's own multi-start fit.
 
-Weighing the models (`aic`): AIC on the Huber objective. The Huber loss is the negative
+Weighing the models (`deviance`, then models.criteria): the Huber loss is the negative
 log-density of the Huber distribution; with its scale fitted, −2·log L follows from the objective
-alone, and AIC = −2·log L + 2k (k counts the scale). An information criterion rather than a
-held-out backtest, because it is defined for a ladder of five runs, where holding out the largest
-leaves too little to refit. AIC rather than AICc: AICc's small-sample term, 2k(k+1)/(n−k−1),
-stands for the extra error of a point prediction from poorly determined parameters, and the
-bootstrap draws already carry that uncertainty into every interval; counting it twice handed every
-comparison of eight runs to the parallel model, whatever the data said (measured on the planted
-crossings of analysis.synthetic: the shrinking gap before a crossing was forecast as a lasting
-lead with P ≥ 0.95). Rows of one run (checkpoints) are not independent evidence: the criterion
-counts runs, with the objective scaled to match (a design effect: m perfectly correlated rows per
-run carry one row's information).
+alone. Rows of one run (checkpoints) are not independent evidence: the deviance counts runs, with
+the objective scaled to match (a design effect: m perfectly correlated rows per run carry one row's
+information). AIC rather than a held-out backtest, because it is defined for a ladder of five runs
+per arm, where holding out the largest leaves too little to refit; models.criteria reads each
+model's gain in deviance at its exact small-sample distribution.
 """
 
 from __future__ import annotations
@@ -280,10 +275,9 @@ predictive (Student t) spread has infinite variance, and the fitted scale can be
 which hands such a model the whole weight for passing close to its few points."""
 
 
-def aic(objective_value: float, n_rows: int, n_clusters: int, n_free: int, delta: float) -> float:
-    """AIC with the run as the unit (see the module docstring); +inf for a model with fewer than
-    MIN_RESIDUAL_DOF runs beyond its parameters."""
+def deviance(objective_value: float, n_rows: int, n_clusters: int, n_free: int, delta: float) -> float:
+    """−2·log L with the run as the unit and the scale fitted (see the module docstring); +inf for a
+    model with fewer than MIN_RESIDUAL_DOF runs beyond its parameters, which cannot be weighed."""
     if n_clusters - n_free < MIN_RESIDUAL_DOF:
         return float("inf")
-    k = n_free + 1  # the Huber scale is fitted too
-    return huber_neg2_loglik(objective_value * n_clusters / n_rows, n_clusters, delta) + 2 * k
+    return huber_neg2_loglik(objective_value * n_clusters / n_rows, n_clusters, delta)

@@ -10,10 +10,14 @@ decision is recomputed from the stored results, and the log of decisions only gr
 The target compute is fixed by the study, not by what has finished: 10× the compute of the
 largest run of the two arms that the study file plans, so it does not move as runs complete.
 
-Settled means settled twice running: P outside the band after one round and still outside it, on
-the same side, after the next. Every round is another look at the data, and a study that stops at
-the first look outside the band stops on chance more often than the band says (measured by
-benchmarks/advisor.py: the wrong winners came from first looks at four or five sizes).
+Settled means P outside the band at one look where every joint model is weighed. Every round is
+another look at the data, and a study that stops at the first look outside the band stops on chance
+more often than the band says if one look's P is overconfident; it was, with few runs, until the
+joint models' weighing read a flexible model's gain in fit at its small-sample distribution
+(analysis.models), and settling then took two looks in a row. Measured by benchmarks/advisor.py
+--no-stop (2026-12-02, 27 replays, 74 looks outside the band): no look outside the band named a
+wrong winner, and one look settles 9 of the 10 decisions the grid makes with ≤ 1/3 of its compute,
+two looks 5.
 A decision out of reach ends the study at once: the rest of the sweep would leave P inside the band
 in almost every likely outcome (analysis.advice.forecast_plan), or even exact curves would
 (Advice.reach). It names no winner, so stopping on it early risks only a decision that the rest
@@ -31,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalinglab.analysis import Comparison, compare_arms
-from scalinglab.analysis.advice import SETTLED, Advice, Candidate, advise, settled_twice
+from scalinglab.analysis.advice import SETTLED, Advice, Candidate, advise
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
 from scalinglab.config import ConfigError, Study
 from scalinglab.execute.driver import ExecutorKind, Observer, plan_study, run_study
@@ -187,7 +191,7 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
         else:
             advice = advise_study(study, out_dir, a=arms[0], b=arms[1], target_compute=target, extend=0,
                                   bootstrap=bootstrap, band=band, table=table)
-            decision = _decide(out_dir, arms, target, advice, spent, budget, slots, _last_p(out_dir))
+            decision = _decide(out_dir, arms, target, advice, spent, budget, slots)
         if on_decision:
             on_decision(decision)
         if decision.action != "train":
@@ -199,24 +203,12 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
                   executor=executor, address=address, observer=observer)
 
 
-def _last_p(out_dir: Path) -> float | None:
-    """P of the latest decision that had one (None before the first comparison)."""
-    from scalinglab.store import Store
-
-    reader = Store.open_reader(study_paths(out_dir).db)
-    if reader is None:
-        return None
-    with reader:
-        ps = [d["p_b_beats_a"] for d in reader.decisions() if d["p_b_beats_a"] is not None]
-    return ps[-1] if ps else None
-
-
 def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: float, budget: float,
-            slots: int, before: float | None) -> Decision:
+            slots: int) -> Decision:
     adv = advice.advice
     outside = f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} is outside {adv.band[0]:g}–{adv.band[1]:g}"
-    if settled_twice(adv.p, before, adv.band, adv.settled):
-        return _record(out_dir, arms, target, advice, spent, "settled", [], f"{outside}, as at the look before",
+    if adv.settled:
+        return _record(out_dir, arms, target, advice, spent, "settled", [], f"{outside}, every joint model weighed",
                        budget)
     if adv.out_of_reach:
         return _record(out_dir, arms, target, advice, spent, "out_of_reach", [],
@@ -253,8 +245,6 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
                        budget)
     reason = "; ".join(f"{v.candidate.label}: expected drop {v.gain:.3f} bits of uncertainty for "
                        f"{v.candidate.cost:.3g} FLOPs (settles it in {v.settle_chance:.0%} of outcomes)" for v in chosen)
-    if adv.settled:
-        reason = f"{outside} for the first time: one more round to confirm; {reason}"
     if adv.plan is not None:  # the decision path shows how this forecast moves, round by round
         reason += f"; {adv.plan.sentence(adv.band)}"
     return _record(out_dir, arms, target, advice, spent, "train", list(runs.values()), reason, budget)
