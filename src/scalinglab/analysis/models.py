@@ -220,16 +220,16 @@ def calibrated_gain(drop: float, n: int, k: int, k0: int) -> float:
     return float(chi2.isf(tail, extra)) if tail > 1e-300 else -drop
 
 
-def model_weights(criteria: dict[str, float], n_free: dict[str, int]) -> dict[str, float]:
+def model_weights(scores: dict[str, float], n_free: dict[str, int]) -> dict[str, float]:
     """Akaike weights, exp(−ΔAIC/2) normalised; when no model can be weighed, all weight to the
     fewest parameters."""
-    finite = {s: c for s, c in criteria.items() if np.isfinite(c)}
+    finite = {s: c for s, c in scores.items() if np.isfinite(c)}
     if not finite:
-        return {s: float(s == min(criteria, key=n_free.get)) for s in criteria}
+        return {s: float(s == min(scores, key=n_free.get)) for s in scores}
     best = min(finite.values())
     raw = {s: float(np.exp(-(c - best) / 2)) for s, c in finite.items()}
     total = sum(raw.values())
-    return {s: raw.get(s, 0.0) / total for s in criteria}
+    return {s: raw.get(s, 0.0) / total for s in scores}
 
 
 def arm_data(rows: pd.DataFrame, law: Law) -> ArmData:
@@ -246,22 +246,22 @@ def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple
     sharings = SHARINGS if sharing == "auto" else (sharing,)
     n_rows = sum(len(d.y) for d in data)
     n_clusters = sum(d.n_clusters for d in data)
-    point = {}
+    point, deviances = {}, {}
     for s in sharings:
         lay = layout(law, s)
         sol = fit_joint(lay, data, starts, delta)
         status = ("boundary" if sol.at_bound else "ok" if sol.converged else "not_converged")
         if n_clusters <= lay.n_free:
             status = "exact"
-        point[s] = (lay, sol, status, deviance(sol.objective, n_rows, n_clusters, lay.n_free, delta))
+        point[s] = (lay, sol, status)
+        deviances[s] = deviance(sol.objective, n_rows, n_clusters, lay.n_free, delta)
     n_free = {s: p[0].n_free for s, p in point.items()}
-    scores = criteria({s: p[3] for s, p in point.items()}, n_free, n_clusters)
+    scores = criteria(deviances, n_free, n_clusters)
     weights = model_weights(scores, n_free)
-    point = {s: (*p[:3], scores[s]) for s, p in point.items()}
-    order = sorted(point, key=lambda s: (-weights[s], point[s][3], point[s][0].n_free))
+    order = sorted(point, key=lambda s: (-weights[s], scores[s], n_free[s]))
     fits = {}
     for i, s in enumerate(order):
-        lay, sol, status, crit = point[s]
+        lay, sol, status = point[s]
         # The model linearised at its optimum: what the fit spent on each point, for the
         # bootstrap's residuals and for the noise read from the fit (JointFit.difference_leverage).
         jac = np.concatenate([joint_jacobian(lay, sol.theta, arm, d.log_x) for arm, d in enumerate(data)])
@@ -273,7 +273,7 @@ def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple
             # leaves the others' draws alone.
             draws = bootstrap_joint(lay, sol.theta, data, resampling, share, (*np.atleast_1d(seed), i), delta,
                                     run_leverage(jac, joint_clusters(data), covariance))
-        fits[s] = _joint_fit(lay, sol, status, crit, weights[s], data, (rows_a, rows_b), arms, draws, delta, level,
+        fits[s] = _joint_fit(lay, sol, status, scores[s], weights[s], data, (rows_a, rows_b), arms, draws, delta, level,
                              resampling, covariance)
     return ModelChoice(fits, order[0], sharing != "auto", _average(fits, bootstrap), tuple(map(latest_rows, data)))
 

@@ -206,10 +206,10 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
 def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: float, budget: float,
             slots: int) -> Decision:
     adv = advice.advice
-    outside = f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} is outside {adv.band[0]:g}–{adv.band[1]:g}"
     if adv.settled:
-        return _record(out_dir, arms, target, advice, spent, "settled", [], f"{outside}, every joint model weighed",
-                       budget)
+        return _record(out_dir, arms, target, advice, spent, "settled", [],
+                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} is outside {adv.band[0]:g}–{adv.band[1]:g}, "
+                       "every joint model weighed", budget)
     if adv.out_of_reach:
         return _record(out_dir, arms, target, advice, spent, "out_of_reach", [],
                        f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} (not settled); {adv.reach_sentence()}", budget)
