@@ -21,8 +21,8 @@ def test_quick_demo_end_to_end(tmp_path):
     folder = reports[0].parent
     summary = json.loads(reports[0].read_text())
     assert f"verdict: {summary['verdict']}" in done.stdout
-    # Three widths per arm, the pivot run shared, and its second seed: seven trainings, eight rows.
-    assert summary["runs"]["complete"] == summary["runs"]["total"] == 8
+    # Three widths per arm, second seeds at 32 and 48; the pivot (48) and its seed shared: 8 trainings, 10 rows.
+    assert summary["runs"]["complete"] == summary["runs"]["total"] == 10
     headline = summary["forecast"]["headline"]
     assert (headline["a"], headline["b"]) == ("constant", "scaled") and 0 <= headline["p_b_beats_a"] <= 1
     assert summary["comparisons"][0]["observed"]["noise_source"].startswith("seeds")

@@ -14,7 +14,7 @@ from scalinglab.config import ConfigError, load_study
 from scalinglab.analysis import compare_arms
 from scalinglab.analysis.advice import PlanForecast, advise
 from scalinglab.analysis.synthetic import table
-from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive
+from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive, seed_runs
 from scalinglab.store import Store, export_table, load_decisions, study_paths
 from tests.study_files import write_study
 
@@ -124,6 +124,22 @@ def test_a_config_both_arms_share_is_trained_once_and_counts_for_each_arm(tmp_pa
     assert (pivot["status"] == "complete").all() and pivot["loss"].nunique() == 1
     assert len(json.loads(load_decisions(study)["runs"].iloc[0])) == 5  # trained once: 16 shared, 32 and 48 each
 
+
+def test_the_first_round_brings_the_replicates_at_its_widths_and_no_others(tmp_path):
+    # The second seeds measure the noise the fixed ladder's comparison is judged by; at the smallest
+    # widths they are cheap, at the top they would cost as much as a rung and tell nothing of the curves.
+    arms = {"constant": {"lr": "2/32"}, "scaled": {"lr": "2/width"}}
+    path = write_study(tmp_path / "tiny.toml", widths=(16, 32, 48, 64), arms=arms,
+                       extra="\n[replicates]\nwidth = [32, 64]\nseed = [1]\n")
+    path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
+    study = load_study(path)
+    first = seed_runs(study, ("constant", "scaled"), done=set())
+    seeded = sorted((r.arm, r.width) for r in first if "seed" in r.axes)
+    assert seeded == [("constant", 32)] or seeded == [("scaled", 32)]  # the pivot's second seed, shared: once
+    assert sorted({r.width for r in first}) == [16, 32, 48]
+    assert len(first) == 6  # 16 and 48 of each arm, 32 and its second seed (each shared); not the seed at 64
+    done = {r.digest for r in first}
+    assert seed_runs(study, ("constant", "scaled"), done) == []
 
 
 def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):

@@ -133,12 +133,17 @@ def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | 
 
 
 def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
-    """Each arm's smallest widths, up to SEED_WIDTHS finished ones: the runs every comparison needs."""
+    """Each arm's smallest widths, up to SEED_WIDTHS finished ones: the runs every comparison needs.
+
+    With them come the study's replicates at those widths (`[replicates]`): the second seeds measure
+    the run-to-run noise every comparison is judged by, as they do for the fixed ladder, and at the
+    smallest widths they cost little. Replicates at larger widths are never advised: a second seed
+    tells the noise, not the curves, and the advisor values runs by what they tell about the curves."""
     chosen = []
     for arm in arms:
-        runs = sorted((r for r in study.runs if r.arm == arm and "seed" not in r.axes), key=lambda r: r.width)
-        widths = sorted({r.width for r in runs})[:SEED_WIDTHS]
-        chosen += [r for r in runs if r.width in widths and r.digest not in done]
+        runs = [r for r in study.runs if r.arm == arm]
+        widths = sorted({r.width for r in runs if "seed" not in r.axes})[:SEED_WIDTHS]
+        chosen += sorted((r for r in runs if r.width in widths and r.digest not in done), key=lambda r: r.width)
     return list({r.digest: r for r in chosen}.values())
 
 

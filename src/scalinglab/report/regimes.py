@@ -144,8 +144,8 @@ class LeverEffect:
 
         The standard errors are the eval loss's across rows, unpaired. That errs two ways: the two
         runs are scored on the same rows, so the paired error would be smaller ('no clear effect' too
-        often); and seed-to-seed noise is not in it (0.0165 nats at width 64 in crossover-cpu.toml),
-        so a 'helps' or 'hurts' under ~0.05 nats may be a different seed's luck."""
+        often); and seed-to-seed noise is not in it (the two seeds at width 48 in crossover-cpu.toml
+        differ by 0.025 nats), so a 'helps' or 'hurts' under ~0.05 nats may be a different seed's luck."""
         d, se = np.array(self.delta), np.nan_to_num(np.array(self.se))
         sides = {"helps": d < -2 * se, "hurts": d > 2 * se}
         for word, where in sides.items():
