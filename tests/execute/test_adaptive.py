@@ -85,6 +85,9 @@ def test_next_refuses_what_it_cannot_advise_on(tmp_path):
     assert res.exit_code == 2 and "--settle: must be between 0 and 0.5" in res.output
     res = runner.invoke(app, ["run", str(two), "--adaptive"])
     assert res.exit_code == 2 and "--adaptive and --budget" in res.output
+    res = runner.invoke(app, ["run", str(two), "--adaptive", "--budget", "10"])  # not even the first round fits
+    assert res.exit_code == 2 and res.output.startswith("error: --budget: 10 FLOPs is below what the first round needs")
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "two").exists()
     with pytest.raises(ConfigError, match="^budget: must be a positive"):
         run_adaptive(load_study(two), tmp_path / "out", budget=-1.0)
 

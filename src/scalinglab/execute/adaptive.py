@@ -171,6 +171,7 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
     target = target_compute or planned_target(study, arms)
     plan = plan_study(study, workers=workers, threads=threads, probe=False)
     slots = plan.workers
+    cost = {r.spec.digest: r.budget.flops for r in plan.runs}
     trained: list = []  # the last round's runs
     while True:
         table = export_table(study, out_dir)  # once per round: every check below reads it
@@ -191,6 +192,10 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
             done, spent = _finished(table, arms)
         first = seed_runs(study, arms, done)
         if first:
+            need = spent + sum(cost[r.digest] for r in first)
+            if need > budget:  # refused before anything is stored: no round fits, and this one every comparison needs
+                raise ConfigError(f"{budget:.3g} FLOPs is below what the first round needs ({need:.3g} FLOPs: each "
+                                  f"arm's {SEED_WIDTHS} smallest widths, which every comparison needs)", option="budget")
             decision = _record(out_dir, arms, target, None, spent, "train", first,
                                f"each arm's {SEED_WIDTHS} smallest widths first: no curve to compare yet", budget)
         else:
