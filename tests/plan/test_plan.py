@@ -28,6 +28,17 @@ def test_plan_budgets_come_from_resolve_budget(tmp_path):
     assert [r.spec.width for r in make_plan(study, order="smallest").runs] == [64, 128, 192]
 
 
+def test_a_config_both_arms_share_counts_once_in_the_totals(tmp_path):
+    # The driver trains a shared config (a crossover's pivot) once and copies its result to the twin.
+    arms = {"constant": {"lr": "2/64"}, "scaled": {"lr": "2/width"}}
+    study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128], arms=arms))
+    plan = make_plan(study, workers=2)
+    assert len(plan.runs) == 4 and len(plan.trainings) == 3
+    pivot = next(r for r in plan.runs if r.spec.width == 64)
+    assert plan.flops == pytest.approx(sum(r.budget.flops for r in plan.runs) - pivot.budget.flops)
+    done = CliRunner().invoke(app, ["plan", str(tmp_path / "s.toml"), "--no-probe", "--json"])
+    assert json.loads(done.stdout)["totals"]["trainings"] == 3
+
 def test_estimate_divides_runs_across_workers(tmp_path):
     study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128], sweep={"seed": [0, 1]}))
     plan = make_plan(study, workers=2, tokens_per_s={})  # shapes unprobed: no estimate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -68,23 +69,19 @@ def _adaptive(study, plan, workers) -> str:
     its last call did: the advised rounds one after another (each waits for its slowest run), against
     every run of the ladder on the same workers."""
     from scalinglab.cli.advice import adaptive_study
-    from scalinglab.plan import makespan
     from scalinglab.store import load_decisions
 
-    ladder = {r.spec.digest: r for r in plan.runs}  # what `run` trains: each config once
-    flops = sum(r.budget.flops for r in ladder.values())
-    adaptive_study(study, flops, a=None, b=None, target_compute=_demo_target(study), workers=workers,
+    adaptive_study(study, plan.flops, a=None, b=None, target_compute=_demo_target(study), workers=workers,
                    threads=None, executor="local", address=None, out=None, settle=ADAPTIVE_SETTLE)
     decisions = load_decisions(study)
     last = decisions.iloc[-1]
-    share = last["spent_flops"] / flops
-    digest = {r.spec.run_id: r.spec.digest for r in plan.runs}
     # Ids the study no longer plans (a demo folder from before its arms changed) are not this path's.
-    rounds = [{digest[i] for i in json.loads(ids) if i in digest} for ids in decisions["runs"]]
-    took = sum(makespan(sorted((ladder[d].seconds for d in r), reverse=True), plan.workers) or 0 for r in rounds if r)
-    full = makespan(sorted((r.seconds for r in ladder.values()), reverse=True), plan.workers)
+    chosen = [set(json.loads(ids)) for ids in decisions["runs"]]
+    rounds = [replace(plan, runs=tuple(r for r in plan.runs if r.spec.run_id in ids)) for ids in chosen]
+    rounds = [r for r in rounds if r.runs]
+    took, full = sum(r.seconds or 0 for r in rounds), plan.seconds
     saved = f"{(full - took) / 60:.1f} min saved" if full and full > took else "no time saved"
-    estimate = (f"; by the plan's estimates {took / 60:.1f} min of training in {sum(map(bool, rounds))} rounds against "
+    estimate = (f"; by the plan's estimates {took / 60:.1f} min of training in {len(rounds)} rounds against "
                 f"{full / 60:.1f} min for the whole ladder, {saved}") if full else ""
-    return (f"adaptive: {last['action']} after {last['spent_flops']:.3g} of the ladder's {flops:.3g} FLOPs "
-            f"({share:.0%}){estimate}.")
+    return (f"adaptive: {last['action']} after {last['spent_flops']:.3g} of the ladder's {plan.flops:.3g} FLOPs "
+            f"({last['spent_flops'] / plan.flops:.0%}){estimate}.")

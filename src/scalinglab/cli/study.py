@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -68,7 +69,6 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
               out: Optional[Path], as_json: bool):
     """Print a study's plan: a table and totals (stdout), or JSON with `as_json`; returns the plan."""
     from scalinglab.execute import plan_study
-    from scalinglab.plan import makespan
     from scalinglab.plan.epochs import data_use, repetition_lines
     from scalinglab.store import FINAL, study_status
 
@@ -81,7 +81,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
         uses = data_use(p.runs, build=probe)
     show_status = status.counts["pending"] < status.total  # a status column once anything has run
     remaining = [r for r in p.runs if status.by_run[r.spec.run_id] not in FINAL]
-    left_s = makespan([r.seconds for r in remaining], p.workers)
+    left_s = replace(p, runs=tuple(remaining)).seconds
     if as_json:
         print(json.dumps({
             "study": study.name, "workers": p.workers, "threads_per_worker": p.threads, "runs": [
@@ -94,7 +94,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "epochs_at_least": uses[r.spec.run_id].lower_bound,
                  "status": status.by_run[r.spec.run_id]} for r in p.runs],
             "notes": [{"kind": kind, "text": text} for kind, text in repetition_lines(p.runs, uses)],
-            "totals": {"runs": len(p.runs), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
+            "totals": {"runs": len(p.runs), "trainings": len(p.trainings), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
                        "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
         }, indent=1))
         return p
@@ -119,8 +119,9 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     out_console.print(table)
     if study.description:
         out_console.print(study.description.strip(), highlight=False)
+    shared = f" ({len(p.trainings)} trainings: runs that share a config train once)" if len(p.trainings) < len(p.runs) else ""
     out_console.print(
-        f"total: {len(p.runs)} runs, {si(p.tokens)} tokens, {si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
+        f"total: {len(p.runs)} runs{shared}, {si(p.tokens)} tokens, {si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
         f"est. {duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
     _estimate_notes(p, probe)
@@ -166,7 +167,8 @@ class _StudyProgress:
     def on_start(self, plan, todo, skipped: int) -> None:
         # A bar per call: `run --adaptive` starts a round of runs after each decision.
         self.done, self.total = 0, len(todo)
-        self.flops_done, self.flops_total = 0.0, sum(r.budget.flops for r in todo)
+        # Runs that share a config train once (the others copy its result): their FLOPs count once.
+        self.flops_done, self.flops_total = 0.0, sum({r.spec.digest: r.budget.flops for r in todo}.values())
         err_console.print(f"{plan.study.name}: {len(plan.runs)} runs, {skipped} already done, {len(todo)} to train "
                           f"on {plan.workers} worker(s) × {plan.threads} thread(s)", highlight=False)
         if todo:
@@ -187,7 +189,7 @@ class _StudyProgress:
 
     def on_finished(self, f) -> None:
         self.done += 1
-        self.flops_done += f.run.budget.flops
+        self.flops_done += 0.0 if f.reused_from else f.run.budget.flops
         # The error is the run's own text (a path, a user's value): plain text, never markup.
         if f.status == "failed":
             line = Text.assemble((f"✗ {f.run.spec.run_id} failed:", "red"), " ", f.error or "")

@@ -195,7 +195,8 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
             need = spent + sum(cost[r.digest] for r in first)
             if need > budget:  # refused before anything is stored: no round fits, and this one every comparison needs
                 raise ConfigError(f"{budget:.3g} FLOPs is below what the first round needs ({need:.3g} FLOPs: each "
-                                  f"arm's {SEED_WIDTHS} smallest widths, which every comparison needs)", option="budget")
+                                  f"arm's {SEED_WIDTHS} smallest widths and the study's second seeds there, which every "
+                                  "comparison needs)", option="budget")
             decision = _record(out_dir, arms, target, None, spent, "train", first,
                                f"each arm's {SEED_WIDTHS} smallest widths first: no curve to compare yet", budget)
         else:

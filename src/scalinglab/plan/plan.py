@@ -64,21 +64,27 @@ class Plan:
     """Torch threads per worker (what the probe measured with)."""
 
     @property
+    def trainings(self) -> tuple[PlannedRun, ...]:
+        """One run per config, in execution order: runs that share a config (a crossover's pivot, in
+        both arms) are trained once by the driver, so the totals count them once."""
+        return tuple({r.spec.digest: r for r in self.runs}.values())
+
+    @property
     def tokens(self) -> int:
-        return sum(r.budget.tokens for r in self.runs)
+        return sum(r.budget.tokens for r in self.trainings)
 
     @property
     def flops(self) -> float:
-        return sum(r.budget.flops for r in self.runs)
+        return sum(r.budget.flops for r in self.trainings)
 
     @property
     def flops_6nd(self) -> float:
-        return sum(r.budget.flops_6nd for r in self.runs)
+        return sum(r.budget.flops_6nd for r in self.trainings)
 
     @property
     def seconds(self) -> float | None:
-        """Estimated wall time of the whole study: runs dealt in order to whichever worker frees up first."""
-        return makespan([r.seconds for r in self.runs], self.workers)
+        """Estimated wall time of the whole study: trainings dealt in order to whichever worker frees up first."""
+        return makespan([r.seconds for r in self.trainings], self.workers)
 
 
 def makespan(seconds: list[float | None], workers: int) -> float | None:
