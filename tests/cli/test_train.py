@@ -30,6 +30,10 @@ def _fails_cleanly(args: list[str], *expected: str) -> str:
     (["--seed", "-1"], "error: --seed: must not be negative"),
     (["--tokens", "nan"], "error: --tokens: must be a finite positive number, got nan"),
     (["--width", "64", "--set", "model.width=0"], "error: --set: model.width: must be positive"),
+    (["--set", "loop.devices=3"], "error: --set: loop.devices: 3 does not divide budget.batch_size 16 (each device "
+     "takes an equal share of every batch)"),
+    (["--set", "loop.devices=2"], "error: loop.devices: 2 needs 2 processes: start them with `torchrun "
+     "--nproc-per-node 2 -m scalinglab train ...` (a study starts them itself)"),
 ])
 def test_an_error_names_the_flag_the_user_typed(tmp_path, args, expected):
     assert _fails_cleanly([*args, "--out", str(tmp_path / "r")]) == expected

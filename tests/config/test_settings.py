@@ -60,6 +60,19 @@ BAD = [
     ("[arms.a]\ndepth = '1/0'", "arms.a.depth: '1/0' divides by zero"),
     ("[arms.a]\ndepth = 'width**width'", "arms.a.depth: 'width**width' gives 3.94e+115 layers at width 64; at most 1024"),
     ("[arms.a]\ndepth = 1.5", "arms.a.depth: expected a whole number, got 1.5"),
+    # Devices: a whole number of processes, each an equal share of every batch.
+    ("[loop]\ndevices = 0", "loop.devices: must be a whole number from 1 to 4096, got 0"),
+    ("[loop]\ndevices = 1.5", "loop.devices: expected a whole number, got 1.5"),
+    ("[loop]\ndevices = '2.5'", "loop.devices: expected a whole number, got 2.5"),
+    ("[loop]\ndevices = true", "loop.devices: expected a whole number, got true"),
+    ("[loop]\ndevices = 3", "loop.devices: 3 does not divide budget.batch_size 16 (each device takes an equal share "
+     "of every batch)"),
+    ("[arms.a.loop]\ndevices = '1 if width < 128 else 3'", "arms.a.loop.devices: 3 (at width 128) does not divide "
+     "budget.batch_size 16 (each device takes an equal share of every batch)"),
+    ("[loop]\ndevices = 'width/100'", "loop.devices: 'width/100' gives 0.64 devices at width 64; a whole number from "
+     "1 to 4096 is needed"),
+    ("[loop]\ndevices = '1 if widht < 128 else 2'", "loop.devices: cannot parse '1 if widht < 128 else 2': unknown "
+     "name 'widht' (did you mean 'width'?)"),
 ]
 
 
@@ -100,3 +113,6 @@ def test_valid_settings_keep_their_run_ids():
     assert cfg.model.mlp_ratio == 4.0 and cfg.budget.tokens == 2048.0
     assert cfg.digest() == RunConfig.model_validate({"model": {"mlp_ratio": 4.0}, "budget": {"tokens": 2048.0}}).digest()
     assert RunConfig().digest() == "dfee39889c"  # as before these checks
+    # A run on one device keeps the id it had before loop.devices existed, however it is written.
+    assert RunConfig.model_validate({"loop": {"devices": 1}}).digest() == "dfee39889c"
+    assert RunConfig.model_validate({"loop": {"devices": 2}}).digest() != "dfee39889c"

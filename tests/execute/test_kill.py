@@ -41,6 +41,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def kill_driver(driver: subprocess.Popen, processes: list[int], timeout: float = 10.0) -> None:
+    """SIGKILL a `scalinglab run` and see `processes` (its workers, their children) die with it."""
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    driver.stderr.close()
+    deadline = time.time() + timeout
+    while any(_alive(p) for p in processes) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in processes)
+
+
 def test_sigkill_mid_study_loses_nothing_and_rerun_finishes(tmp_path, cache_dir):
     # Four runs, one worker, checkpoints at every log step: the kill lands after the first run ends.
     path = write_study(tmp_path / "s.toml", widths=[64], sweep={"seed": [0, 1, 2, 3]}, tokens=8192,
@@ -54,16 +65,8 @@ def test_sigkill_mid_study_loses_nothing_and_rerun_finishes(tmp_path, cache_dir)
         assert time.time() < deadline, "no run finished in time"
         time.sleep(0.1)
         status = study_status(path)
-    workers = _children(driver.pid)
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
-    driver.stderr.close()
-
     # The worker dies with its driver (PR_SET_PDEATHSIG): no orphan keeps writing checkpoints.
-    deadline = time.time() + 10
-    while any(_alive(p) for p in workers) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(p) for p in workers)
+    kill_driver(driver, _children(driver.pid))
 
     db = study_paths(tmp_path / "s").db
     with Store.open_reader(db) as reader:

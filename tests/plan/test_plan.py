@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import choose_resources
-from scalinglab.plan import make_plan, makespan, resolve_budget
+from scalinglab.plan import make_plan, makespan, resolve_budget, shape_key
 from scalinglab.plan.plan import STUDY_START_S, WORKER_START_S
 
 from tests.study_files import write_study
@@ -47,6 +47,28 @@ def test_estimate_divides_runs_across_workers(tmp_path):
     assert makespan([10.0, 10.0, 10.0, 10.0], 2) == pytest.approx(start + 20)
     assert makespan([30.0, 10.0, 10.0, 10.0], 2) == pytest.approx(start + 30)
     assert makespan([5.0], 4) == pytest.approx(start + 5)
+
+
+def test_a_run_on_several_devices_occupies_as_many_workers(tmp_path):
+    start = STUDY_START_S + WORKER_START_S
+    # In order: the 2-device run waits for both workers; the next ones start beside each other.
+    assert makespan([10.0, 20.0, 10.0, 10.0], 2, [1, 2, 1, 1]) == pytest.approx(start + 40)
+    assert makespan([20.0, 10.0, 10.0], 2, [2, 1, 1]) == pytest.approx(start + 30)
+    assert makespan([20.0], 1, [2]) == pytest.approx(start + 20)  # more devices than workers: it runs alone
+    # A study asking for 2 devices from width 128 on: its estimate and its workers count them.
+    path = write_study(tmp_path / "s.toml", widths=[64, 128], extra="devices = '1 if width < 128 else 2'\n")
+    study = load_study(path)
+    assert [r.config.loop.devices for r in study.runs] == [1, 2]
+    res = choose_resources([64, 128], 2, cpus=2, gpus=0, run_devices=[1, 2])
+    assert res.workers == 2
+    plan = make_plan(study, workers=res.workers, order="listed", tokens_per_s={shape_key(r.config): 10.0
+                                                                               for r in study.runs})
+    small, large = plan.runs
+    assert (small.slots, large.slots) == (1, 2)
+    assert large.seconds < large.budget.tokens / 10.0  # two processes train it faster than one
+    assert plan.seconds == pytest.approx(makespan([small.seconds, large.seconds], 2, [1, 2]))
+    on_gpus = make_plan(study, workers=8, order="listed", gpus=True)  # there a multi-device run runs alone
+    assert [r.slots for r in on_gpus.runs] == [1, 8]
 
 
 def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):

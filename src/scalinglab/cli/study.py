@@ -88,7 +88,8 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                 {"run_id": r.spec.run_id, "arm": r.spec.arm, "width": r.spec.width, "depth": r.spec.depth,
                  "params": r.budget.params_non_embedding, "params_total": r.budget.params_total,
                  "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
-                 "flops_6nd": r.budget.flops_6nd, "tokens_per_s": r.tokens_per_s, "seconds": r.seconds,
+                 "flops_6nd": r.budget.flops_6nd, "devices": r.devices, "tokens_per_s": r.tokens_per_s,
+                 "seconds": r.seconds,
                  "estimate": None if r.tokens_per_s is None else "flops" if r.scaled else "probe",
                  "unique_tokens": uses[r.spec.run_id].unique_tokens, "epochs": uses[r.spec.run_id].epochs,
                  "epochs_at_least": uses[r.spec.run_id].lower_bound,
@@ -103,6 +104,9 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     table = Table(title=f"study {study.name}: {len(p.runs)} runs, {order} first", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ["arm", "width", "depth", *axes, "params N/total", "tokens", "epochs", "steps", "FLOPs", "est. time"]
+    several = any(r.devices > 1 for r in p.runs)  # a column only where a run trains on several devices
+    if several:
+        columns.insert(columns.index("est. time"), "devices")
     if show_status:
         columns.append("status")
     for col in columns:
@@ -114,7 +118,8 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "tokens_per_param": f"{cfg.budget.tokens_per_param:g}"}
         row = [r.spec.arm, str(r.spec.width), str(r.spec.depth), *(swept[a] for a in axes),
                f"{si(b.params_non_embedding)}/{si(b.params_total)}", si(b.tokens), uses[r.spec.run_id].shown,
-               f"{b.steps:,}", si(b.flops), ("~" if r.scaled else "") + duration(r.seconds)]
+               f"{b.steps:,}", si(b.flops), *([str(r.devices)] if several else []),
+               ("~" if r.scaled else "") + duration(r.seconds)]
         table.add_row(*row, *([status.by_run[r.spec.run_id]] if show_status else []))
     out_console.print(table)
     if study.description:

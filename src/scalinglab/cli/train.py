@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,10 @@ def build_run_config(config: Optional[Path], sets: list[str], shortcuts: dict[st
     data = read_toml(config) if config else {}
     given = {key: value for key, value in shortcuts.items() if value is not None}
     tree = apply_overrides(data, [f"{key}={value}" for key, value in given.items()] + list(sets))
+    loop = tree.get("loop", {})
+    if "WORLD_SIZE" in os.environ and isinstance(loop, dict) and "devices" not in loop:
+        # Under torchrun the run trains on the processes it started (a different loop.devices is refused).
+        tree = apply_overrides(tree, [f"loop.devices={os.environ['WORLD_SIZE']}"])
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
@@ -50,7 +55,11 @@ def train(
 ) -> None:
     """Train one model and print its summary; rerunning the same command resumes or reuses it."""
     from scalinglab.cli.progress import RichReporter, summary_table
+    from scalinglab.execute.worker import die_with_parent
     from scalinglab.train import train_run
+
+    if "WORLD_SIZE" in os.environ:  # a rank of torchrun's: a killed torchrun leaves none training on
+        die_with_parent()
 
     depth_value = depth if depth is None or depth.isdigit() else f'"{depth}"'
     lr_value = lr if lr is None or _is_number(lr) else f'"{lr}"'
@@ -59,13 +68,17 @@ def train(
                                               "budget.tokens": tokens, "optim.lr": lr_value, "seed": seed})
         out_dir = out or Path("runs") / f"w{cfg.model.width}-L{cfg.model.resolved_depth()}-{cfg.digest()}"
         check_folder(out_dir)
-        err_console.print(f"output: {out_dir}", soft_wrap=True)
+        main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for the run
+        if main:
+            err_console.print(f"output: {out_dir}", soft_wrap=True)
         reporter = RichReporter(err_console)
         try:
             result = train_run(cfg, out_dir, reporter=reporter)
         finally:
             if reporter.task is not None:  # an error prints below the bar, not inside it
                 reporter.progress.stop()
+    if not main:
+        return
     if json:
         print(result.model_dump_json(indent=1, exclude={"metrics"}))
     else:

@@ -23,6 +23,7 @@ MAX_SEQ_LEN = 2**20
 MAX_BATCH = 2**20
 MAX_TOKENS = 1e15
 MAX_THREADS = 1024
+MAX_DEVICES = 4096
 MAX_SEED = 2**32 - 1  # numpy's seed range
 
 

@@ -1,9 +1,11 @@
-"""Numbers that may be given as a rule of the model width: `2/width`, `0.002`, `width/64`.
+"""Numbers that may be given as a rule of the model width: `2/width`, `0.002`, `width/64`,
+`1 if width < 1024 else 8`.
 
-A rule is a tiny arithmetic expression over named variables (numbers, + - * / ** ^, parentheses),
-parsed once with `ast` so a typo fails at validation time with a suggestion, not mid-study. It is
-evaluated by walking the tree, never by eval(), in floats, with limits: a rule is short (so neither
-the parser nor the walk can recurse deeply), every step must stay a finite real number (so
+A rule is a tiny arithmetic expression over named variables (numbers, + - * / ** ^, parentheses,
+and `a if <comparison> else b`, the comparison's parts arithmetic too), parsed once with `ast` so
+a typo fails at validation time with a suggestion, not mid-study. It is evaluated by walking the
+tree, never by eval(), in floats, with limits: a rule is short (so neither the parser nor the walk
+can recurse deeply), every step must stay a finite real number (so
 `9**9**9`, `width*1e400` and `(-width)**0.5` are refused rather than hang, overflow or turn
 complex), and a division by zero says where.
 """
@@ -29,6 +31,8 @@ _BINARY = {
     ast.BitXor: operator.pow,  # users write 2^-1 meaning a power
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+            ast.Eq: operator.eq, ast.NotEq: operator.ne}
 
 
 class RuleError(ValueError):
@@ -43,6 +47,11 @@ def _check(node: ast.AST, names: tuple[str, ...], text: str) -> None:
         _check(node.right, names, text)
     elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         _check(node.operand, names, text)
+    elif isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare) \
+            and all(type(op) in _COMPARE for op in node.test.ops):
+        # A comparison only as the condition: a rule's value is always a number.
+        for part in (node.test.left, *node.test.comparators, node.body, node.orelse):
+            _check(part, names, text)
     elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
         if not math.isfinite(float(node.value)):  # 1e400 parses as inf
             number = ast.get_source_segment(text, node) or str(node.value)
@@ -53,7 +62,8 @@ def _check(node: ast.AST, names: tuple[str, ...], text: str) -> None:
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(names)})"
             raise ValueError(f"cannot parse '{text}': unknown name '{node.id}'{hint}")
     else:
-        raise ValueError(f"cannot parse '{text}': only numbers, {', '.join(names)} and + - * / ** are allowed")
+        raise ValueError(f"cannot parse '{text}': only numbers, {', '.join(names)}, + - * / ** and "
+                         "'a if <comparison> else b' are allowed")
 
 
 def _parse(text: str) -> ast.Expression:
@@ -104,6 +114,8 @@ def evaluate_rule(value: float | int | str, **variables: float) -> float:
                 x = float(node.value)
             elif isinstance(node, ast.Name):
                 x = float(variables[node.id])
+            elif isinstance(node, ast.IfExp):
+                x = walk(node.body if _holds(node.test, walk) else node.orelse)
             else:
                 raise RuleError(f"cannot evaluate rule '{value}'")
         except ZeroDivisionError:
@@ -120,3 +132,14 @@ def evaluate_rule(value: float | int | str, **variables: float) -> float:
         return x
 
     return walk(_parse(value))
+
+
+def _holds(test: ast.Compare, walk) -> bool:
+    """A (possibly chained) comparison such as `width < 1024` or `256 <= width < 1024`."""
+    left = walk(test.left)
+    for op, node in zip(test.ops, test.comparators, strict=True):
+        right = walk(node)
+        if not _COMPARE[type(op)](left, right):
+            return False
+        left = right
+    return True

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
 
-from scalinglab.config.checks import (MAX_BATCH, MAX_DEPTH, MAX_SEED, MAX_SEQ_LEN, MAX_THREADS, MAX_TOKENS,
-                                      MAX_WIDTH, Boolean, real, real_number, shown, whole, whole_number)
+from scalinglab.config.checks import (MAX_BATCH, MAX_DEPTH, MAX_DEVICES, MAX_SEED, MAX_SEQ_LEN, MAX_THREADS,
+                                      MAX_TOKENS, MAX_WIDTH, Boolean, real, real_number, shown, whole, whole_number)
 from scalinglab.config.rules import RuleError, check_rule, evaluate_rule
 
 
@@ -201,6 +201,10 @@ class LoopConfig(Frozen):
     threads: whole(ge=1, le=MAX_THREADS, optional=True) = None
     """Torch intra-op threads the run trains with; None: default_threads(width). Part of the run's
     identity: a run trains with this count whatever the machine or the number of workers."""
+    devices: int | str = 1
+    """Processes the run trains on, data-parallel (one per GPU; on CPU each with `threads` threads),
+    or a rule of width such as '1 if width < 1024 else 8'. Each takes batch_size / devices rows of
+    every batch. Part of the run's identity: it changes the order of the gradient sums."""
     eval_every: whole(ge=0) = 0
     """Steps between evaluations; 0 spends about a tenth of the run on 1 to 10 evaluations."""
     eval_tokens: whole(ge=1, le=int(MAX_TOKENS)) = 32768
@@ -211,6 +215,29 @@ class LoopConfig(Frozen):
     """Wall-clock seconds between checkpoints (one is always written at the end)."""
     divergence_factor: real(gt=1) = 1.5
     """A loss above this multiple of the first step's loss (or NaN/Inf) ends the run as diverged."""
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_rule(cls, v):
+        if isinstance(v, str):
+            v = check_rule(v)
+            if isinstance(v, str):
+                return v
+            if v.is_integer():  # '2' in a string: check_rule makes it 2.0
+                v = int(v)
+        n = whole_number(v)
+        if not 1 <= n <= MAX_DEVICES:
+            raise ValueError(f"must be a whole number from 1 to {MAX_DEVICES}, got {n}")
+        return n
+
+    @model_serializer(mode="wrap")
+    def _devices_only_when_several(self, handler):
+        # Written only when not 1, so the config JSON (and the run id) of every one-process run,
+        # those from before the setting existed included, is unchanged.
+        out = handler(self)
+        if self.devices == 1:
+            out.pop("devices", None)
+        return out
 
 
 def default_threads(width: int) -> int:
@@ -270,6 +297,31 @@ class RunConfig(Frozen):
             raise ValueError(f"data.max_train_tokens: {cap} is less than one batch, batch_size × seq_len + 1 = "
                              f"{b} × {s} + 1 = {b * s + 1} tokens (the + 1: the last row's last target)")
         return self
+
+    @model_validator(mode="after")
+    def _devices_at_width(self) -> RunConfig:
+        """A devices rule is known only at a width; each device takes an equal share of a batch."""
+        try:
+            devices = self.resolved_devices()
+        except (RuleError, ValueError) as e:
+            raise ValueError(f"loop.devices: {e}") from None
+        if self.budget.batch_size % devices:
+            at = f" (at width {self.model.width})" if isinstance(self.loop.devices, str) else ""
+            raise ValueError(f"loop.devices: {devices}{at} does not divide budget.batch_size {self.budget.batch_size} "
+                             "(each device takes an equal share of every batch)")
+        return self
+
+    def resolved_devices(self) -> int:
+        """The run's world size: loop.devices, its rule evaluated at the width (ValueError if that is not
+        a whole number of devices)."""
+        devices = self.loop.devices
+        if isinstance(devices, int):
+            return devices
+        n = evaluate_rule(devices, width=self.model.width)
+        if not (n.is_integer() and 1 <= n <= MAX_DEVICES):
+            raise ValueError(f"'{devices}' gives {n:g} devices at width {self.model.width}; a whole number "
+                             f"from 1 to {MAX_DEVICES} is needed")
+        return int(n)
 
     def resolved_threads(self) -> int:
         """The torch intra-op threads this run trains with (loop.threads or the width's default)."""

@@ -366,10 +366,12 @@ def _validate_run(tree: dict, sources: dict[tuple, str], point: dict, where: str
 
 
 def _resolved(cfg: RunConfig) -> RunConfig:
-    """The same run with its depth and lr rules evaluated at its width, so the config says everything."""
+    """The same run with its depth, lr and devices rules evaluated at its width, so the config says
+    everything (and a run on one device has the id it had before devices existed)."""
     model = cfg.model.model_copy(update={"depth": cfg.model.resolved_depth()})
     optim = cfg.optim.model_copy(update={"lr": cfg.optim.resolved_lr(cfg.model.width)})
-    return cfg.model_copy(update={"model": model, "optim": optim})
+    loop = cfg.loop.model_copy(update={"devices": cfg.resolved_devices()})
+    return cfg.model_copy(update={"model": model, "optim": optim, "loop": loop})
 
 
 def si(x: float) -> str:

@@ -27,7 +27,13 @@ PROGRESS_EVERY_S = 1.0
 
 class Executor(Protocol):
     slots: int
-    """Jobs in flight at once."""
+    """Devices' worth of jobs in flight at once: a run on K devices takes K."""
+
+    def check(self, job: Job) -> None:
+        """Raise ConfigError if the job can never start here (more devices than any machine has)."""
+
+    def fits(self, job: Job) -> bool:
+        """Whether the job may start now, beside those in flight."""
 
     def submit(self, job: Job) -> None: ...
     def wait(self, timeout: float | None = None) -> list[Outcome]: ...
@@ -77,12 +83,13 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
     from scalinglab.execute.probe import probe_throughputs
 
     res = choose_resources([r.width for r in study.runs], len(study.runs), workers=workers, threads=threads,
-                           run_threads=[r.config.resolved_threads() for r in study.runs])
+                           run_threads=[r.config.resolved_threads() for r in study.runs],
+                           run_devices=[r.config.resolved_devices() for r in study.runs])
+    shared = {"workers": res.workers, "threads": res.threads, "order": order, "gpus": bool(res.gpus)}
     if not probe:
-        return make_plan(study, workers=res.workers, threads=res.threads, order=order)
+        return make_plan(study, **shared)
     tps = probe_throughputs([r.config for r in study.runs], res)
-    return make_plan(study, workers=res.workers, threads=res.threads, order=order, tokens_per_s=tps.tokens_per_s,
-                     scaled=tps.scaled)
+    return make_plan(study, **shared, tokens_per_s=tps.tokens_per_s, scaled=tps.scaled)
 
 
 def check_executor(kind: ExecutorKind, address: str | None = None) -> None:
@@ -131,8 +138,6 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
                 summary.skipped += 1
             else:
                 todo.append(run)
-        if observer:
-            observer.on_start(plan, todo, summary.skipped)
 
         # One training per digest; the others of a group copy its result when it ends.
         groups: dict[str, list[PlannedRun]] = {}
@@ -140,15 +145,20 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
             groups.setdefault(run.spec.digest, []).append(run)
         queue = [runs[0] for runs in groups.values()]
         pool = make_executor(executor, Resources(plan.workers, plan.threads, _gpus(plan)), address) if queue else None
+        jobs = {run.spec.run_id: _job(run, paths.runs) for run in queue}
         in_flight: dict[str, PlannedRun] = {}
         try:
+            for job in jobs.values():  # before anything trains: a run no machine here can hold is bad input
+                pool.check(job)
+            if observer:
+                observer.on_start(plan, todo, summary.skipped)
             while queue or in_flight:
-                while queue and len(in_flight) < pool.slots:
+                # In order, each when its devices are free: a large run is not overtaken for ever by small ones.
+                while queue and pool.fits(jobs[queue[0].spec.run_id]):
                     run = queue.pop(0)
                     in_flight[run.spec.run_id] = run
                     store.mark_running(r.spec.run_id for r in groups[run.spec.digest])
-                    pool.submit(Job(run.spec.run_id, run.spec.config.model_dump_json(),
-                                    str(_run_dir(paths.runs, run))))
+                    pool.submit(jobs[run.spec.run_id])
                 outcomes = pool.wait(timeout=PROGRESS_EVERY_S)
                 if observer and not outcomes:
                     observer.on_progress(sum(read_progress(_run_dir(paths.runs, r)) * r.budget.flops
@@ -176,6 +186,11 @@ def _gpus(plan: Plan) -> float:
     wants_cuda = any(r.spec.config.loop.device in ("auto", "cuda") for r in plan.runs)
     devices = cuda_devices() if wants_cuda else 0
     return min(1.0, devices / plan.workers) if devices else 0.0
+
+
+def _job(run: PlannedRun, runs_dir: Path) -> Job:
+    cfg = run.spec.config
+    return Job(run.spec.run_id, cfg.model_dump_json(), str(_run_dir(runs_dir, run)), cfg.resolved_devices())
 
 
 def _run_dir(runs_dir: Path, run: PlannedRun) -> Path:

@@ -2,10 +2,15 @@
 
 'spawn', not fork: a forked child inherits the driver's torch thread pool and locks, and the
 malloc settings (execute.resources.MALLOC_ENV) only take effect in a process that starts fresh.
+
+A run on K devices takes K of the pool's slots: its worker starts K processes and waits for them
+(execute.group). On GPUs such a run takes whole devices, the first K, and runs alone: the pool's
+workers each keep one device for their lifetime, so no other run may be on one of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -15,12 +20,13 @@ from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from scalinglab.execute.resources import MALLOC_ENV, Resources
+from scalinglab.config import RunConfig
+from scalinglab.execute.resources import MALLOC_ENV, Resources, available_cpus, check_room, gpu_ids
 from scalinglab.execute.worker import Job, Outcome, init_worker, train_job
 
 
 class LocalExecutor:
-    """Runs jobs on `resources.workers` processes; `slots` is how many may be in flight."""
+    """Runs jobs on `resources.workers` processes; `slots` is how many devices' worth may be in flight."""
 
     def __init__(self, resources: Resources, malloc_env: bool = True):
         self.slots = resources.workers
@@ -41,7 +47,23 @@ class LocalExecutor:
             )
         return self._pool
 
+    def check(self, job: Job) -> None:
+        """Refuse (ConfigError) a run this machine cannot hold: more GPUs or cores than it has."""
+        check_room(RunConfig.model_validate_json(job.config_json), job.run_id, cpus=available_cpus(), gpus=self._gpus,
+                   where="this machine")
+
+    def fits(self, job: Job) -> bool:
+        """Whether `job` may start now: its slots are free (or nothing runs: a run on more devices than
+        workers runs alone); on GPUs, a run on several devices runs alone."""
+        if not self._futures:
+            return True
+        if self._gpus and (job.devices > 1 or any(j.devices > 1 for j in self._futures.values())):
+            return False
+        return sum(j.devices for j in self._futures.values()) + job.devices <= self.slots
+
     def submit(self, job: Job) -> None:
+        if self._gpus and job.devices > 1:
+            job = dataclasses.replace(job, cuda_devices=",".join(gpu_ids(job.devices)))
         with children_ignore_sigint():
             self._futures[self._ensure_pool().submit(train_job, job)] = job
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from scalinglab.config.run import default_threads
+from scalinglab.config import ConfigError
+from scalinglab.config.run import RunConfig, default_threads
 
 # glibc serves blocks above M_MMAP_THRESHOLD with a fresh mmap and returns heap tops above
 # M_TRIM_THRESHOLD to the kernel, so per-step tensors of a few MB are page-faulted afresh every
@@ -25,7 +26,7 @@ MALLOC_ENV = {
 @dataclass(frozen=True)
 class Resources:
     workers: int
-    """Runs trained at once (processes, or Ray tasks in flight)."""
+    """Runs trained at once (processes, or Ray tasks in flight); a run on K devices takes K of them."""
     threads: int
     """CPU cores each worker reserves (a Ray task's num_cpus). A run's torch threads are its own
     (RunConfig.resolved_threads), part of its identity, whatever this says."""
@@ -55,6 +56,13 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def gpu_ids(gpus: int) -> list[str]:
+    """The machine's first `gpus` devices as CUDA_VISIBLE_DEVICES names them: the user's own
+    restriction, if it lists that many, else 0 .. gpus-1."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+    return visible[:gpus] if len(visible) >= gpus and visible[0] else [str(i) for i in range(gpus)]
+
+
 def runs_per_gpu(width: int) -> int:
     """Runs sharing one GPU for models of this width.
 
@@ -74,15 +82,17 @@ def runs_per_gpu(width: int) -> int:
 
 def choose_resources(widths: list[int], n_runs: int, *, cpus: int | None = None, gpus: int | None = None,
                      workers: int | None = None, threads: int | None = None,
-                     run_threads: list[int] | None = None) -> Resources:
+                     run_threads: list[int] | None = None, run_devices: list[int] | None = None) -> Resources:
     """Workers × cores per worker for a study whose largest model has max(widths), or the user's choice.
 
     A run trains with its own thread count (`run_threads`, RunConfig.resolved_threads; default
     config.default_threads of each width): it is part of the run's identity, so spare cores are
     not handed to the runs, as they once were (1 run on 2 cores took 2 threads and computed a
     different result). CPU: each worker reserves the most threads any run uses, and as many
-    workers run as the cores allow, never more than runs. GPUs: runs_per_gpu of the largest model
-    on each device, the cores shared among the workers (a run's own threads still apply).
+    workers run as the cores allow, never more than the runs' processes (`run_devices`: a run on
+    K devices is K processes, and takes K workers' cores), never fewer than the largest run's.
+    GPUs: runs_per_gpu of the largest model on each device, the cores shared among the workers (a
+    run's own threads still apply).
     """
     cpus = cpus or available_cpus()
     gpus = cuda_devices() if gpus is None else gpus
@@ -94,5 +104,20 @@ def choose_resources(widths: list[int], n_runs: int, *, cpus: int | None = None,
         return Resources(workers=w, threads=threads or max(1, cpus // w), gpus=min(1.0, gpus / w))
     per = threads or max(run_threads, default=1)
     if workers is None:
-        workers = max(1, min(n_runs, cpus // per))
+        processes = sum(run_devices) if run_devices else n_runs
+        workers = max(1, max(run_devices or [1]), min(processes, cpus // per))
     return Resources(workers=workers, threads=per)
+
+
+def check_room(cfg: RunConfig, run_id: str, *, cpus: int, gpus: int, where: str) -> None:
+    """Refuse, in one line naming the setting, a run that `where` (this machine, a Ray cluster's
+    largest node) cannot hold: its devices are started together, on one machine."""
+    devices = cfg.resolved_devices()
+    if cfg.loop.device == "cuda" and not gpus:
+        raise ConfigError(f"loop.device: run {run_id} asks for 'cuda' and {where} has no GPU")
+    if gpus and cfg.loop.device != "cpu":
+        if devices > gpus:
+            raise ConfigError(f"loop.devices: run {run_id} asks for {devices} GPUs and {where} has {gpus}")
+    elif devices * cfg.resolved_threads() > cpus:
+        raise ConfigError(f"loop.devices: run {run_id} asks for {devices} processes × {cfg.resolved_threads()} "
+                          f"thread(s) and {where} has {cpus} cores")

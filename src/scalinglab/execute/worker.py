@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scalinglab.config.paths import write_atomically
+from scalinglab.execute.resources import gpu_ids
 
 PROGRESS = "progress.json"
 
@@ -30,6 +31,10 @@ class Job:
     """The RunSpec's resolved RunConfig, as JSON."""
     out_dir: str
     """Checkpoint and result.json folder (train_run resumes from it)."""
+    devices: int = 1
+    """Processes the run trains on (RunConfig.resolved_devices): the slots or devices it occupies."""
+    cuda_devices: str | None = None
+    """CUDA_VISIBLE_DEVICES for a run on several GPUs, as the local executor chose them."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,16 @@ class _Collected(logging.Handler):
 
 
 def train_job(job: Job) -> Outcome:
-    """Train one run in this process (resuming from its checkpoint); never raises for a run's own error."""
+    """Train one run (resuming from its checkpoint); never raises for a run's own error.
+
+    A run on one device trains in this process; a run on several, in a process group this process
+    starts and waits for (execute.group), unless this process is already one of its ranks."""
+    from scalinglab.train.distributed import launched_world
+
+    if job.devices > 1 and not launched_world().launched:
+        from scalinglab.execute.group import train_group
+
+        return train_group(job)
     host = socket.gethostname()
     collected = _Collected()
     logger = logging.getLogger("scalinglab")
@@ -123,20 +137,24 @@ def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:
         with gpu_counter.get_lock():
             index = gpu_counter.value
             gpu_counter.value += 1
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")  # the user's own restriction, if any
-        devices = visible if len(visible) >= gpus and visible[0] else [str(i) for i in range(gpus)]
-        os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % gpus]  # before any CUDA call in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_ids(gpus)[index % gpus]  # before any CUDA call in this process
     # Ctrl-C in a terminal reaches the whole process group: the driver stops the workers itself
     # (local.stop_pool). Pools start workers with SIGINT blocked (local.children_ignore_sigint):
     # ignoring it drops one held meanwhile, and only then is it unblocked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    die_with_parent(parent_pid)
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing), and
+    exit now if the parent (`parent_pid`, when known) is already gone."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
         return
-    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+    if parent_pid is not None and os.getppid() != parent_pid:  # it died before prctl took effect
         os._exit(1)

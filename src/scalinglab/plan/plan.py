@@ -21,6 +21,14 @@ Order = Literal["largest", "smallest", "listed"]
 RUN_OVERHEAD_S = 0.3
 WORKER_START_S = 6.0
 STUDY_START_S = 3.0
+GROUP_START_S = 7.0
+"""A run on several devices starts its process group once per run (torchrun and its ranks:
+interpreters, torch, the rendezvous): 6.6 s for 2 ranks on the development machine."""
+SCALING_EFFICIENCY = 0.7
+"""Throughput of a run on K devices over K times one device's (the gradient average, the ranks'
+smaller batches, a rank held up holding up the others). Measured for 2 CPU processes at width 256
+on the shared development machine under load (benchmarks/ddp.py, 2026-12-07): 0.49-0.72; the top
+of that range, until it is measured on an idle machine and on GPUs."""
 
 
 @functools.cache
@@ -44,14 +52,22 @@ class PlannedRun:
     """Probed training throughput of this run's shape on one worker; None without a probe."""
     scaled: bool = False
     """tokens_per_s was scaled by FLOPs from a smaller shape (too slow to probe here), not measured."""
+    slots: int = 1
+    """Workers it occupies while it trains: its devices (on GPUs a run on several takes them all: it runs alone)."""
+
+    @property
+    def devices(self) -> int:
+        return self.spec.config.resolved_devices()
 
     @property
     def seconds(self) -> float | None:
-        """Estimated wall time on one worker: training + evaluations + per-run overhead."""
+        """Estimated wall time: training + evaluations (shared out among its devices) + per-run overhead."""
         if not self.tokens_per_s:
             return None
         eval_tokens = self.budget.evaluations * self.spec.config.loop.eval_tokens
-        return (self.budget.tokens + EVAL_TOKEN_COST * eval_tokens) / self.tokens_per_s + RUN_OVERHEAD_S
+        rate = self.tokens_per_s * (self.devices * SCALING_EFFICIENCY if self.devices > 1 else 1)
+        start = GROUP_START_S if self.devices > 1 else 0.0
+        return (self.budget.tokens + EVAL_TOKEN_COST * eval_tokens) / rate + RUN_OVERHEAD_S + start
 
 
 @dataclass(frozen=True)
@@ -83,36 +99,44 @@ class Plan:
 
     @property
     def seconds(self) -> float | None:
-        """Estimated wall time of the whole study: trainings dealt in order to whichever worker frees up first."""
-        return makespan([r.seconds for r in self.trainings], self.workers)
+        """Estimated wall time of the whole study: trainings dealt in order to whichever workers free up first."""
+        return makespan([r.seconds for r in self.trainings], self.workers, [r.slots for r in self.trainings])
 
 
-def makespan(seconds: list[float | None], workers: int) -> float | None:
+def makespan(seconds: list[float | None], workers: int, slots: list[int] | None = None) -> float | None:
+    """When the last run ends, runs started in order as the driver starts them: each once as many
+    workers as it occupies (`slots`, 1 each by default; at most all of them) are free."""
     if any(s is None for s in seconds):
         return None
     if not seconds:
         return 0.0
-    free_at = [WORKER_START_S] * min(workers, len(seconds))
-    for s in seconds:
-        heapq.heappush(free_at, heapq.heappop(free_at) + s)
+    slots = slots or [1] * len(seconds)
+    free_at = [WORKER_START_S] * min(workers, sum(slots))
+    for s, k in zip(seconds, slots, strict=True):
+        taken = [heapq.heappop(free_at) for _ in range(min(k, len(free_at)))]
+        for _ in taken:  # all start together, when the last of them frees up
+            heapq.heappush(free_at, taken[-1] + s)
     return STUDY_START_S + max(free_at)
 
 
 def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order = "largest",
               tokens_per_s: Mapping[str, float] | None = None, runs: list[RunSpec] | None = None,
-              scaled: Collection[str] = ()) -> Plan:
+              scaled: Collection[str] = (), gpus: bool = False) -> Plan:
     """Budgets and estimates for a study's runs (all, or `runs`), in execution order.
 
     `tokens_per_s` maps shape_key -> probed throughput per worker (execute.probe_throughputs);
     without it the plan has FLOPs but no times. `scaled` names the shapes whose figure was scaled
     by FLOPs rather than measured. `largest` first (by FLOPs) keeps the longest run
-    from starting last, which is what bounds a study's wall time.
+    from starting last, which is what bounds a study's wall time. `gpus`: the runs train on GPUs,
+    where a run on several devices runs alone (execute.local).
     """
     planned = []
     for spec in study.runs if runs is None else runs:
         budget = resolve_budget(spec.config, vocab_size(spec.config.data.tokenizer))
         key = shape_key(spec.config)
-        planned.append(PlannedRun(spec, budget, (tokens_per_s or {}).get(key), key in scaled))
+        devices = spec.config.resolved_devices()
+        slots = workers if gpus and devices > 1 else devices
+        planned.append(PlannedRun(spec, budget, (tokens_per_s or {}).get(key), key in scaled, slots))
     if order != "listed":
         planned.sort(key=lambda r: r.budget.flops, reverse=order == "largest")
     return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads)

@@ -31,6 +31,7 @@ COLUMNS = [
     "qk_norm", "mlp", "mlp_ratio", "grad_normalize", "z_loss", "seq_len", "tokens_per_param", "tokenizer",
     "device", "host", "digest", "reused_from",
     "threads",  # torch threads the run trains with: fixed by its spec, part of its identity
+    "devices",  # processes it trains on, data-parallel: its spec's loop.devices, part of its identity too
     # Repeated data: the cap on unique train tokens, the unique tokens the run could draw, and the
     # passes its budget made over them (above 1: data repeated; data.epochs).
     "max_train_tokens", "unique_tokens", "epochs",
@@ -88,6 +89,7 @@ def export_table(study: Study | str | Path, out_dir: str | Path | None = None) -
             "tokens_per_param": None if cfg.budget.tokens is not None else cfg.budget.tokens_per_param,
             "tokenizer": cfg.data.tokenizer, "device": got.get("device"), "host": got.get("host"),
             "digest": spec.digest, "reused_from": got.get("reused_from"), "threads": cfg.resolved_threads(),
+            "devices": cfg.resolved_devices(),
             "max_train_tokens": cfg.data.max_train_tokens, "unique_tokens": got.get("unique_tokens"),
             "epochs": got.get("epochs"),
         })

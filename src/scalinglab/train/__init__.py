@@ -1,6 +1,7 @@
 """Train one run: optimizer variants, schedules, the loop with eval, checkpoints and resume."""
 
-from scalinglab.train.loop import Reporter, eval_loss, resolve_device, train_run
+from scalinglab.train.evaluate import eval_loss
+from scalinglab.train.loop import Reporter, resolve_device, train_run
 from scalinglab.train.throughput import measure_throughput
 from scalinglab.train.result import MetricRow, RunResult
 

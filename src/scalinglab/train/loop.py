@@ -9,7 +9,6 @@ many steps and when to evaluate; train_step (train.step) is the step a throughpu
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +19,18 @@ import torch
 
 from scalinglab.config import ConfigError, RunConfig
 from scalinglab.config.paths import check_folder, make_folder
-from scalinglab.data import (TokenData, batch_rows, eval_batches, get_batch, load_tokens, row_indices,
-                             unseen_rows)
+from scalinglab.data import TokenData, batch_rows, get_batch, load_tokens, row_indices
 from scalinglab.data.epochs import epochs
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
 from scalinglab.train.checkpoint import RESULT, damage, load_state, save_state, save_text
+from scalinglab.train.distributed import SOLO, World, check_world, launched_world, process_group, training_loss
+from scalinglab.train.evaluate import eval_loss, evaluate_unseen_train
 from scalinglab.train.optim import build_optimizer
 from scalinglab.train.result import MetricRow, RunResult
 from scalinglab.train.schedules import lr_multiplier
-from scalinglab.train.state import TrainState
-from scalinglab.train.step import autocast, train_step
+from scalinglab.train.state import TrainState, other_world_size
+from scalinglab.train.step import train_step
 
 CONFIG = "config.json"
 log = logging.getLogger(__name__)
@@ -44,12 +44,15 @@ class Reporter(Protocol):
     def on_end(self, result: RunResult) -> None: ...
 
 
-def resolve_device(cfg: RunConfig) -> tuple[torch.device, torch.dtype | None]:
-    """The device and the autocast dtype (None: plain fp32)."""
+def resolve_device(cfg: RunConfig, world: World = SOLO) -> tuple[torch.device, torch.dtype | None]:
+    """The device (a rank's own GPU in a launched world) and the autocast dtype (None: plain fp32)."""
     want = cfg.loop.device
     if want == "cuda" and not torch.cuda.is_available():
         raise ConfigError("loop.device: 'cuda' requested but no CUDA device is available")
-    device = torch.device("cuda" if want == "cuda" or (want == "auto" and torch.cuda.is_available()) else "cpu")
+    if not (want == "cuda" or (want == "auto" and torch.cuda.is_available())):
+        device = torch.device("cpu")
+    else:  # one GPU per rank, by its place on this machine
+        device = torch.device("cuda", world.local_rank) if world.launched else torch.device("cuda")
     precision = cfg.loop.precision
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
@@ -62,39 +65,6 @@ def build_model(cfg: RunConfig, vocab_size: int, device: torch.device) -> Transf
     if cfg.loop.compile:
         model.hidden = torch.compile(model.hidden)  # the loss stays eager: it is already fused by hand
     return model
-
-
-def eval_loss(model: Transformer, data: TokenData, cfg: RunConfig, device, dtype) -> tuple[float, float]:
-    """Mean token cross-entropy (nats) on held-out rows, and its standard error across rows."""
-    return _mean_loss(model, eval_batches(data.eval, cfg.data.seq_len, cfg.loop.eval_tokens, cfg.budget.batch_size),
-                      device, dtype)
-
-
-def evaluate_unseen_train(model: Transformer, data: TokenData, cfg: RunConfig, steps: int, device,
-                          dtype) -> tuple[float | None, float | None]:
-    """Mean loss and its standard error on eval_tokens of training rows the run never took (None, None
-    when the run went through a whole epoch)."""
-    n_rows = batch_rows(len(data.train), cfg.data.seq_len)
-    rows = unseen_rows(n_rows, steps, cfg.budget.batch_size, cfg.seed, max(1, cfg.loop.eval_tokens // cfg.data.seq_len))
-    if not rows.size:
-        return None, None
-    b = cfg.budget.batch_size
-    return _mean_loss(model, (get_batch(data.train, rows[i : i + b], cfg.data.seq_len) for i in range(0, len(rows), b)),
-                      device, dtype)
-
-
-@torch.no_grad()
-def _mean_loss(model: Transformer, batches, device, dtype) -> tuple[float, float]:
-    model.eval()
-    row_means = []
-    for x, y in batches:
-        with autocast(device, dtype):
-            losses_BxL = model.token_losses(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
-        row_means.append(losses_BxL.mean(dim=1).cpu())
-    model.train()
-    means = torch.cat(row_means).double().numpy()
-    se = float(means.std(ddof=1) / math.sqrt(len(means))) if len(means) > 1 else float("nan")
-    return float(means.mean()), se
 
 
 def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
@@ -114,7 +84,8 @@ def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
                     "finishing it from its checkpoint")
         return None
     if written != cfg.model_dump_json():
-        raise ConfigError(f"{out_dir}: holds a finished run of a different config; choose another output folder")
+        raise ConfigError(f"{out_dir}: holds a finished run of a different config; choose another output folder"
+                          if (other := other_world_size(written, cfg)) is None else f"{out_dir}: {other}")
     return stored
 
 
@@ -127,7 +98,7 @@ def _written_config(out_dir: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Setup:
-    """What a run trains with: its data, budget, device and peak LR."""
+    """What a run trains with: its data, budget, device, peak LR and place among the run's processes."""
 
     data: TokenData
     budget: Budget
@@ -136,14 +107,15 @@ class Setup:
     peak_lr: float
     n_rows: int
     """Rows of seq_len in the train split."""
+    world: World
 
 
-def _setup(cfg: RunConfig) -> Setup:
-    data = load_tokens(cfg.data)
+def _setup(cfg: RunConfig, world: World) -> Setup:
+    data = load_tokens(cfg.data)  # ranks that find no cache build it once: a file lock
     n_rows = batch_rows(len(data.train), cfg.data.seq_len)  # ≥ 1: load_tokens and data.max_train_tokens see to it
-    device, dtype = resolve_device(cfg)
+    device, dtype = resolve_device(cfg, world)
     return Setup(data, resolve_budget(cfg, data.vocab_size), device, dtype, cfg.optim.resolved_lr(cfg.model.width),
-                 n_rows)
+                 n_rows, world)
 
 
 def _start(cfg: RunConfig, out_dir: Path, run: Setup) -> TrainState:
@@ -152,30 +124,36 @@ def _start(cfg: RunConfig, out_dir: Path, run: Setup) -> TrainState:
         model = build_model(cfg, run.data.vocab_size, run.device)
         return model, build_optimizer(model, cfg.optim, run.peak_lr)
 
+    # Every rank reads the same files: no rank writes until all have resumed (a step needs them all).
     state = load_state(out_dir, cfg, build)
+    run.world.agree(state.step if state else -1, "checkpoint to resume from")
     if state is not None:
-        if _written_config(out_dir) != cfg.model_dump_json():  # lost or damaged: the checkpoint vouches
+        # config.json lost or damaged: the checkpoint vouches for the run
+        if run.world.main and _written_config(out_dir) != cfg.model_dump_json():
             save_text(out_dir / CONFIG, cfg.model_dump_json())
         return state
     state = TrainState(*build())
-    make_folder(out_dir)
-    save_text(out_dir / CONFIG, cfg.model_dump_json())
-    init_eval, init_se = eval_loss(state.model, run.data, cfg, run.device, run.dtype)
+    if run.world.main:
+        make_folder(out_dir)
+        save_text(out_dir / CONFIG, cfg.model_dump_json())
+    init_eval, init_se = eval_loss(state.model, run.data, cfg, run.device, run.dtype, run.world)
     state.metrics.append(MetricRow(step=0, tokens=0, eval_loss=init_eval, eval_loss_se=init_se))
     return state
 
 
 class LogWindow:
     """The steps since the last log line: their losses stay on the device until the window closes
-    (one host sync per window, not per step), with the time and tokens they took."""
+    (one host sync per window, not per step; in a data-parallel run, one mean over the ranks), with
+    the time and tokens they took."""
 
-    def __init__(self):
+    def __init__(self, world: World):
+        self.world = world
         self.losses: list[torch.Tensor] = []
         self.start = time.perf_counter()
 
     def close(self) -> tuple[np.ndarray, float, int]:
         """(losses, seconds, steps) of the window; the next one starts now."""
-        losses = torch.stack(self.losses).float().cpu().numpy()
+        losses = self.world.mean(torch.stack(self.losses).float()).cpu().numpy()
         return losses, time.perf_counter() - self.start, len(self.losses)
 
 
@@ -190,19 +168,21 @@ def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporte
     """Train from state.step to the budget's last step (or divergence); returns the diverged step.
 
     t_session: when this session started (perf_counter); a checkpoint adds the wall time since."""
-    budget, model, optimizer = run.budget, state.model, state.optimizer
+    budget, model, optimizer, world = run.budget, state.model, state.optimizer, run.world
+    loss_fn = training_loss(model, world, run.device)
     log_every = max(1, min(cfg.loop.log_every, budget.steps))
     last_checkpoint = time.perf_counter()
-    window = LogWindow()
+    window = LogWindow(world)
     while state.step < budget.steps:
         t0 = time.perf_counter()
         lr = run.peak_lr * lr_multiplier(state.step, budget.steps, cfg.schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        rows = row_indices(run.n_rows, state.step, cfg.budget.batch_size, cfg.seed)
+        rows = world.share(row_indices(run.n_rows, state.step, cfg.budget.batch_size, cfg.seed))
         x, y = get_batch(run.data.train, rows, cfg.data.seq_len)
         loss, grad_norm = train_step(model, optimizer, torch.from_numpy(x).to(run.device, non_blocking=True),
-                                     torch.from_numpy(y).to(run.device, non_blocking=True), cfg, run.device, run.dtype)
+                                     torch.from_numpy(y).to(run.device, non_blocking=True), cfg, run.device, run.dtype,
+                                     loss_fn)
         window.losses.append(loss)
         state.step += 1
         state.train_seconds += time.perf_counter() - t0
@@ -220,16 +200,18 @@ def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporte
         row = MetricRow(step=step, tokens=step * budget.tokens_per_step, train_loss=float(losses.mean()), lr=lr,
                         grad_norm=float(grad_norm), tokens_per_s=n * budget.tokens_per_step / max(seconds, 1e-9))
         if at_eval:
-            held_out, se = eval_loss(model, run.data, cfg, run.device, run.dtype)
+            held_out, se = eval_loss(model, run.data, cfg, run.device, run.dtype, world)
             row = row.model_copy(update={"eval_loss": held_out, "eval_loss_se": se})
         state.metrics.append(row)
         if reporter:
             reporter.on_log(row)
-        window = LogWindow()
-        if time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < budget.steps:
+        window = LogWindow(world)
+        # Rank 0 alone writes, on its own clock: the other ranks hold the same state and go on.
+        if world.main and time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < budget.steps:
             save_state(out_dir, state, cfg, time.perf_counter() - t_session)
             last_checkpoint = time.perf_counter()
-    save_state(out_dir, state, cfg, time.perf_counter() - t_session)
+    if world.main:
+        save_state(out_dir, state, cfg, time.perf_counter() - t_session)
     return None
 
 
@@ -240,7 +222,7 @@ def _result(cfg: RunConfig, run: Setup, state: TrainState, diverged_step: int | 
     evals = [m for m in metrics if m.eval_loss is not None]
     final_eval = evals[-1] if status == "complete" else None
     tokens = (diverged_step or step) * budget.tokens_per_step
-    unseen, unseen_se = (evaluate_unseen_train(state.model, run.data, cfg, step, run.device, run.dtype)
+    unseen, unseen_se = (evaluate_unseen_train(state.model, run.data, cfg, step, run.device, run.dtype, run.world)
                          if status == "complete" else (None, None))
     unique = run.n_rows * cfg.data.seq_len  # the train rows it can draw, each seq_len tokens
     return RunResult(
@@ -256,24 +238,32 @@ def _result(cfg: RunConfig, run: Setup, state: TrainState, diverged_step: int | 
         initial_eval_loss=evals[0].eval_loss if evals else None,
         diverged_step=diverged_step, wall_time_s=state.wall_seconds + wall_s,
         tokens_per_s=tokens / max(state.train_seconds, 1e-9), device=str(run.device), threads=torch.get_num_threads(),
-        metrics=metrics,
+        devices=run.world.size, metrics=metrics,
     )
 
 
 def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None = None) -> RunResult:
-    """Train one run into `out_dir` (resuming from its checkpoint if there is one) and return its result."""
+    """Train one run into `out_dir` (resuming from its checkpoint if there is one) and return its result.
+
+    A run of loop.devices > 1 is one of that many processes started by torchrun, each calling this
+    (train.distributed); each returns the run's result, rank 0 writes it and tells `reporter`."""
     out_dir = check_folder(out_dir)  # a file in the way is one line, before any work
+    world = launched_world()
+    check_world(cfg, world)
     if (done := _finished_result(out_dir, cfg)) is not None:
         return done
+    reporter = reporter if world.main else None
     torch.set_num_threads(cfg.resolved_threads())  # part of the run's identity (config.default_threads)
-    run = _setup(cfg)
-    state = _start(cfg, out_dir, run)
-    t_session = time.perf_counter()  # the wall time this session adds, in checkpoints and the result
-    if reporter:
-        reporter.on_start(run.budget.steps, state.step, run.budget)
-    diverged_step = _train(cfg, out_dir, run, state, reporter, t_session)
-    result = _result(cfg, run, state, diverged_step, time.perf_counter() - t_session)
-    save_text(out_dir / RESULT, result.model_dump_json(indent=1))
+    run = _setup(cfg, world)
+    with process_group(world, run.device):
+        state = _start(cfg, out_dir, run)
+        t_session = time.perf_counter()  # the wall time this session adds, in checkpoints and the result
+        if reporter:
+            reporter.on_start(run.budget.steps, state.step, run.budget)
+        diverged_step = _train(cfg, out_dir, run, state, reporter, t_session)
+        result = _result(cfg, run, state, diverged_step, time.perf_counter() - t_session)
+    if world.main:
+        save_text(out_dir / RESULT, result.model_dump_json(indent=1))
     if reporter:
         reporter.on_end(result)
     return result

@@ -67,4 +67,6 @@ class RunResult(BaseModel):
     threads: int | None = None
     """Torch intra-op threads it trained with: its spec's (RunConfig.resolved_threads), recorded
     with the result; None in results written before the count was fixed per run."""
+    devices: int = 1
+    """Processes it trained on, data-parallel (its spec's loop.devices); 1 in results from before."""
     metrics: list[MetricRow] = []

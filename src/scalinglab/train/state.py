@@ -41,7 +41,8 @@ class TrainState:
         """The state a checkpoint holds, put into a fresh model and optimizer; ValueError (or a
         torch error) when the file is damaged, ConfigError when it is another config's."""
         if saved.get("config") != cfg.model_dump_json():
-            raise ConfigError("holds a checkpoint of a different config; choose another output folder")
+            raise ConfigError(other_world_size(saved.get("config"), cfg)
+                              or "holds a checkpoint of a different config; choose another output folder")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         for key, kind in (("step", int), ("train_seconds", float), ("wall_seconds", float)):
@@ -49,3 +50,17 @@ class TrainState:
                 raise ValueError(f"{key} is a {type(saved[key]).__name__}")
         return cls(model, optimizer, saved["step"], [MetricRow(**m) for m in saved["metrics"]], saved["first_loss"],
                    saved["train_seconds"], saved["wall_seconds"])
+
+
+def other_world_size(written: object, cfg: RunConfig) -> str | None:
+    """Why a folder's run (its config JSON, `written`) is not this one when they differ in world size,
+    in words; None when they do not (or `written` is not a config)."""
+    try:
+        theirs = RunConfig.model_validate_json(written).resolved_devices()  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # damaged, or not text: the caller's own message applies
+        return None
+    ours = cfg.resolved_devices()
+    if theirs == ours:
+        return None
+    return (f"holds a run on {theirs} device(s) (loop.devices) and this one is on {ours}: a run keeps its world "
+            f"size, which is part of what it computes; start it on {theirs}, or choose another output folder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -17,11 +18,16 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 def train_step(model: Transformer, optimizer: torch.optim.Optimizer, x_BxL: torch.Tensor, y_BxL: torch.Tensor,
-               cfg: RunConfig, device: torch.device, dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+               cfg: RunConfig, device: torch.device, dtype: torch.dtype | None,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward, gradient clipping or normalisation, update. Returns the loss and the grad
-    norm as device tensors: reading them is a host sync, which the loop does once per log window."""
+    norm as device tensors: reading them is a host sync, which the loop does once per log window.
+
+    loss_fn: the model's loss by default; in a data-parallel run, the same through DDP, whose
+    backward leaves every rank the gradients averaged over all of them (train.distributed)."""
     with autocast(device, dtype):
-        loss = model.loss(x_BxL, y_BxL)
+        loss = (loss_fn or model.loss)(x_BxL, y_BxL)
     loss.backward()
     grad_norm = prepare_gradients(model, cfg.optim)
     optimizer.step()
