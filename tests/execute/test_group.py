@@ -80,7 +80,8 @@ def test_a_two_device_run_survives_a_killed_rank_and_a_killed_driver(tmp_path, c
     os.kill(ranks[1], signal.SIGKILL)
     assert driver.wait(timeout=60) == 1  # a run failed
     driver.stderr.close()
-    assert study_status(path).failed[0][1].startswith("RankDied: rank(s) 1 of 2 ended without a result")
+    assert study_status(path).failed[0][1].startswith("RankDied: a process of the run's 2 ended without a result")
+    assert "Root Cause" in (folder / "error.log").read_text()  # torchrun's own account: the rank, its signal
     assert checkpoint.exists() and not (folder / "result.json").exists()
 
     # The driver killed: its worker, torchrun and the ranks die with it (none writes the folder on).

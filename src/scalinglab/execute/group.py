@@ -56,9 +56,9 @@ def train_group(job: Job) -> Outcome:
     if not missing and not failed and code == 0:
         return ranks[0]
     warnings = tuple(dict.fromkeys(w for o in ranks.values() if o is not None for w in o.warnings))  # each once
-    if missing:  # a rank killed (kill -9, out of memory): the others' errors follow from it
-        error = (f"RankDied: rank(s) {', '.join(map(str, missing))} of {job.devices} ended without a result "
-                 f"(torchrun exit code {code}; killed, or out of memory?)")
+    if missing:  # a rank killed (kill -9, out of memory): torchrun stops the others, whose errors follow from it
+        error = (f"RankDied: a process of the run's {job.devices} ended without a result (killed, or out of "
+                 f"memory?) and torchrun stopped the others (exit code {code}); its log is in error.log")
         detail = "\n\n".join([*(o.detail or "" for o in failed), log_tail])
         return Outcome(job.run_id, None, error, detail, socket.gethostname(), warnings)
     first = failed[0] if failed else None
