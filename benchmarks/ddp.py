@@ -148,9 +148,12 @@ def _checkpoint_step(out: Path) -> int:
 
 
 def profile(width: int, steps: int) -> None:
-    """Run this script as 2 ranks under torchrun and profile `steps` training steps of each."""
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                    __file__, "--profile-rank", "--width", str(width), "--steps", str(steps)], env=ENV, check=True)
+    """Profile `steps` training steps of this script as 1 process, then as each of 2 ranks under torchrun."""
+    args = [__file__, "--profile-rank", "--width", str(width), "--steps", str(steps)]
+    print(f"\n4. where the time goes: width {width}, {steps} steps on random tokens, 1 process then 2 ranks")
+    subprocess.run([sys.executable, *args], env=ENV, check=True)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *args],
+                   env=ENV, check=True)
 
 
 def profile_rank(width: int, steps: int) -> None:
@@ -177,20 +180,24 @@ def profile_rank(width: int, steps: int) -> None:
         for _ in range(2):  # warm-up
             train_step(model, optimizer, x, y, cfg, torch.device("cpu"), None, loss_fn)
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             for _ in range(steps):
                 train_step(model, optimizer, x, y, cfg, torch.device("cpu"), None, loss_fn)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         events = prof.key_averages()
         table = events.table(sort_by="self_cpu_time_total", row_limit=12)
         comm = [e for e in events if any(k in e.key.lower() for k in ("allreduce", "all_reduce", "gloo", "c10d"))]
         table += "\ncommunication events: " + ", ".join(
             f"{e.key} {e.count}x {e.cpu_time_total / 1000 / steps:.1f} ms/step" for e in comm)
+        # CPU time (this process's threads, gloo's included) against wall time: the rest is waiting,
+        # for a core (other work on the machine) or for the other rank at the gradient average.
+        line = (f"{'rank ' + str(world.rank) if world.launched else '1 process'}: {steps} steps of {shape[0]} rows, "
+                f"{seconds / steps * 1000:.0f} ms wall and {cpu / steps * 1000:.0f} ms CPU per step")
         for rank in range(world.size):  # one rank's table at a time
-            torch.distributed.barrier()
+            if world.launched:
+                torch.distributed.barrier()
             if rank == world.rank:
-                print(f"\nrank {rank}: {steps} steps of {shape[0]} rows, {seconds / steps * 1000:.0f} ms per step",
-                      table, sep="\n", flush=True)
+                print(f"\n{line}", table, sep="\n", flush=True)
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ interpreters, torch, the rendezvous): 6.6 s for 2 ranks on the development machi
 SCALING_EFFICIENCY = 0.7
 """Throughput of a run on K devices over K times one device's (the gradient average, the ranks'
 smaller batches, a rank held up holding up the others). Measured for 2 CPU processes at width 256
-on the shared development machine under load (benchmarks/ddp.py, 2026-12-07): 0.49-0.72; the top
-of that range, until it is measured on an idle machine and on GPUs."""
+on the shared development machine under load (benchmarks/ddp.py, 2026-12-07): 0.49-0.73, with the
+CPU times bounding it at 0.93 idle; 0.7 until it is measured on an idle machine and on GPUs."""
 
 
 @functools.cache
