@@ -1,19 +1,20 @@
 """A run on 2 CPU processes (torchrun, gloo, 1 thread each) against the same run in 1 process.
 
-Three measurements, each through the commands a researcher types (`scalinglab train`, and
-`torchrun --standalone --nproc-per-node 2 -m scalinglab train`), with the study executor's malloc
-env (execute.resources.MALLOC_ENV):
+Measured through the commands a researcher types (`scalinglab train`, and `torchrun --standalone
+--nproc-per-node 2 -m scalinglab train`), with the study executor's malloc env
+(execute.resources.MALLOC_ENV):
 
 1. equivalence: width 128, 200 steps of batch 16: the same tokens (count, and step 1's loss: the
    initial model on that step's rows) and final losses within 1e-3 nats;
 2. throughput: width 256, 2 ranks × 1 thread against one 1-thread process, tokens/s inside training
    steps (RunResult.tokens_per_s), interleaved A, B, A, B (host noise on a shared machine is
-   ±15-20%: every repetition is printed); `--profile` shows where a rank's step time goes
-   (torch.profiler over a few steps of each rank: the gloo allreduce against forward and backward);
-3. kill -9 of one rank mid-run (after a checkpoint), then the same command again: it resumes and
-   ends at the uninterrupted 2-process run's losses.
+   ±15-20%: every repetition is printed);
+3. kill -9 of one rank mid-run (a checkpoint at half the steps or later), then the same command
+   again: it resumes and ends at the uninterrupted 2-process run's losses (those of 1.);
+4. where the time goes (`--only profile`): a few steps of 1 process and of each of 2 ranks under
+   torch.profiler, wall and CPU time per step, and the gloo all-reduce's share.
 
-    python benchmarks/ddp.py                                   # all three
+    python benchmarks/ddp.py                                   # all four
     python benchmarks/ddp.py --only throughput --repeats 4
     python benchmarks/ddp.py --only profile
 """

@@ -51,7 +51,7 @@ def _ranks(pid: int) -> list[int]:
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"scalinglab.execute.group" in cmd and b"torch.distributed.run" not in cmd:
+        if b"scalinglab.execute.group" in cmd and b"launch" not in cmd:
             out.append(p)
     return out
 

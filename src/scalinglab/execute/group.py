@@ -1,18 +1,21 @@
 """A run on several devices, started for a study: torchrun, as a child of the worker that got the run.
 
-The worker (a local pool process, or a Ray task holding the run's devices) starts
+The worker (a local pool process, or a Ray task holding the run's devices) starts torchrun,
 
-    python -m torch.distributed.run --standalone --nproc-per-node K -m scalinglab.execute.group JOB DIR
+    torchrun --standalone --nproc-per-node K -m scalinglab.execute.group rank JOB DIR
 
-and waits. Each rank trains the run (worker.train_job, then train.train_run, which finds its place
-from torchrun's variables) and writes its Outcome to DIR; the worker hands back rank 0's, or the
-first failure. torchrun (`--standalone`: a free port of this machine) is what a researcher types
-by hand, so a study's runs and hand-launched ones start the same way.
+(through `python -m scalinglab.execute.group launch`, below) and waits. Each rank trains the run
+(worker.train_job, then train.train_run, which finds its place from torchrun's variables) and
+writes its Outcome to DIR; the worker hands back rank 0's, or the first failure. torchrun
+(`--standalone`: a free port of this machine) is what a researcher types by hand, so a study's
+runs and hand-launched ones start the same way.
 
 Nothing is left running when something dies: torchrun stops the other ranks when one fails, the
 kernel kills torchrun when its worker dies and each rank when torchrun dies (PR_SET_PDEATHSIG),
 so a killed driver or worker leaves no rank writing the run's folder. The next `run` resumes the
-run from its last checkpoint, which rank 0 wrote atomically.
+run from its last checkpoint, which rank 0 wrote atomically. (torchrun asks for that signal in
+its own process, `launch`, before it starts: a `preexec_fn` would run between fork and exec of a
+worker with threads, which Python warns can deadlock.)
 """
 
 from __future__ import annotations
@@ -40,15 +43,16 @@ def train_group(job: Job) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="scalinglab-group-") as tmp:
         folder = Path(tmp)
         write_atomically(folder / "job.json", json.dumps(dataclasses.asdict(job)))
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={job.devices}",
-                   "-m", "scalinglab.execute.group", str(folder / "job.json"), str(folder)]
+        command = [sys.executable, "-m", "scalinglab.execute.group", "launch", str(os.getpid()), "--standalone",
+                   f"--nproc-per-node={job.devices}", "-m", "scalinglab.execute.group", "rank",
+                   str(folder / "job.json"), str(folder)]
         # OMP_NUM_THREADS: torchrun sets 1 and says so unless it is set; each rank sets its own count.
         env = os.environ | {"OMP_NUM_THREADS": str(threads)}
         if job.cuda_devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = job.cuda_devices
         with open(folder / "torchrun.log", "wb") as log:
             code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  preexec_fn=die_with_parent, start_new_session=True).returncode
+                                  start_new_session=True).returncode
         ranks = {r: _read_outcome(folder / f"rank{r}.json") for r in range(job.devices)}
         log_tail = (folder / "torchrun.log").read_text(errors="replace")[-LOG_TAIL:]
     failed = [o for o in ranks.values() if o is not None and o.error is not None]
@@ -77,9 +81,17 @@ def _read_outcome(path: Path) -> Outcome | None:
 
 
 def main() -> None:
-    """One rank: train the job (train_run finds its rank from torchrun's variables), write its outcome."""
-    die_with_parent()  # torchrun gone (killed): so is every rank
-    job_file, folder = sys.argv[1:3]
+    """`launch WORKER_PID TORCHRUN_ARGS...`: torchrun, dying with the worker that started it;
+    `rank JOB DIR`: one rank, which trains the job (train_run finds its rank from torchrun's
+    variables) and writes its outcome to DIR, dying with torchrun."""
+    if sys.argv[1] == "launch":
+        die_with_parent(int(sys.argv[2]))
+        from torch.distributed.run import main as torchrun
+
+        torchrun(sys.argv[3:])
+        return
+    die_with_parent()
+    job_file, folder = sys.argv[2:4]
     job = Job(**json.loads(Path(job_file).read_text()))
     outcome = train_job(job)
     write_atomically(Path(folder) / f"rank{os.environ['RANK']}.json", json.dumps(dataclasses.asdict(outcome)))
