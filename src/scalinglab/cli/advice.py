@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
 from scalinglab.cli.study import duration
-from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config import ConfigError
+
+if TYPE_CHECKING:
+    from scalinglab.config import Study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 SETTLE = typer.Option(0.05, "--settle", help="Settled when P(B beats A) is below this or above 1 − this.")
@@ -45,6 +48,7 @@ def next_run(
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
+    from scalinglab.config import load_study
     from scalinglab.execute.adaptive import advise_study
 
     band = _band(settle)
@@ -118,6 +122,7 @@ def _closing(values, every, menu, budget: float | None) -> str:
 
 def _speeds(study: Study, extend: int) -> dict[str, float] | None:
     """Probed tokens/s per model shape, the ladder's extension included (as `plan` does)."""
+    from scalinglab.config import load_study
     from scalinglab.execute import plan_study
     from scalinglab.plan import shape_key
     from scalinglab.plan.candidates import extend_widths

@@ -13,8 +13,6 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalinglab.analysis import Columns, compare_arms, fit_hyper_law, fit_law, load_table, rolling_backtest
-from scalinglab.analysis.table import filter_rows
 from scalinglab.cli.app import app, out_console, user_errors
 from scalinglab.config import ConfigError
 
@@ -98,6 +96,8 @@ def _params_table(title: str, fits) -> Table:
 
 
 def _table_of(data: Path, where: Optional[str]):
+    from scalinglab.analysis import filter_rows, load_table  # scipy and pandas: not for --help
+
     return filter_rows(load_table(data), where)
 
 
@@ -117,6 +117,8 @@ def fit(
                                 "(default 'unique_tokens').")] = None,
 ) -> None:
     """Fit L(C) per arm (to its frontier), L(N, D), the data-constrained L(N, D, U), or an LR / batch-size law."""
+    from scalinglab.analysis import Columns, fit_hyper_law, fit_law
+
     columns = Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, lr=lr,
                       batch_size=batch_size, step=step, run_id=run)
     with user_errors():
@@ -200,6 +202,8 @@ def _print_hyper(report) -> None:
 
 
 def _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se) -> Columns:
+    from scalinglab.analysis import Columns
+
     return Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, step=step,
                    run_id=run, seed=seed_column, loss_se=loss_se)
 
@@ -222,6 +226,7 @@ def compare(
     bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3, json_out: Json = False,
 ) -> None:
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
+    from scalinglab.analysis import compare_arms
     from scalinglab.report import sentences as say_
 
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
@@ -271,6 +276,7 @@ def backtest(
     delta: Delta = 1e-3, json_out: Json = False,
 ) -> None:
     """Rolling-origin backtest: fit on the k smallest sizes, forecast every larger one, for every k; score."""
+    from scalinglab.analysis import rolling_backtest
     from scalinglab.report.sentences import calibration_lines
 
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)

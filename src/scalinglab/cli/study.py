@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich import box
@@ -15,8 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors, warning_line
-from scalinglab.config import Study, load_study
-from scalinglab.config.study import si
+
+if TYPE_CHECKING:  # the study's models (pydantic) are built when a command loads one, not for --help
+    from scalinglab.config import Study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
@@ -26,6 +27,8 @@ ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) firs
 
 
 def _load(path: Path) -> Study:
+    from scalinglab.config import load_study
+
     with user_errors():
         return load_study(path)
 
@@ -68,6 +71,7 @@ def plan(
 def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Optional[int], order: str,
               out: Optional[Path], as_json: bool):
     """Print a study's plan: a table and totals (stdout), or JSON with `as_json`; returns the plan."""
+    from scalinglab.config.study import si
     from scalinglab.execute import plan_study
     from scalinglab.plan.epochs import data_use, repetition_lines
     from scalinglab.store import FINAL, study_status
@@ -180,6 +184,8 @@ class _StudyProgress:
         return f"{self.done}/{self.total}"
 
     def _flops(self, in_flight: float = 0.0) -> str:
+        from scalinglab.config.study import si
+
         return f"{si(self.flops_done + in_flight)}/{si(self.flops_total)}"
 
     def on_progress(self, in_flight_flops: float) -> None:
