@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
-from scalinglab.cli.study import duration
+from scalinglab.cli.study import RESULTS, duration
 from scalinglab.config import ConfigError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def next_run(
     settle: float = SETTLE,
     bootstrap: int = typer.Option(1000, "--bootstrap", min=50, help="Bootstrap resamples behind the probabilities."),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape for time estimates."),
-    out: Optional[Path] = typer.Option(None, "--out", help="The study's results folder (default: beside the file)."),
+    results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
@@ -57,7 +57,7 @@ def next_run(
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
         speeds = _speeds(study, extend) if probe else None
-        result = advise_study(study, out or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
+        result = advise_study(study, results or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
                               extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)
         values = list(result.advice.values)
         if budget is not None and result.menu:  # the menu, not the values: a fit without spread values nothing

@@ -20,7 +20,11 @@ if TYPE_CHECKING:  # the study's models (pydantic) are built when a command load
     from scalinglab.config import Study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
-OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
+# --out is always the folder (or file) a command writes; --results the study's results read from elsewhere.
+OUT = typer.Option(None, "--out", help="Folder to write results.sqlite and runs/ into (default: beside the study "
+                   "file, named by its stem).")
+RESULTS = typer.Option(None, "--results", help="The study's results folder, if `run --out` put it elsewhere "
+                       "(default: beside the study file, named by its stem).")
 WORKERS = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the cores and model sizes).")
 THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Cores each worker reserves (default: the most threads a run uses). A run's torch threads are its loop.threads, part of its identity.")
 ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) first, smallest first, or as listed.")
@@ -61,15 +65,15 @@ def plan(
     workers: Optional[int] = WORKERS,
     threads_per_worker: Optional[int] = THREADS,
     order: str = ORDER,
-    out: Optional[Path] = OUT,
+    results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
 ) -> None:
     """Print every run of a study (size, tokens, FLOPs, estimated time) and the totals, without training."""
-    show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), out, as_json)
+    show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), results, as_json)
 
 
 def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Optional[int], order: str,
-              out: Optional[Path], as_json: bool):
+              results: Optional[Path], as_json: bool):
     """Print a study's plan: a table and totals (stdout), or JSON with `as_json`; returns the plan."""
     from scalinglab.config.study import si
     from scalinglab.execute import plan_study
@@ -81,7 +85,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                           "(a small local source is tokenized once, as `run` would)...")
     with user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
-        status = study_status(study, out)
+        status = study_status(study, results)
         uses = data_use(p.runs, build=probe)
     show_status = status.counts["pending"] < status.total  # a status column once anything has run
     remaining = [r for r in p.runs if status.by_run[r.spec.run_id] not in FINAL]
@@ -286,7 +290,7 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
 @app.command()
 def status(
     study_file: Path = STUDY,
-    out: Optional[Path] = OUT,
+    results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the counts and errors as JSON on stdout."),
 ) -> None:
     """Count a study's runs: done, running, failed, diverged, pending; show the failed runs' errors."""
@@ -294,7 +298,7 @@ def status(
 
     study = _load(study_file)
     with user_errors():
-        s = study_status(study, out)
+        s = study_status(study, results)
     if as_json:
         print(json.dumps({"study": study.name, "total": s.total, **s.counts, "driver_running": s.driver_running,
                           "failed_runs": [{"run_id": r, "error": e} for r, e in s.failed]}, indent=1))
@@ -312,16 +316,17 @@ def status(
 def export(
     study_file: Path = STUDY,
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or jsonl."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: <out>/results.<format>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default: results.<format>, or "
+                                       "metrics.<format>, in the study's results folder)."),
     metrics: bool = typer.Option(False, "--metrics", help="Export the step curves instead of one row per run."),
-    out: Optional[Path] = OUT,
+    results: Optional[Path] = RESULTS,
 ) -> None:
     """Write one row per run (spec fields and results) as CSV, Parquet or JSON lines: what analysis reads."""
     from scalinglab.store import export_table, load_metrics, write_table
 
     study = _load(study_file)
-    out_dir = out or study.default_out_dir()
+    results_dir = results or study.default_out_dir()
     with user_errors():
-        df = load_metrics(study, out_dir) if metrics else export_table(study, out_dir)
-        path = write_table(df, output or out_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
+        df = load_metrics(study, results_dir) if metrics else export_table(study, results_dir)
+        path = write_table(df, out or results_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
     err_console.print(f"wrote {len(df)} rows to {path}", highlight=False)

@@ -19,7 +19,25 @@ _HOMES = {
 }
 """Each public name and the module of this package that defines it."""
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "BudgetConfig",
+    "ConfigError",
+    "DataConfig",
+    "LoopConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "RunSpec",
+    "ScheduleConfig",
+    "Study",
+    "SweepConfig",
+    "apply_overrides",
+    "check_rule",
+    "evaluate_rule",
+    "load_study",
+    "read_toml",
+    "validate",
+]
 
 
 def __getattr__(name: str):
