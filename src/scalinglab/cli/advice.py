@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
-from scalinglab.cli.study import RESULTS, duration
+from scalinglab.cli.progress import duration
+from scalinglab.cli.study import RESULTS
 from scalinglab.config import ConfigError
 
 if TYPE_CHECKING:
@@ -137,19 +138,21 @@ def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None,
                    workers: int | None, threads: int | None, executor: str, address: str | None, out: Path | None,
                    settle: float) -> None:
     """`run --adaptive`: train the advised runs until settled or out of budget, saying each choice."""
-    from scalinglab.cli.study import _StudyProgress
+    from scalinglab.cli.progress import StudyProgress
+    from scalinglab.cli.study import saying_what_is_kept
     from scalinglab.execute.adaptive import run_adaptive
 
     band = _band(settle)
-    progress = _StudyProgress()
+    progress = StudyProgress()
+    out_dir = out or study.default_out_dir()
 
     def said(d) -> None:
         progress.progress.console.print(f"decision {d.step}: {d.action}: {d.reason}", markup=False, highlight=False,
                                         soft_wrap=True)
 
     try:
-        with user_errors():
-            last = run_adaptive(study, out or study.default_out_dir(), budget, a=a, b=b, target_compute=target_compute,
+        with user_errors(), saying_what_is_kept(study, out_dir):
+            last = run_adaptive(study, out_dir, budget, a=a, b=b, target_compute=target_compute,
                                 workers=workers, threads=threads, executor=executor, address=address, band=band,
                                 observer=progress, on_decision=said)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,14 @@ from typer.exceptions import TyperException
 from scalinglab.config import ConfigError
 
 BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
+
+_invocation: list[str] = []
+"""This call's arguments: every command that trains resumes when run again with the same ones."""
+
+
+def resume_command() -> str:
+    """The command to type to go on after an interruption: the one that was interrupted."""
+    return shlex.join(["scalinglab", *_invocation])
 
 
 def _switches(command, ctx) -> list:
@@ -57,6 +66,7 @@ class _OneLineUsageErrors(TyperGroup):
 
     def main(self, args=None, *rest, standalone_mode: bool = True, **kwargs):
         argv = list(sys.argv[1:] if args is None else args)
+        _invocation[:] = argv
         try:
             code = super().main(argv, *rest, standalone_mode=False, **kwargs)
         except TyperException as e:  # click's ClickException and its subclasses (usage errors)

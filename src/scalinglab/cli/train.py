@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from scalinglab.cli.app import app, err_console, out_console, user_errors
+from scalinglab.cli.app import app, err_console, out_console, resume_command, user_errors
 
 if TYPE_CHECKING:
     from scalinglab.config import RunConfig
@@ -67,9 +67,13 @@ def train(
         reporter = RichReporter(err_console)
         try:
             result = train_run(cfg, out_dir, reporter=reporter)
+        except KeyboardInterrupt:
+            reporter.stop()
+            err_console.print(f"interrupted: {reporter.kept()} in {out_dir}; to go on, run the same command: "
+                              f"{resume_command()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
         finally:
-            if reporter.task is not None:  # an error prints below the bar, not inside it
-                reporter.progress.stop()
+            reporter.stop()  # an error prints below the bar, not inside it
     if json:
         print(result.model_dump_json(indent=1, exclude={"metrics"}))
     else:

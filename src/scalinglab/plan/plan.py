@@ -6,7 +6,7 @@ import functools
 import heapq
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from scalinglab.config import RunConfig, RunSpec, Study
@@ -21,6 +21,9 @@ Order = Literal["largest", "smallest", "listed"]
 RUN_OVERHEAD_S = 0.3
 WORKER_START_S = 6.0
 STUDY_START_S = 3.0
+FIXED_COST_ERROR = 0.1
+"""However steady the probe's timings, the fixed costs above were measured on one machine: a plan's
+time is given as a range at least ±10% wide."""
 
 
 @functools.cache
@@ -62,6 +65,10 @@ class Plan:
     workers: int
     threads: int
     """Torch threads per worker (what the probe measured with)."""
+    spread: tuple[float, float] = (1.0, 1.0)
+    """The probe's slowest and fastest timing over its typical one (execute.probe.Throughputs)."""
+    load: float | None = None
+    """The machine's load average per core when probed (None: not probed)."""
 
     @property
     def trainings(self) -> tuple[PlannedRun, ...]:
@@ -86,6 +93,20 @@ class Plan:
         """Estimated wall time of the whole study: trainings dealt in order to whichever worker frees up first."""
         return makespan([r.seconds for r in self.trainings], self.workers)
 
+    @property
+    def seconds_range(self) -> tuple[float, float] | None:
+        """The estimate at the fastest and the slowest rate the probe timed, and at least ±10%
+        (FIXED_COST_ERROR); None without an estimate."""
+        if self.seconds is None:
+            return None
+
+        def at(speed: float) -> float:
+            return makespan([replace(r, tokens_per_s=r.tokens_per_s * speed).seconds for r in self.trainings],
+                            self.workers)
+
+        return (min(at(self.spread[1]), (1 - FIXED_COST_ERROR) * self.seconds),
+                max(at(self.spread[0]), (1 + FIXED_COST_ERROR) * self.seconds))
+
 
 def makespan(seconds: list[float | None], workers: int) -> float | None:
     if any(s is None for s in seconds):
@@ -100,12 +121,14 @@ def makespan(seconds: list[float | None], workers: int) -> float | None:
 
 def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order = "largest",
               tokens_per_s: Mapping[str, float] | None = None, runs: list[RunSpec] | None = None,
-              scaled: Collection[str] = ()) -> Plan:
+              scaled: Collection[str] = (), spread: tuple[float, float] = (1.0, 1.0),
+              load: float | None = None) -> Plan:
     """Budgets and estimates for a study's runs (all, or `runs`), in execution order.
 
     `tokens_per_s` maps shape_key -> probed throughput per worker (execute.probe_throughputs);
     without it the plan has FLOPs but no times. `scaled` names the shapes whose figure was scaled
-    by FLOPs rather than measured. `largest` first (by FLOPs) keeps the longest run
+    by FLOPs rather than measured; `spread` and `load` say how steady and how busy the machine was
+    while probing (Plan). `largest` first (by FLOPs) keeps the longest run
     from starting last, which is what bounds a study's wall time.
     """
     planned = []
@@ -115,4 +138,4 @@ def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order 
         planned.append(PlannedRun(spec, budget, (tokens_per_s or {}).get(key), key in scaled))
     if order != "listed":
         planned.sort(key=lambda r: r.budget.flops, reverse=order == "largest")
-    return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads)
+    return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads, spread=spread, load=load)

@@ -1,7 +1,8 @@
 """Train one run: optimizer variants, schedules, the loop with eval, checkpoints and resume."""
 
 from scalinglab.train.loop import Reporter, eval_loss, resolve_device, train_run
-from scalinglab.train.throughput import measure_throughput
+from scalinglab.train.throughput import measure_rates, measure_throughput
 from scalinglab.train.result import MetricRow, RunResult
 
-__all__ = ["MetricRow", "Reporter", "RunResult", "eval_loss", "measure_throughput", "resolve_device", "train_run"]
+__all__ = ["MetricRow", "Reporter", "RunResult", "eval_loss", "measure_rates", "measure_throughput", "resolve_device",
+           "train_run"]
