@@ -27,7 +27,7 @@ from scalinglab.analysis.synthetic import SCENARIOS, table
 from scalinglab.analysis.table import filter_rows
 from scalinglab.config import ConfigError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def comparisons(only: str | None, seeds: int):

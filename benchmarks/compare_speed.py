@@ -5,7 +5,7 @@ a backtest of each shared dataset ≤ 5 min, on 2 cores).
 
 The 1,000 rows: two arms × 50 runs × 10 checkpoints of L(N, D) with 0.5% noise (a Gemstones-like
 design twice its size), compared on the Approach 3 frontier. The backtests use the command's
-defaults (200 resamples per fold) on ../shared/data.
+defaults (200 resamples per fold) on the published tables in data/.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from scalinglab.analysis import Columns, compare_arms, load_table, rolling_backtest
 from scalinglab.analysis.table import filter_rows
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def checkpoint_table(runs_per_arm: int = 50, checkpoints: int = 10, noise: float = 0.005, seed: int = 0) -> pd.DataFrame:

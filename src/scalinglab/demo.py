@@ -22,7 +22,6 @@ STUDY_NAME = "crossover-cpu"
 # reads 0.35 epochs). It answers in under a minute on 2 cores, with too few points for tight
 # intervals; it exists to show the whole pipeline working (and for the tests).
 QUICK = {
-    "study": {"name": "crossover-quick", "description": "quick demo: constant LR 1.5/48 vs 1.5/width, widths 32-64"},
     "sweep": {"width": [32, 48, 64]},
     "budget": {"tokens_per_param": 5},
     "data": {"max_documents": 300},
@@ -34,9 +33,18 @@ def studies_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "studies"
 
 
-ADAPTIVE = {"study": {"name": "crossover-adaptive",
-                      "description": "adaptive demo: constant LR 1.5/48 vs 1.5/width, the advised widths of 32-96 only"}}
-"""--adaptive: the same ladder under its own name (its own results: it does not reuse the fixed ladder's)."""
+def _name_and_description(study: dict, quick: bool, adaptive: bool) -> dict:
+    """Each kind of demo under its own name (its own results: the adaptive demo does not reuse the
+    fixed ladder's, the quick ones neither), described from the ladder it has."""
+    if not (quick or adaptive):
+        return study["study"]
+    kinds = [kind for kind, wanted in (("quick", quick), ("adaptive", adaptive)) if wanted]
+    widths = study["sweep"]["width"]
+    span = f"{min(widths)}-{max(widths)}"
+    ladder = f"the advised widths of {span} only" if adaptive else f"widths {span}"
+    arms = " vs ".join(f"{name} LR {arm['lr']}" for name, arm in study["arms"].items())
+    return {**study["study"], "name": "-".join(["crossover", *kinds]),
+            "description": f"{' '.join(kinds)} demo: {arms}, {ladder}"}
 
 
 def write_demo_study(out_dir: Path, quick: bool = False, adaptive: bool = False) -> Path:
@@ -45,10 +53,10 @@ def write_demo_study(out_dir: Path, quick: bool = False, adaptive: bool = False)
     if not source.exists():
         raise ConfigError(f"{source}: the demo study is missing (scalinglab demo needs the source tree's studies/)")
     study = read_toml(source)
-    for wanted, changes in ((quick, QUICK), (adaptive, ADAPTIVE)):
-        if wanted:
-            for section, values in changes.items():
-                study[section] = {**study.get(section, {}), **values}
+    if quick:
+        for section, values in QUICK.items():
+            study[section] = {**study.get(section, {}), **values}
+    study["study"] = _name_and_description(study, quick, adaptive)
     name = study["study"]["name"]
     path = out_dir / f"{name}.toml"
     flags = (" --quick" if quick else "") + (" --adaptive" if adaptive else "")

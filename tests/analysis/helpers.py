@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CHINCHILLA = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinchilla-approach3-epoch.csv"
+DATA = Path(__file__).resolve().parents[2] / "data"
+"""The published tables the project keeps (data/PROVENANCE.md)."""
+CHINCHILLA = DATA / "chinchilla-approach3-epoch.csv"
 WIDTHS = np.array([64, 96, 128, 192, 256, 384, 512, 768])
 
 

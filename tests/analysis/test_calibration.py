@@ -9,11 +9,10 @@ from scalinglab.analysis import Columns, compare_arms, load_table, rolling_backt
 from scalinglab.analysis.calibration import Scored, score
 from scalinglab.analysis.synthetic import table
 from scalinglab.analysis.table import filter_rows
-from tests.analysis.helpers import CHINCHILLA
+from tests.analysis.helpers import DATA
 
-GEMSTONES = CHINCHILLA.parent / "gemstones-lr-ablation.csv"
-GADRE = CHINCHILLA.parent / "gadre2024-overtraining.csv"
-shared = pytest.mark.skipif(not GEMSTONES.exists(), reason="shared data missing")
+GEMSTONES = DATA / "gemstones-lr-ablation.csv"
+GADRE = DATA / "gadre2024-overtraining.csv"
 
 
 def scored(p, b_won, significant=True):
@@ -43,7 +42,6 @@ def test_rolling_backtest_fits_smaller_sizes_and_forecasts_every_larger_one():
     assert cal.scores.accuracy == 1.0  # b is behind everywhere, by 6% of the reducible loss
 
 
-@shared
 def test_gemstones_small_shapes_lean_to_the_main_lr_at_two_billion_parameters():
     """Documented answer: fitted to the 12 shapes under 200M parameters (every checkpoint), the forecast
     at N = 2e9, D = 1e11 puts the main LR ahead (P(half LR beats it) ≈ 0.37): right, since the published
@@ -57,7 +55,6 @@ def test_gemstones_small_shapes_lean_to_the_main_lr_at_two_billion_parameters():
     assert r.verdict.winner is None and f.delta_interval[1] > 0.017
 
 
-@shared
 def test_gadre_c4_training_data_wins_on_c4_from_the_smaller_shapes():
     """Documented answer: on the c4_val eval set, fitted to the three shapes under 200M parameters (all
     eight token multipliers), the forecast at d=1024 (N = 3.6e8) at 20 tokens per parameter names C4

@@ -10,11 +10,11 @@ from scalinglab.analysis import Columns, detect_design, load_table, select_runs
 from scalinglab.analysis.design import check_frontier, default_frontier
 from scalinglab.analysis.table import filter_rows
 from scalinglab.config import ConfigError
-from tests.analysis.helpers import CHINCHILLA, arm, grid_arm, isoflop_arm, nd_law
+from tests.analysis.helpers import CHINCHILLA, DATA, arm, grid_arm, isoflop_arm, nd_law
 
 LAW = nd_law(1.8, 400.0, 1500.0, 0.34, 0.28)
-GADRE = CHINCHILLA.parent / "gadre2024-overtraining.csv"
-GEMSTONES = CHINCHILLA.parent / "gemstones-lr-ablation.csv"
+GADRE = DATA / "gadre2024-overtraining.csv"
+GEMSTONES = DATA / "gemstones-lr-ablation.csv"
 
 
 def design_of(df, columns=None):
@@ -49,7 +49,6 @@ def test_rows_of_one_run_at_several_steps_are_checkpoints():
     assert default_frontier(d) == "params-tokens"
 
 
-@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared data missing")
 def test_published_tables():
     chinchilla = design_of(load_table(CHINCHILLA), Columns(params="Model Size", compute="Training FLOP"))
     assert chinchilla.kind == "grid" and chinchilla.budgets_per_size > 1  # 64 sizes at up to 11 budgets each

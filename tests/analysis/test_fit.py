@@ -119,3 +119,20 @@ def test_results_serialise_to_plain_json():
     d = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert d["fits"][0]["params"]["alpha"] == pytest.approx(report["a"].params["alpha"])
     assert set(d["predictions"]["a"]) == {"compute", "loss", "interval"}
+
+
+def test_a_fit_prints_for_a_person_and_its_repr_is_one_line():
+    report = fit_law(arm("scaled", 2.0, 40.0, 0.1, noise=5e-3, seed=3), bootstrap=50, seed=1)
+    fit = report["scaled"]
+    text = str(fit)
+    head, values = text.splitlines()
+    assert head == f"scaled: L(C) = E + A·C^-alpha, fitted to {fit.n_points} points (status {fit.status})"
+    for name in ("E", "A", "alpha"):
+        lo, hi = fit.interval(name)
+        assert f"{name} = {fit.params[name]:.4g} [{lo:.4g}, {hi:.4g}]" in values
+    assert values.endswith("(95% intervals from 50 bootstrap resamples of residuals)")
+    assert repr(fit).startswith("<LawFit scaled: L(C) = E + A·C^-alpha; E=") and "\n" not in repr(fit)
+    assert "residuals=" not in repr(fit) and len(repr(fit)) < 120  # not the dataclass's dump of its arrays
+    assert str(report) == text and repr(report) == f"<FitReport L(C) = E + A·C^-alpha on {report.source}: 'scaled'>"
+    exact = fit_law(arm("e", 2.0, 40.0, 0.1, widths=np.array([64, 128, 256])))["e"]
+    assert str(exact).endswith("(no intervals: as many distinct points as parameters, the curve passes through them)")

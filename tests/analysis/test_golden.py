@@ -11,8 +11,6 @@ import pytest
 from scalinglab.analysis import Columns, fit_law, load_table
 from tests.analysis.helpers import CHINCHILLA
 
-pytestmark = pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared/data/chinchilla-approach3-epoch.csv missing")
-
 COLUMNS = Columns(params="Model Size", compute="Training FLOP")
 REFERENCE = {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}
 TOLERANCE = {"E": 1e-3, "A": 0.02, "B": 0.02, "alpha": 1e-3, "beta": 1e-3}

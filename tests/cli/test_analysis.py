@@ -43,7 +43,6 @@ def test_fit_json_is_machine_readable(arms_csv):
     assert d["fits"][0]["params"]["alpha"] == pytest.approx(0.1, rel=0.05)
 
 
-@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared data missing")
 def test_fit_params_tokens_on_published_points_with_named_columns():
     res = runner.invoke(app, ["fit", str(CHINCHILLA), "--law", "params-tokens", "--params", "Model Size",
                               "--compute", "Training FLOP", "--bootstrap", "0", "--target-compute", "5.76e23", "--json"])

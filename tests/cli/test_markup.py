@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from scalinglab.cli import app
-from scalinglab.cli.study import _StudyProgress
+from scalinglab.cli.progress import StudyProgress
 from scalinglab.config import load_study
 from scalinglab.execute.driver import Finished
 from scalinglab.plan import make_plan
@@ -58,14 +58,14 @@ def test_study_progress_prints_a_failed_run_with_brackets(tmp_path, capsys):
     # The driver's observer: one failing run's error once crashed the driver (and its good runs).
     study = load_study(write_study(tmp_path / "s.toml"))
     run = make_plan(study).runs[0]
-    _StudyProgress().on_finished(Finished(run, "failed", error=f"ConfigError: data.source: '{BRACKETS}'"))
+    StudyProgress().on_finished(Finished(run, "failed", error=f"ConfigError: data.source: '{BRACKETS}'"))
     assert f"{run.spec.run_id} failed: ConfigError: data.source: '{BRACKETS}'" in capsys.readouterr().err
 
 
 def test_each_adaptive_round_counts_its_own_runs(tmp_path):
     # `run --adaptive` starts the bar again after each decision: "9/2 runs" was the old count.
     plan = make_plan(load_study(write_study(tmp_path / "s.toml", widths=(64, 128))))
-    progress = _StudyProgress()
+    progress = StudyProgress()
     for todo in (plan.runs, plan.runs[:1]):
         progress.on_start(plan, list(todo), skipped=0)
         for run in todo:

@@ -14,6 +14,4 @@ def _cache_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture
 def t5_model():
-    if not T5_MODEL.is_file():
-        pytest.skip(f"shared T5 SentencePiece model not found at {T5_MODEL}")
     return T5_MODEL

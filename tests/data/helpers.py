@@ -6,8 +6,8 @@ import gzip
 import json
 from pathlib import Path
 
-# The reference setup's vocabulary lives in shared/ beside the repository (never copied into it).
-T5_MODEL = Path(__file__).resolve().parents[3] / "shared" / "data" / "t5-sentencepiece-32101.model"
+# The reference setup's vocabulary: the project's copy (data/PROVENANCE.md).
+T5_MODEL = Path(__file__).resolve().parents[2] / "data" / "t5-sentencepiece-32101.model"
 
 # Short, distinct documents: enough that a 30% eval fraction lands documents on both sides.
 DOCS = [f"Document {i}: the quick brown fox {'jumps ' * (i % 5)}over the lazy dog #{i}. Größe ✓" for i in range(40)]

@@ -19,6 +19,7 @@ from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.execute import available_cpus
 from scalinglab.execute.resources import cuda_devices
+from scalinglab.execute.worker import RunProgress, read_progress
 from scalinglab.store import study_status
 from scalinglab.train import train_run
 
@@ -72,9 +73,11 @@ def test_a_two_device_run_survives_a_killed_rank_and_a_killed_driver(tmp_path, c
     folder = tmp_path / "s" / "runs" / spec.run_id
     checkpoint = folder / "checkpoint.pt"
 
-    # A rank killed: the run fails (the study goes on), its checkpoint stays.
+    # A rank killed: the run fails (the study goes on), its checkpoint stays. Rank 0 tells the run's
+    # progress file of each checkpoint, as a one-process run does (what `status` shows of it).
     driver = subprocess.Popen([*SCALINGLAB, "run", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for(checkpoint.exists, "checkpoint", driver)
+    _wait_for(lambda: (read_progress(folder) or RunProgress(0, 0)).checkpoint > 0, "checkpoint", driver)
+    assert checkpoint.exists()
     ranks = _ranks(driver.pid)
     assert len(ranks) == 2
     os.kill(ranks[1], signal.SIGKILL)
@@ -91,6 +94,9 @@ def test_a_two_device_run_survives_a_killed_rank_and_a_killed_driver(tmp_path, c
               driver)
     kill_driver(driver, _descendants(driver.pid), timeout=15)
     assert not (folder / "result.json").exists()
+    shown = CliRunner().invoke(app, ["status", str(path), "--json"])
+    interrupted = json.loads(shown.stdout)["interrupted_runs"]
+    assert [r["run_id"] for r in interrupted] == [spec.run_id] and interrupted[0]["checkpoint_step"] > 0
 
     rerun = subprocess.run([*SCALINGLAB, "run", str(path)], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

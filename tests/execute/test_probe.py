@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from scalinglab.execute.local import children_ignore_sigint
 from scalinglab.execute.probe import _representatives, probe_throughputs
 from scalinglab.plan import shape_key
 
+from tests import terminal
 from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow
@@ -56,24 +58,11 @@ def test_nothing_is_probed_when_one_row_is_already_too_slow(tmp_path):
 
 def test_ctrl_c_while_probing_stops_at_once_without_leaks(tmp_path, cache_dir):
     path = write_study(tmp_path / "s.toml", widths=[64, 128, 192], cache_dir=cache_dir)
-    # A terminal's Ctrl-C signals the whole foreground process group: the driver and its workers.
-    # A program started from a terminal handles SIGINT, even where this test runs with it ignored
-    # (a background job): a handled signal is reset to the default in the child, an ignored one stays so.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "scalinglab", "plan", str(path), "--workers", "2"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = terminal.start(["plan", str(path), "--workers", "2"])
     line = proc.stderr.readline()
     assert "probing throughput" in line
     time.sleep(1.5)  # the workers are starting: importing torch, or probing
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    err = terminal.ctrl_c(proc, timeout=15)
     assert proc.returncode != 0
     assert "leaked semaphore" not in err and "Traceback" not in err, err
 
@@ -95,3 +84,27 @@ def test_a_ctrl_c_while_workers_start_is_held_for_the_driver_and_ignored_by_them
         signal.signal(signal.SIGINT, previous)
     assert finished
     assert child.stdout.strip() == "True"  # held from its first instruction, until init_worker ignores it
+
+
+def test_the_smallest_shape_is_timed_whatever_its_step_is_predicted_to_cost(tmp_path, monkeypatch):
+    # A busy machine slows the one-row step most (its fixed costs), and its rate then priced every
+    # shape as too slow to probe: all scaled from it, the quick demo at 42 min for 8. Now the
+    # smallest shape is timed at its own batch, and the others scaled from that.
+    monkeypatch.setattr("scalinglab.execute.probe.PROBE_STEP_S", 1e-9)  # every step "too slow"
+    study = load_study(write_study(tmp_path / "s.toml", widths=[64, 128]))
+    got = probe_throughputs([r.config for r in study.runs], Resources(1, 1))
+    by_width = {r.width: shape_key(r.config) for r in study.runs}
+    assert set(got.measured) == {by_width[64]} and set(got.scaled) == {by_width[128]}
+    assert got.scaled[by_width[128]] < got.measured[by_width[64]]
+    lo, hi = got.spread
+    assert 0 < lo <= 1 <= hi and got.load is not None and got.load >= 0
+
+
+def test_the_plan_gives_its_estimate_as_a_range_and_says_when_the_machine_is_busy(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setattr("scalinglab.cli.study.BUSY", 0.0)  # whatever the load now, it reads as busy
+    path = write_study(tmp_path / "s.toml", widths=[64], cache_dir=cache_dir)
+    result = CliRunner().invoke(app, ["plan", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    total = next(line for line in result.stdout.splitlines() if line.startswith("total:"))
+    assert re.search(r"est\. (.+) \((.+)–(.+)\)$", total), total
+    assert re.search(r"the machine looks busy \(load average [\d.]+ on \d+ cores while probing\)", result.stdout)

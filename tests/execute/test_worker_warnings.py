@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scalinglab.cli.study import _StudyProgress
+from scalinglab.cli.progress import StudyProgress
 from scalinglab.config import RunConfig, load_study
 from scalinglab.execute.driver import Finished
 from scalinglab.execute.worker import Job, train_job
@@ -24,5 +24,5 @@ def test_a_damaged_checkpoint_comes_back_as_a_warning(tmp_path, capsys):
     assert outcome.warnings[0].endswith("; starting the run afresh")
 
     run = make_plan(load_study(write_study(tmp_path / "s.toml"))).runs[0]
-    _StudyProgress().on_finished(Finished(run, "complete", 3.0, 1.0, warnings=outcome.warnings))
+    StudyProgress().on_finished(Finished(run, "complete", 3.0, 1.0, warnings=outcome.warnings))
     assert f"warning: {run.spec.run_id}: {out / 'checkpoint.pt'}: damaged checkpoint" in capsys.readouterr().err

@@ -67,8 +67,25 @@ def test_a_run_on_several_devices_occupies_as_many_workers(tmp_path):
     assert (small.slots, large.slots) == (1, 2)
     assert large.seconds < large.budget.tokens / 10.0  # two processes train it faster than one
     assert plan.seconds == pytest.approx(makespan([small.seconds, large.seconds], 2, [1, 2]))
+    # Its range counts them too: at the probe's slowest timing it is the plan at that rate.
+    shaky = make_plan(study, workers=2, order="listed", spread=(0.5, 1.0),
+                      tokens_per_s={shape_key(r.config): 10.0 for r in study.runs})
+    slow = make_plan(study, workers=2, order="listed", tokens_per_s={shape_key(r.config): 5.0 for r in study.runs})
+    assert shaky.seconds_range[1] == pytest.approx(slow.seconds)
     on_gpus = make_plan(study, workers=8, order="listed", gpus=True)  # there a multi-device run runs alone
     assert [r.slots for r in on_gpus.runs] == [1, 8]
+
+
+def test_the_estimate_spans_the_probes_timings_and_at_least_ten_percent(tmp_path):
+    study = load_study(write_study(tmp_path / "s.toml", widths=(64, 128)))
+    rates = {shape_key(r.config): 1000.0 for r in study.runs}
+    steady = make_plan(study, tokens_per_s=rates)
+    assert steady.seconds_range == pytest.approx((0.9 * steady.seconds, 1.1 * steady.seconds))
+    shaky = make_plan(study, tokens_per_s=rates, spread=(0.5, 1.5))  # a chunk ran at half the rate
+    slow = make_plan(study, tokens_per_s={k: 500.0 for k in rates})
+    fast = make_plan(study, tokens_per_s={k: 1500.0 for k in rates})
+    assert shaky.seconds_range == pytest.approx((fast.seconds, slow.seconds))
+    assert make_plan(study).seconds_range is None  # no probe, no estimate
 
 
 def test_tokens_per_param_budget_uses_non_embedding_params(tmp_path):

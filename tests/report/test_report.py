@@ -6,6 +6,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -154,3 +155,26 @@ def test_report_never_replaces_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(ConfigError, match="not a scalinglab report"):
         build_report(study, out_dir=tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_the_main_figure_draws_into_a_users_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scalinglab.analysis import compare_arms
+    from scalinglab.report import draw_comparison
+    from tests.analysis.helpers import arm, crossing_a
+
+    runs = pd.concat([arm("const", 2.0, 60.0, 0.1, noise=5e-4, seed=1),
+                      arm("scaled", *crossing_a(1e14), noise=5e-4, seed=2)], ignore_index=True)
+    comparison = compare_arms(runs, "const", "scaled", target_compute=1e16, bootstrap=50)
+    fig, ax = plt.subplots()
+    assert draw_comparison(ax, runs, comparison) is ax
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert {"const: runs", "scaled: runs", "target 1e16 FLOPs"} <= set(labels)
+    assert sum(label.startswith("fit: ") for label in labels) == 2
+    assert any(label.startswith("crossover const/scaled") for label in labels)  # the laws cross at 1e14
+    assert ax.get_xscale() == "log" and len(ax.collections) >= 2  # the two bootstrap bands
+    plt.close(fig)

@@ -106,7 +106,7 @@ def test_the_way_back_rebuilds_the_results_without_training(tmp_path, cache_dir)
 
 @pytest.mark.parametrize("command", [
     ["export", "-o", "{afile}/x.csv"], ["export", "-o", "{tmp}"], ["report", "--out", "{afile}/rep"],
-    ["report", "--out", "{afile}"], ["run", "--out", "{afile}/out"], ["status", "--out", "{afile}/out"],
+    ["report", "--out", "{afile}"], ["run", "--out", "{afile}/out"], ["status", "--results", "{afile}/out"],
 ])
 def test_an_output_path_through_a_file_is_one_line(tmp_path, command):
     path, _ = _filled_study(tmp_path)

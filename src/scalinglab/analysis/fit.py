@@ -107,6 +107,26 @@ class LawFit:
     def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
         return {n: self.interval(n, level) for n in self.law.param_names}
 
+    def __repr__(self) -> str:
+        values = ", ".join(f"{n}={v:.4g}" for n, v in self.params.items())
+        return f"<LawFit {self.group}: {self.law.formula}; {values}; {self.status}, {self.n_points} points>"
+
+    def __str__(self) -> str:
+        """Two lines for a person: the law, the data and the status; each parameter with its interval."""
+        runs = "" if self.n_runs == self.n_points else f" of {self.n_runs} runs"
+        head = f"{self.group}: {self.law.formula}, fitted to {self.n_points} points{runs} (status {self.status})"
+        values = []
+        for n in self.law.param_names:
+            lo, hi = self.interval(n)
+            shared = " (shared)" if n in self.shared else ""
+            values.append(f"{n} = {self.params[n]:.4g}{shared}" + (f" [{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) else ""))
+        boot = self.bootstrap
+        how = (" (no intervals: as many distinct points as parameters, the curve passes through them)"
+               if self.status == "exact" or (boot is not None and not self.has_spread)
+               else " (no bootstrap, so no intervals)" if boot is None
+               else f" ({self.level:.0%} intervals from {boot.n_resamples} bootstrap resamples of {self.resampling})")
+        return f"{head}\n  {', '.join(values)}{how}"
+
     def to_dict(self) -> dict:
         boot = self.bootstrap
         return jsonable({
@@ -172,6 +192,12 @@ class FitReport:
 
     def __getitem__(self, group: str) -> LawFit:
         return self.fits[group]
+
+    def __repr__(self) -> str:
+        return f"<FitReport {self.law.formula} on {self.source}: {', '.join(map(repr, self.fits))}>"
+
+    def __str__(self) -> str:
+        return "\n".join(map(str, self.fits.values()))
 
     def to_dict(self) -> dict:
         out = {"source": self.source, "law": self.law.name, "formula": self.law.formula, "excluded": self.excluded,

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
-from scalinglab.cli.study import duration
-from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.cli.progress import duration
+from scalinglab.cli.study import RESULTS
+from scalinglab.config import ConfigError
+
+if TYPE_CHECKING:
+    from scalinglab.config import Study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 SETTLE = typer.Option(0.05, "--settle", help="Settled when P(B beats A) is below this or above 1 − this.")
@@ -41,10 +45,11 @@ def next_run(
     settle: float = SETTLE,
     bootstrap: int = typer.Option(1000, "--bootstrap", min=50, help="Bootstrap resamples behind the probabilities."),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape for time estimates."),
-    out: Optional[Path] = typer.Option(None, "--out", help="The study's results folder (default: beside the file)."),
+    results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
+    from scalinglab.config import load_study
     from scalinglab.execute.adaptive import advise_study
 
     band = _band(settle)
@@ -53,7 +58,7 @@ def next_run(
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
         speeds = _speeds(study, extend) if probe else None
-        result = advise_study(study, out or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
+        result = advise_study(study, results or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
                               extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)
         values = list(result.advice.values)
         if budget is not None and result.menu:  # the menu, not the values: a fit without spread values nothing
@@ -118,6 +123,7 @@ def _closing(values, every, menu, budget: float | None) -> str:
 
 def _speeds(study: Study, extend: int) -> dict[str, float] | None:
     """Probed tokens/s per model shape, the ladder's extension included (as `plan` does)."""
+    from scalinglab.config import load_study
     from scalinglab.execute import plan_study
     from scalinglab.plan import shape_key
     from scalinglab.plan.candidates import extend_widths
@@ -132,19 +138,21 @@ def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None,
                    workers: int | None, threads: int | None, executor: str, address: str | None, out: Path | None,
                    settle: float) -> None:
     """`run --adaptive`: train the advised runs until settled or out of budget, saying each choice."""
-    from scalinglab.cli.study import _StudyProgress
+    from scalinglab.cli.progress import StudyProgress
+    from scalinglab.cli.study import saying_what_is_kept
     from scalinglab.execute.adaptive import run_adaptive
 
     band = _band(settle)
-    progress = _StudyProgress()
+    progress = StudyProgress()
+    out_dir = out or study.default_out_dir()
 
     def said(d) -> None:
         progress.progress.console.print(f"decision {d.step}: {d.action}: {d.reason}", markup=False, highlight=False,
                                         soft_wrap=True)
 
     try:
-        with user_errors():
-            last = run_adaptive(study, out or study.default_out_dir(), budget, a=a, b=b, target_compute=target_compute,
+        with user_errors(), saying_what_is_kept(study, out_dir):
+            last = run_adaptive(study, out_dir, budget, a=a, b=b, target_compute=target_compute,
                                 workers=workers, threads=threads, executor=executor, address=address, band=band,
                                 observer=progress, on_decision=said)
     finally:

@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from scalinglab.analysis import Columns, compare_arms, fit_hyper_law, fit_law, load_table, rolling_backtest
-from scalinglab.analysis.table import filter_rows
-from scalinglab.cli.app import app, out_console, user_errors
+from scalinglab.cli.app import app, bootstrap_seed, out_console, user_errors
 from scalinglab.config import ConfigError
+
+if TYPE_CHECKING:  # analysis (scipy, pandas) is imported by the commands, not for --help
+    from scalinglab.analysis import Columns
 
 Data = Annotated[Path, typer.Argument(help="Table of runs: .csv, .parquet, .jsonl or .json.", show_default=False)]
 Group = Annotated[Optional[str], typer.Option(help="Column of the arm (default 'arm'; absent: one group).")]
@@ -42,7 +43,9 @@ Frontier = Annotated[Optional[str], typer.Option(
 Resample = Annotated[Optional[str], typer.Option(
     help="Bootstrap: residuals (by run) or runs (whole runs); default: runs with 20+ runs per arm.")]
 Bootstrap = Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")]
-Seed = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
+Seed = Annotated[Optional[int], typer.Option("--bootstrap-seed", help="Seed of the bootstrap (default 0).")]
+OldSeed = Annotated[Optional[int], typer.Option("--seed", help="Deprecated: the old name of --bootstrap-seed, "
+                                                "kept for this release.")]
 Delta = Annotated[float, typer.Option(help="Huber δ on log loss (Hoffmann et al. 2022: 1e-3).")]
 Method = Annotated[str, typer.Option(help="grid (multi-start L-BFGS) or varpro (variable projection).")]
 Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) to forecast at (default: 10× the largest run).")]
@@ -98,6 +101,8 @@ def _params_table(title: str, fits) -> Table:
 
 
 def _table_of(data: Path, where: Optional[str]):
+    from scalinglab.analysis import filter_rows, load_table  # scipy and pandas: not for --help
+
     return filter_rows(load_table(data), where)
 
 
@@ -110,13 +115,16 @@ def fit(
     where: Where = None, drop_highest: Drop = 0, checkpoints: Checkpoints = None, frontier: Frontier = None,
     resample: Resample = None,
     by: Annotated[str, typer.Option(help="For --law lr|batch-size: width, compute or params.")] = "width",
-    method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3,
-    target_compute: Target = None, json_out: Json = False,
+    method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = None, old_seed: OldSeed = None,
+    delta: Delta = 1e-3, target_compute: Target = None, json_out: Json = False,
     unique_tokens: Annotated[Optional[str], typer.Option(
         "--unique-tokens", help="For --law data-constrained: column of each run's unique training tokens "
                                 "(default 'unique_tokens').")] = None,
 ) -> None:
     """Fit L(C) per arm (to its frontier), L(N, D), the data-constrained L(N, D, U), or an LR / batch-size law."""
+    from scalinglab.analysis import Columns, fit_hyper_law, fit_law
+
+    seed = bootstrap_seed(seed, old_seed)
     columns = Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, lr=lr,
                       batch_size=batch_size, step=step, run_id=run)
     with user_errors():
@@ -200,6 +208,8 @@ def _print_hyper(report) -> None:
 
 
 def _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se) -> Columns:
+    from scalinglab.analysis import Columns
+
     return Columns(group=group, params=params, tokens=tokens, compute=compute, loss=loss, width=width, step=step,
                    run_id=run, seed=seed_column, loss_se=loss_se)
 
@@ -219,11 +229,14 @@ def compare(
     resample: Resample = None, where: Where = None, drop_highest: Drop = 0,
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
-    bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3, json_out: Json = False,
+    bootstrap: Bootstrap = 1000, seed: Seed = None, old_seed: OldSeed = None, delta: Delta = 1e-3,
+    json_out: Json = False,
 ) -> None:
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
+    from scalinglab.analysis import compare_arms
     from scalinglab.report import sentences as say_
 
+    seed = bootstrap_seed(seed, old_seed)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
         result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
@@ -267,12 +280,15 @@ def backtest(
     resample: Resample = None, where: Where = None, drop_highest: Drop = 0,
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples per fold.")] = 200, seed: Seed = 0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples per fold.")] = 200, seed: Seed = None,
+    old_seed: OldSeed = None,
     delta: Delta = 1e-3, json_out: Json = False,
 ) -> None:
     """Rolling-origin backtest: fit on the k smallest sizes, forecast every larger one, for every k; score."""
+    from scalinglab.analysis import rolling_backtest
     from scalinglab.report.sentences import calibration_lines
 
+    seed = bootstrap_seed(seed, old_seed)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
         cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,18 +17,64 @@ from typer.exceptions import TyperException
 
 from scalinglab.config import ConfigError
 
+BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
+
+_invocation: list[str] = []
+"""This call's arguments: every command that trains resumes when run again with the same ones."""
+
+
+def resume_command() -> str:
+    """The command to type to go on after an interruption: the one that was interrupted."""
+    return shlex.join(["scalinglab", *_invocation])
+
+
+def _switches(command, ctx) -> list:
+    """A command's on/off options (`--json`, `--probe/--no-probe`), its --help included."""
+    return [p for p in command.get_params(ctx) if getattr(p, "is_flag", False)]
+
+
+def _shown_as_switches(command, ctx) -> None:
+    """typer 0.29's help gives every flag a type, `--json <bool>`, as if it took a value; a switch
+    has none to show (an empty metavar is shown as nothing)."""
+    for param in _switches(command, ctx):
+        if param.metavar is None:
+            param.metavar = ""
+
+
+def _switch_given_a_value(ctx, argv: list[str]) -> str | None:
+    """`--json true`: a switch takes no value, so click reads `true` as a stray argument; say so."""
+    names = {name for p in _switches(ctx.command, ctx) for name in (*p.opts, *p.secondary_opts)}
+    for name, value in zip(argv, argv[1:]):
+        if name in names and value.lower() in BOOLEAN_WORDS:
+            return f"{name} is a switch and takes no value: write {name} alone, not '{name} {value}'"
+    return None
+
+
 class _OneLineUsageErrors(TyperGroup):
     """Command-line usage errors (an unknown option, a missing argument, `--width abc`) as one line,
     like every other bad input, instead of click's usage box."""
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _shown_as_switches(command, ctx)
+        return command
+
+    def format_help(self, ctx, formatter):
+        _shown_as_switches(self, ctx)
+        super().format_help(ctx, formatter)
+
+    def main(self, args=None, *rest, standalone_mode: bool = True, **kwargs):
+        argv = list(sys.argv[1:] if args is None else args)
+        _invocation[:] = argv
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(argv, *rest, standalone_mode=False, **kwargs)
         except TyperException as e:  # click's ClickException and its subclasses (usage errors)
             ctx = getattr(e, "ctx", None)
             where = f"{ctx.command_path}: " if ctx is not None else ""
-            if e.format_message():  # (none when a bare `scalinglab` has printed the help)
-                err_console.print(error_line(f"{where}{e.format_message()} (see --help)"), soft_wrap=True)
+            message = (_switch_given_a_value(ctx, argv) if ctx is not None else None) or e.format_message()
+            if message:  # (none when a bare `scalinglab` has printed the help)
+                err_console.print(error_line(f"{where}{message} (see --help)"), soft_wrap=True)
             code = e.exit_code
         except typer.Abort:
             err_console.print(error_line("aborted"), soft_wrap=True)
@@ -78,6 +125,18 @@ def fail(message: str, code: int = 2) -> None:
     """Print one line and exit non-zero (2 for bad input, as everywhere in scalinglab)."""
     err_console.print(error_line(message), soft_wrap=True)
     raise typer.Exit(code)
+
+
+def bootstrap_seed(seed: int | None, old_seed: int | None) -> int:
+    """The analysis seed from --bootstrap-seed, or from --seed, its name until this release (`train
+    --seed` is a training seed: one flag, one meaning), with a one-line notice."""
+    if old_seed is None:
+        return 0 if seed is None else seed
+    if seed is not None:
+        fail("--seed and --bootstrap-seed: give --bootstrap-seed only (--seed is its old name)")
+    err_console.print(warning_line("--seed is deprecated here: use --bootstrap-seed (the seed of the bootstrap); "
+                                   "--seed goes in the next release"), soft_wrap=True)
+    return old_seed
 
 
 ALIASES = {"fmt": "format"}

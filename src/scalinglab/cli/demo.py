@@ -31,7 +31,7 @@ def demo(
     with user_errors():
         study = load_study(write_demo_study(out, quick=quick, adaptive=adaptive))
     err_console.rule(Text.assemble(("1/3 plan", "bold"), f": {study.path}"))
-    plan = show_plan(study, probe=True, workers=workers, threads=None, order="largest", out=None, as_json=False)
+    plan = show_plan(study, probe=True, workers=workers, threads=None, order="largest", results=None, as_json=False)
     if adaptive:
         err_console.rule(Text.assemble(("2/3 train the advised runs", "bold"), " (rerunning resumes)"))
         saved = _adaptive(study, plan, workers)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
+from scalinglab.cli.app import app, bootstrap_seed, err_console, fail, out_console, user_errors
 
 
 @app.command()
@@ -20,12 +20,15 @@ def report(
     results: Optional[Path] = typer.Option(
         None, "--results", help="The study's results folder, if `run --out` put it elsewhere."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for bands and intervals."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    seed: Optional[int] = typer.Option(None, "--bootstrap-seed", help="Seed of the bootstrap (default 0)."),
+    old_seed: Optional[int] = typer.Option(None, "--seed", help="Deprecated: the old name of --bootstrap-seed, kept "
+                                           "for this release."),
 ) -> None:
     """Write index.html (static, no server), the figures (PNG and SVG), summary.md and summary.json."""
     from scalinglab.config import load_study
     from scalinglab.report import build_report
 
+    seed = bootstrap_seed(seed, old_seed)
     if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
         fail("--target-compute: must be a positive number of FLOPs, e.g. 1e21")
     with user_errors():

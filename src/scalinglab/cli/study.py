@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich import box
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from scalinglab.cli.app import app, err_console, fail, out_console, user_errors, warning_line
-from scalinglab.config import Study, load_study
-from scalinglab.config.study import si
+from scalinglab.cli.app import app, err_console, fail, out_console, resume_command, user_errors, warning_line
+from scalinglab.cli.progress import StudyProgress, duration
+
+if TYPE_CHECKING:  # the study's models (pydantic) are built when a command loads one, not for --help
+    from scalinglab.config import Study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
-OUT = typer.Option(None, "--out", help="Folder for results.sqlite and runs/ (default: beside the study file, named by its stem).")
+# --out is always the folder (or file) a command writes; --results the study's results read from elsewhere.
+OUT = typer.Option(None, "--out", help="Folder to write results.sqlite and runs/ into (default: beside the study "
+                   "file, named by its stem).")
+RESULTS = typer.Option(None, "--results", help="The study's results folder, if `run --out` put it elsewhere "
+                       "(default: beside the study file, named by its stem).")
 WORKERS = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the cores and model sizes).")
 THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Cores each worker reserves (default: the most threads a run uses). A run's torch threads are its loop.threads, part of its identity.")
 ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) first, smallest first, or as listed.")
 
 
 def _load(path: Path) -> Study:
+    from scalinglab.config import load_study
+
     with user_errors():
         return load_study(path)
 
@@ -36,21 +44,6 @@ def _order(order: str) -> str:
     return order
 
 
-def duration(seconds: float | None) -> str:
-    """'42 s', '3m05s', '2h10m', '3.1 days', '2.5 years'; '-' when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds >= 2 * 365 * 86400:  # a paper-scale study planned on a laptop
-        return f"{seconds / (365.25 * 86400):.3g} years"
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.3g} days"
-    h, rem = divmod(seconds, 3600)
-    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
-
-
 @app.command()
 def plan(
     study_file: Path = STUDY,
@@ -58,16 +51,17 @@ def plan(
     workers: Optional[int] = WORKERS,
     threads_per_worker: Optional[int] = THREADS,
     order: str = ORDER,
-    out: Optional[Path] = OUT,
+    results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
 ) -> None:
     """Print every run of a study (size, tokens, FLOPs, estimated time) and the totals, without training."""
-    show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), out, as_json)
+    show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), results, as_json)
 
 
 def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Optional[int], order: str,
-              out: Optional[Path], as_json: bool):
+              results: Optional[Path], as_json: bool):
     """Print a study's plan: a table and totals (stdout), or JSON with `as_json`; returns the plan."""
+    from scalinglab.config.study import si
     from scalinglab.execute import plan_study
     from scalinglab.plan.epochs import data_use, repetition_lines
     from scalinglab.store import FINAL, study_status
@@ -77,7 +71,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                           "(a small local source is tokenized once, as `run` would)...")
     with user_errors():
         p = plan_study(study, workers=workers, threads=threads, order=order, probe=probe)
-        status = study_status(study, out)
+        status = study_status(study, results)
         uses = data_use(p.runs, build=probe)
     show_status = status.counts["pending"] < status.total  # a status column once anything has run
     remaining = [r for r in p.runs if status.by_run[r.spec.run_id] not in FINAL]
@@ -96,7 +90,8 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
                  "status": status.by_run[r.spec.run_id]} for r in p.runs],
             "notes": [{"kind": kind, "text": text} for kind, text in repetition_lines(p.runs, uses)],
             "totals": {"runs": len(p.runs), "trainings": len(p.trainings), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
-                       "seconds": p.seconds, "remaining_runs": len(remaining), "remaining_seconds": left_s},
+                       "seconds": p.seconds, "seconds_range": p.seconds_range, "load_per_core": p.load,
+                       "remaining_runs": len(remaining), "remaining_seconds": left_s},
         }, indent=1))
         return p
     # The run's name says it all but is long; columns keep the table narrow (ids are in --json).
@@ -128,7 +123,7 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     out_console.print(
         f"total: {len(p.runs)} runs{shared}, {si(p.tokens)} tokens, {si(p.flops)}FLOPs = {p.flops / 1e15:.3g} PFLOPs "
         f"(6ND: {p.flops_6nd / 1e15:.3g}), on {p.workers} worker(s) × {p.threads} thread(s): "
-        f"est. {duration(p.seconds) if probe else '- (--no-probe)'}", highlight=False)
+        f"est. {_estimate(p) if probe else '- (--no-probe)'}", highlight=False, soft_wrap=True)
     _estimate_notes(p, probe)
     for kind, text in repetition_lines(p.runs, uses):
         out_console.print(warning_line(text) if kind == "warning" else text, soft_wrap=True)
@@ -138,12 +133,27 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     return p
 
 
+def _estimate(p) -> str:
+    """'6m54s (6m12s–7m36s)': the estimate and its range (Plan.seconds_range)."""
+    span = p.seconds_range
+    return duration(p.seconds) + (f" ({duration(span[0])}–{duration(span[1])})" if span else "")
+
+
+BUSY = 1.0
+"""A load average per core from which the machine looks busy: every core already had work."""
+
+
 def _estimate_notes(p, probe: bool) -> None:
-    """Say which time estimates were not measured here, and why."""
+    """Say how far the time estimates go: what was not measured here, and why, and a busy machine."""
     from scalinglab.execute.probe import PROBE_STEP_S
+    from scalinglab.execute.resources import available_cpus
 
     if not probe:
         return
+    if p.load is not None and p.load >= BUSY:
+        out_console.print(f"the machine looks busy (load average {p.load * available_cpus():.1f} on "
+                          f"{available_cpus()} cores while probing): the times assume it stays as busy; the range "
+                          "is that of the probe's own timings", highlight=False, soft_wrap=True)
     scaled = {r.spec.width for r in p.runs if r.scaled}
     if scaled:
         out_console.print(f"~ widths {', '.join(map(str, sorted(scaled)))}: a training step takes over "
@@ -152,66 +162,6 @@ def _estimate_notes(p, probe: bool) -> None:
     if any(r.tokens_per_s is None for r in p.runs):
         out_console.print("no model of this study is small enough to probe on this machine: "
                           "time estimates need the target device")
-
-
-class _StudyProgress:
-    """An execute.Observer: one overall bar (runs done, FLOPs done, ETA) and a line per finished run,
-    on stderr. (Not a subclass: importing execute pulls in torch, which `--help` should not wait for.)"""
-
-    def __init__(self):
-        self.progress = Progress(
-            TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
-            TextColumn("{task.fields[runs]} runs", markup=False), TextColumn("{task.fields[flops]} FLOPs", markup=False),
-            TimeElapsedColumn(), TextColumn("ETA", markup=False), TimeRemainingColumn(),
-            console=err_console, transient=False,
-        )
-        self.task = None
-        self.done = self.total = 0
-        self.flops_done = self.flops_total = 0.0
-
-    def on_start(self, plan, todo, skipped: int) -> None:
-        # A bar per call: `run --adaptive` starts a round of runs after each decision.
-        self.done, self.total = 0, len(todo)
-        # Runs that share a config train once (the others copy its result): their FLOPs count once.
-        self.flops_done, self.flops_total = 0.0, sum({r.spec.digest: r.budget.flops for r in todo}.values())
-        err_console.print(f"{plan.study.name}: {len(plan.runs)} runs, {skipped} already done, {len(todo)} to train "
-                          f"on {plan.workers} worker(s) × {plan.threads} thread(s)", highlight=False)
-        if todo:
-            self.progress.start()
-            self.task = self.progress.add_task("study", total=self.flops_total or 1, runs=self._runs(),
-                                               flops=self._flops())
-
-    def _runs(self) -> str:
-        return f"{self.done}/{self.total}"
-
-    def _flops(self, in_flight: float = 0.0) -> str:
-        return f"{si(self.flops_done + in_flight)}/{si(self.flops_total)}"
-
-    def on_progress(self, in_flight_flops: float) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=self.flops_done + in_flight_flops,
-                                 flops=self._flops(in_flight_flops))
-
-    def on_finished(self, f) -> None:
-        self.done += 1
-        self.flops_done += 0.0 if f.reused_from else f.run.budget.flops
-        # The error is the run's own text (a path, a user's value): plain text, never markup.
-        if f.status == "failed":
-            line = Text.assemble((f"✗ {f.run.spec.run_id} failed:", "red"), " ", f.error or "")
-        else:
-            loss = "-" if f.final_eval_loss is None else f"{f.final_eval_loss:.4f}"
-            mark, style = ("✓", "green") if f.status == "complete" else ("!", "yellow")
-            how = f"same run as {f.reused_from}" if f.reused_from else duration(f.wall_time_s)
-            line = Text.assemble((f"{mark} {f.run.spec.run_id} {f.status}", style), f"  eval loss {loss}  ({how})")
-        for warning in f.warnings:
-            self.progress.console.print(warning_line(f"{f.run.spec.run_id}: {warning}"), soft_wrap=True)
-        self.progress.console.print(line, soft_wrap=True)
-        if self.task is not None:
-            self.progress.update(self.task, completed=self.flops_done, runs=self._runs(), flops=self._flops())
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.progress.stop()
 
 
 @app.command()
@@ -240,9 +190,11 @@ def run(
     study = _load(study_file)  # before importing torch: bad input answers at once
     order = _order(order)
     from scalinglab.execute.driver import check_executor  # torch-free: bad input still answers at once
+    from scalinglab.store import check_owner
 
     with user_errors():
         check_executor(executor, address)
+        check_owner(study, out or study.default_out_dir())  # before an adaptive study records its first choice
     if adaptive != (budget is not None):
         fail("--adaptive and --budget: give both (an adaptive study stops when its budget is spent)")
     if dry_run:
@@ -267,9 +219,9 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
     from scalinglab.execute import plan_study, run_study
 
     out_dir = out or study.default_out_dir()
-    progress = _StudyProgress()
+    progress = StudyProgress()
     try:
-        with user_errors():
+        with user_errors(), saying_what_is_kept(study, out_dir):
             p = plan_study(study, workers=workers, threads=threads, order=order, probe=False)
             summary = run_study(p, out_dir, executor=executor, address=address, observer=progress)
     finally:
@@ -282,27 +234,65 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
     return summary
 
 
+@contextmanager
+def saying_what_is_kept(study: Study, out_dir: Path) -> Iterator[None]:
+    """Ctrl-C while a study trains: one line saying what is kept and the command that goes on, and
+    exit 130 (the shell's code for it). The driver has stopped its workers by then (execute.driver)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(Text.assemble(("interrupted:", "yellow"), " ", _kept(study, out_dir)), soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+def _kept(study: Study, out_dir: Path) -> str:
+    from scalinglab.config import ConfigError
+    from scalinglab.execute.driver import resumable
+    from scalinglab.store import FINAL, study_paths, study_status
+
+    go_on = f"to go on, run the same command: {resume_command()}"
+    try:
+        s = study_status(study, out_dir)
+        partial = resumable(study, out_dir)
+    except ConfigError:  # a results file in no state to be read: the command says so when rerun
+        return go_on
+    kept = [f"{sum(s.counts[k] for k in FINAL)} of {s.total} runs have their results in {study_paths(out_dir).db}"]
+    if partial:
+        steps = ", ".join(f"{p.checkpoint:,}/{p.steps:,}" for p in partial.values())
+        kept.append(f"{len(partial)} more resume from their checkpoints (step {steps})")
+    return "; ".join(kept) + f"; {go_on}"
+
+
 @app.command()
 def status(
     study_file: Path = STUDY,
-    out: Optional[Path] = OUT,
+    results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the counts and errors as JSON on stdout."),
 ) -> None:
-    """Count a study's runs: done, running, failed, diverged, pending; show the failed runs' errors."""
+    """Count a study's runs: done, running, failed, diverged, interrupted (with a checkpoint: step / total),
+    pending; show the failed runs' errors."""
+    from scalinglab.execute.driver import resumable
     from scalinglab.store import study_status
 
     study = _load(study_file)
     with user_errors():
-        s = study_status(study, out)
+        s = study_status(study, results)
+        # Runs in flight have checkpoints too: only those of no live driver were interrupted.
+        partial = {} if s.driver_running else resumable(study, results or study.default_out_dir())
+    c = {**s.counts, "pending": s.counts["pending"] - len(partial), "interrupted": len(partial)}
     if as_json:
-        print(json.dumps({"study": study.name, "total": s.total, **s.counts, "driver_running": s.driver_running,
-                          "failed_runs": [{"run_id": r, "error": e} for r, e in s.failed]}, indent=1))
+        print(json.dumps({"study": study.name, "total": s.total, **c, "driver_running": s.driver_running,
+                          "failed_runs": [{"run_id": r, "error": e} for r, e in s.failed],
+                          "interrupted_runs": [{"run_id": r, "checkpoint_step": p.checkpoint, "steps": p.steps}
+                                               for r, p in partial.items()]}, indent=1))
         return
-    c = s.counts
     out_console.print(
         f"{study.name}: {s.total} runs: {c['complete']} done, {c['running']} running, {c['failed']} failed, "
-        f"{c['diverged']} diverged, {c['pending']} pending" + ("" if s.driver_running else "  (no `run` active)"),
-        highlight=False)
+        f"{c['diverged']} diverged, {c['interrupted']} interrupted, {c['pending']} pending"
+        + ("" if s.driver_running else "  (no `run` active)"), highlight=False)
+    for run_id, p in partial.items():
+        out_console.print(f"  interrupted {run_id}: checkpoint at step {p.checkpoint:,}/{p.steps:,} "
+                          "(`run` resumes it there)", highlight=False, soft_wrap=True)
     for run_id, error in s.failed:
         out_console.print(Text.assemble("  ", ("failed", "red"), f" {run_id}: {error}"), soft_wrap=True)
 
@@ -311,16 +301,17 @@ def status(
 def export(
     study_file: Path = STUDY,
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or jsonl."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: <out>/results.<format>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default: results.<format>, or "
+                                       "metrics.<format>, in the study's results folder)."),
     metrics: bool = typer.Option(False, "--metrics", help="Export the step curves instead of one row per run."),
-    out: Optional[Path] = OUT,
+    results: Optional[Path] = RESULTS,
 ) -> None:
     """Write one row per run (spec fields and results) as CSV, Parquet or JSON lines: what analysis reads."""
     from scalinglab.store import export_table, load_metrics, write_table
 
     study = _load(study_file)
-    out_dir = out or study.default_out_dir()
+    results_dir = results or study.default_out_dir()
     with user_errors():
-        df = load_metrics(study, out_dir) if metrics else export_table(study, out_dir)
-        path = write_table(df, output or out_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
+        df = load_metrics(study, results_dir) if metrics else export_table(study, results_dir)
+        path = write_table(df, out or results_dir / f"{'metrics' if metrics else 'results'}.{fmt}", fmt)
     err_console.print(f"wrote {len(df)} rows to {path}", highlight=False)

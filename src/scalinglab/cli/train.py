@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from pydantic import ValidationError
+from scalinglab.cli.app import app, err_console, out_console, resume_command, user_errors
 
-from scalinglab.cli.app import app, err_console, out_console, user_errors
-from scalinglab.config import ConfigError, RunConfig, apply_overrides, read_toml
-from scalinglab.config.errors import from_validation
-from scalinglab.config.paths import check_folder
+if TYPE_CHECKING:
+    from scalinglab.config import RunConfig
 
 # The flags that are shortcuts for a setting, so an error names the flag the user typed.
 FLAGS = {"model.width": "--width", "model.depth": "--depth", "budget.tokens": "--tokens", "optim.lr": "--lr",
@@ -23,6 +21,11 @@ FLAGS = {"model.width": "--width", "model.depth": "--depth", "budget.tokens": "-
 def build_run_config(config: Optional[Path], sets: list[str], shortcuts: dict[str, object]) -> RunConfig:
     """The run from a TOML file, then the flags, then `--set`s (later ones win); an error names the
     flag, the `--set` or the file that gave the bad value."""
+    from pydantic import ValidationError
+
+    from scalinglab.config import ConfigError, RunConfig, apply_overrides, read_toml
+    from scalinglab.config.errors import from_validation
+
     data = read_toml(config) if config else {}
     given = {key: value for key, value in shortcuts.items() if value is not None}
     tree = apply_overrides(data, [f"{key}={value}" for key, value in given.items()] + list(sets))
@@ -55,6 +58,7 @@ def train(
 ) -> None:
     """Train one model and print its summary; rerunning the same command resumes or reuses it."""
     from scalinglab.cli.progress import RichReporter, summary_table
+    from scalinglab.config.paths import check_folder
     from scalinglab.execute.worker import die_with_parent
     from scalinglab.train import train_run
 
@@ -74,9 +78,14 @@ def train(
         reporter = RichReporter(err_console)
         try:
             result = train_run(cfg, out_dir, reporter=reporter)
+        except KeyboardInterrupt:
+            reporter.stop()
+            if main:
+                err_console.print(f"interrupted: {reporter.kept()} in {out_dir}; to go on, run the same command: "
+                                  f"{resume_command()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
         finally:
-            if reporter.task is not None:  # an error prints below the bar, not inside it
-                reporter.progress.stop()
+            reporter.stop()  # an error prints below the bar, not inside it
     if not main:
         return
     if json:

@@ -1,6 +1,6 @@
 """Everything that describes one training run, as frozen, validated pydantic models.
 
-Defaults follow ../shared/design/REFERENCE.md (NanoDO / Wortsman et al. 2023) where they are
+Defaults follow the reference setup (NanoDO / Wortsman et al. 2023; each field cites its source) where they are
 scale-free; sizes default to something a laptop CPU trains in a minute. Presets are made in code
 with `model_copy(update=...)`, never by copying files.
 """

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from scalinglab.config import ConfigError, Study
+from scalinglab.config import ConfigError, RunSpec, Study
 from scalinglab.execute.resources import Resources, choose_resources
-from scalinglab.execute.worker import Job, Outcome, read_progress
+from scalinglab.execute.worker import Job, Outcome, RunProgress, read_progress
 from scalinglab.plan import Order, Plan, PlannedRun, make_plan
-from scalinglab.store import FINAL, Store, study_paths, writer_lock
+from scalinglab.store import FINAL, Store, check_owner, study_paths, study_status, writer_lock
 
 ExecutorKind = Literal["local", "ray"]
 PROGRESS_EVERY_S = 1.0
@@ -64,6 +64,9 @@ class Observer:
     def on_progress(self, in_flight_flops: float) -> None:
         """About every second: FLOPs done so far by the runs still training (their progress files)."""
 
+    def on_running(self, running: list[tuple[PlannedRun, RunProgress | None]]) -> None:
+        """With each on_progress: every run in flight and where it is (None: not started yet)."""
+
     def on_finished(self, finished: Finished) -> None:
         """A run ended (complete, diverged, failed) or got the result of its same-digest twin."""
 
@@ -89,7 +92,8 @@ def plan_study(study: Study, *, workers: int | None = None, threads: int | None 
     if not probe:
         return make_plan(study, **shared)
     tps = probe_throughputs([r.config for r in study.runs], res)
-    return make_plan(study, **shared, tokens_per_s=tps.tokens_per_s, scaled=tps.scaled)
+    return make_plan(study, **shared, tokens_per_s=tps.tokens_per_s, scaled=tps.scaled, spread=tps.spread,
+                     load=tps.load)
 
 
 def check_executor(kind: ExecutorKind, address: str | None = None) -> None:
@@ -119,6 +123,7 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
               observer: Observer | None = None) -> Summary:
     """Train every run of `plan` that has no result yet in `out_dir` (results.sqlite + runs/)."""
     check_executor(executor, address)
+    check_owner(plan.study, out_dir)
     paths = study_paths(out_dir)
     start = time.perf_counter()
     summary = Summary()
@@ -161,8 +166,9 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
                     pool.submit(jobs[run.spec.run_id])
                 outcomes = pool.wait(timeout=PROGRESS_EVERY_S)
                 if observer and not outcomes:
-                    observer.on_progress(sum(read_progress(_run_dir(paths.runs, r)) * r.budget.flops
-                                             for r in in_flight.values()))
+                    running = [(r, read_progress(_run_dir(paths.runs, r.spec))) for r in in_flight.values()]
+                    observer.on_progress(sum(p.fraction * r.budget.flops for r, p in running if p))
+                    observer.on_running(running)
                 for outcome in outcomes:
                     run = in_flight.pop(outcome.run_id)
                     _record(store, run, outcome, paths.runs, summary, observer)
@@ -179,6 +185,21 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
     return summary
 
 
+def resumable(study: Study, out_dir: str | Path) -> dict[str, RunProgress]:
+    """The runs without a result that hold a checkpoint (an interrupted `run` resumes them there),
+    by run_id, with their progress: the newest checkpoint's step of their planned steps."""
+    status = study_status(study, out_dir)
+    runs_dir = study_paths(out_dir).runs
+    found = {}
+    for spec in study.runs:
+        if status.by_run[spec.run_id] in FINAL:
+            continue
+        progress = read_progress(_run_dir(runs_dir, spec))
+        if progress is not None and progress.checkpoint > 0:
+            found[spec.run_id] = progress
+    return found
+
+
 def _gpus(plan: Plan) -> float:
     """GPUs per worker: the machine's devices shared among the plan's workers (0 on CPU)."""
     from scalinglab.execute.resources import cuda_devices
@@ -190,14 +211,14 @@ def _gpus(plan: Plan) -> float:
 
 def _job(run: PlannedRun, runs_dir: Path) -> Job:
     cfg = run.spec.config
-    return Job(run.spec.run_id, cfg.model_dump_json(), str(_run_dir(runs_dir, run)), cfg.resolved_devices())
+    return Job(run.spec.run_id, cfg.model_dump_json(), str(_run_dir(runs_dir, run.spec)), cfg.resolved_devices())
 
 
-def _run_dir(runs_dir: Path, run: PlannedRun) -> Path:
+def _run_dir(runs_dir: Path, spec: RunSpec) -> Path:
     """`runs/<run_id>`; a folder of the same digest under another name (a renamed arm) is resumed instead."""
-    own = runs_dir / run.spec.run_id
+    own = runs_dir / spec.run_id
     if not own.exists():
-        for other in sorted(runs_dir.glob(f"*-{run.spec.digest}")):
+        for other in sorted(runs_dir.glob(f"*-{spec.digest}")):
             return other
     return own
 
@@ -215,7 +236,7 @@ def _record(store: Store, run: PlannedRun, outcome: Outcome, runs_dir: Path, sum
     else:
         store.record_failure(run_id, outcome.error or "unknown error", outcome.host)
         if outcome.detail:
-            log = _run_dir(runs_dir, run) / "error.log"
+            log = _run_dir(runs_dir, run.spec) / "error.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(outcome.detail)
         finished = Finished(run, "failed", error=outcome.error, warnings=outcome.warnings)

@@ -8,8 +8,11 @@ Only shapes whose training step is expected to take under PROBE_STEP_S are probe
 (the paper studies' widths on a laptop CPU: minutes per step) get the FLOP rate of the largest
 shape probed, scaled by their FLOPs per token, and are marked as such. Shapes are probed smallest
 first, so each one's step time is predicted from the rate just measured; the first is predicted
-from a one-row step of itself. When even that is too large, nothing is probed: the estimate needs
-the target device.
+from a one-row step of itself, and probed whatever it costs up to SMALLEST_STEP_S. When even the
+one-row step is too large, nothing is probed: the estimate needs the target device.
+
+The probe also says how far to trust it: the spread of its timings (each worker's, in parts) and
+the machine's load when it began.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import multiprocessing as mp
 import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scalinglab.config import RunConfig
 from scalinglab.execute.local import children_ignore_sigint, stop_pool
-from scalinglab.execute.resources import MALLOC_ENV, Resources
+from scalinglab.execute.resources import MALLOC_ENV, Resources, available_cpus
 from scalinglab.execute.worker import init_worker
 from scalinglab.model.accounting import training_flops_per_token
 from scalinglab.plan import shape_key
@@ -31,6 +34,12 @@ from scalinglab.plan.plan import vocab_size
 PROBE_STEP_S = 1.0
 """Probe a shape when one step is expected to take at most this long: a probe is a warm-up and at
 least 4 timed steps per worker, so a few seconds per shape."""
+SMALLEST_STEP_S = 30.0
+"""The smallest shape is probed at its full batch whenever the one-row step predicts its step
+under this: a one-row step is mostly fixed costs, which a busy machine inflates most, so its rate
+underestimates a batch's many times over. Scaling every shape from it priced the quick demo at
+42 min on a loaded 2-core machine (8 min measured); from the smallest shape's own batch, the
+others are scaled by a rate of the same kind."""
 CALIBRATION_ROW = 128
 """Tokens of the one-row step that predicts the first shape's step time."""
 CALIBRATION_FLOPS = 5e10
@@ -46,6 +55,11 @@ class Throughputs:
     scaled: dict[str, float] = field(default_factory=dict)
     """Shapes too slow to probe here: the FLOP rate of the largest shape probed, over their FLOPs
     per token (an estimate that errs long: larger matmuls usually run at a higher rate)."""
+    spread: tuple[float, float] = (1.0, 1.0)
+    """The slowest and the fastest timing of any shape measured (a worker's part of its steps) over
+    that shape's median: how steady the machine was while probing."""
+    load: float | None = None
+    """The load average per core when the probe began: at 1 or more, other work held every core."""
 
     @property
     def tokens_per_s(self) -> dict[str, float]:
@@ -69,17 +83,19 @@ def _warm() -> None:
     import scalinglab.train  # noqa: F401  (torch and the model: seconds, paid before any timing)
 
 
-def _probe(config_json: str, seconds: float) -> float:
-    from scalinglab.train import measure_throughput
+def _probe(config_json: str, seconds: float) -> list[float]:
+    """Tokens/s of a config's steps in this worker: one part of one step after the warm-up when
+    `seconds` is 0 (a rough figure), else three parts of about `seconds` of steps in all."""
+    from scalinglab.train import measure_rates, measure_throughput
 
     cfg = RunConfig.model_validate_json(config_json)  # with its own thread count, as it will train
     first = measure_throughput(cfg, steps=1)
-    if seconds <= 0:  # a rough figure is enough: one step after the warm-up
-        return first
+    if seconds <= 0:
+        return [first]
     # Time about `seconds` of steps: a tiny model's 3 steps take milliseconds, too few to time.
     per_step = cfg.budget.batch_size * cfg.data.seq_len
     steps = min(200, max(3, round(seconds * first / per_step)))
-    return measure_throughput(cfg, steps=steps, chunks=3)
+    return measure_rates(cfg, steps=steps, chunks=3)
 
 
 def _representatives(configs: list[RunConfig]) -> dict[str, RunConfig]:
@@ -97,7 +113,8 @@ def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: f
                       malloc_env: bool = True) -> Throughputs:
     """Probe what is quick to probe (see the module's docstring), scale the rest by FLOPs."""
     shapes = sorted(_representatives(configs).items(), key=lambda item: _step_flops(item[1]))
-    out = Throughputs()
+    load = os.getloadavg()[0] / available_cpus() if hasattr(os, "getloadavg") else None
+    out = Throughputs(load=load)
     if not shapes or _step_flops(_one_row(shapes[0][1])) > CALIBRATION_FLOPS:
         return out  # even one row of the smallest model is too slow here: nothing to probe
     workers = max(1, resources.workers)
@@ -107,10 +124,11 @@ def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: f
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=init_worker, initargs=(os.getpid(),))
 
-    def probe(cfg: RunConfig, secs: float) -> float:
+    def probe(cfg: RunConfig, secs: float) -> list[list[float]]:
+        """Each worker's timings of the config, all at once (as the study's runs will be)."""
         with children_ignore_sigint():
             futures = [pool.submit(_probe, cfg.model_dump_json(), secs) for _ in range(workers)]
-        return statistics.mean(f.result() for f in futures)
+        return [f.result() for f in futures]
 
     try:
         with children_ignore_sigint():
@@ -118,15 +136,22 @@ def probe_throughputs(configs: list[RunConfig], resources: Resources, seconds: f
         for f in warm:
             f.result()
         rate = None  # FLOP/s of one worker at the largest shape probed so far
-        for key, cfg in shapes:
+        spreads = []
+        for i, (key, cfg) in enumerate(shapes):
             if rate is None:
                 row = _one_row(cfg)
-                rate = probe(row, 0) * _flops_per_token(row)
-            if _step_flops(cfg) / rate > PROBE_STEP_S:
+                rate = statistics.mean(r for worker in probe(row, 0) for r in worker) * _flops_per_token(row)
+            if _step_flops(cfg) / rate > (SMALLEST_STEP_S if i == 0 else PROBE_STEP_S):
                 out.scaled[key] = rate / _flops_per_token(cfg)
                 continue
-            out.measured[key] = probe(cfg, seconds)
+            timed = probe(cfg, seconds)
+            # Each worker's median part: a moment of other work on the machine does not set the figure.
+            out.measured[key] = statistics.mean(statistics.median(worker) for worker in timed)
+            parts = [r / out.measured[key] for worker in timed for r in worker]
+            spreads.append((min(parts), max(parts)))
             rate = out.measured[key] * _flops_per_token(cfg)
     finally:
         stop_pool(pool)
+    if spreads:
+        out = replace(out, spread=(min(lo for lo, _ in spreads), max(hi for _, hi in spreads)))
     return out

@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from scalinglab.config.paths import write_atomically
@@ -94,35 +94,62 @@ def train_job(job: Job) -> Outcome:
         logger.removeHandler(collected)
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a run is, from its progress file: what the driver shows while it trains, and what
+    `status` shows of an interrupted run."""
+
+    step: int
+    steps: int
+    tokens_per_s: float | None = None
+    """Over the last logging window."""
+    checkpoint: int = 0
+    """The step of the newest checkpoint: an interrupted run resumes there (0: none yet)."""
+    tokens_per_step: int = 0
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.steps) if self.steps else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        if not self.tokens_per_s or not self.tokens_per_step:
+            return None
+        return max(0, self.steps - self.step) * self.tokens_per_step / self.tokens_per_s
+
+
 class ProgressFile:
-    """A train reporter that keeps `<run dir>/progress.json` ({"step", "steps"}) current, so the
+    """A train reporter that keeps `<run dir>/progress.json` (RunProgress's fields) current, so the
     driver can show progress inside long runs without workers writing the store."""
 
     def __init__(self, out_dir: Path):
         self.path = out_dir / PROGRESS
-        self.steps = 0
+        self.now = RunProgress(0, 0)
 
-    def _write(self, step: int) -> None:
-        write_atomically(self.path, json.dumps({"step": step, "steps": self.steps}))
+    def _write(self, **changes) -> None:
+        self.now = replace(self.now, **changes)
+        write_atomically(self.path, json.dumps(asdict(self.now)))
 
     def on_start(self, total_steps: int, start_step: int, budget) -> None:
-        self.steps = total_steps
-        self._write(start_step)
+        # A resumed run starts at its checkpoint's step.
+        self._write(step=start_step, steps=total_steps, checkpoint=start_step, tokens_per_step=budget.tokens_per_step)
 
     def on_log(self, row) -> None:
-        self._write(row.step)
+        self._write(step=row.step, tokens_per_s=row.tokens_per_s)
+
+    def on_checkpoint(self, step: int) -> None:
+        self._write(checkpoint=step)
 
     def on_end(self, result) -> None:
-        self._write(result.steps)
+        self._write(step=result.steps)
 
 
-def read_progress(out_dir: Path) -> float:
-    """Fraction of a run's steps done, from its progress file (0 when there is none yet)."""
+def read_progress(out_dir: Path) -> RunProgress | None:
+    """A run's progress file, or None when there is none (not started) or it cannot be read."""
     try:
-        got = json.loads((out_dir / PROGRESS).read_text())
-        return min(1.0, got["step"] / got["steps"]) if got["steps"] else 0.0
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
+        return RunProgress(**json.loads((out_dir / PROGRESS).read_text()))
+    except (OSError, ValueError, TypeError):  # TypeError: a file of other fields (an older scalinglab's)
+        return None
 
 
 def init_worker(parent_pid: int, gpu_counter=None, gpus: int = 0) -> None:

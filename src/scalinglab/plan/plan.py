@@ -6,7 +6,7 @@ import functools
 import heapq
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from scalinglab.config import RunConfig, RunSpec, Study
@@ -29,6 +29,9 @@ SCALING_EFFICIENCY = 0.7
 smaller batches, a rank held up holding up the others). Measured for 2 CPU processes at width 256
 on the shared development machine under load (benchmarks/ddp.py, 2026-12-07): 0.49-0.73, with the
 CPU times bounding it at 0.93 idle; 0.7 until it is measured on an idle machine and on GPUs."""
+FIXED_COST_ERROR = 0.1
+"""However steady the probe's timings, the fixed costs above were measured on one machine: a plan's
+time is given as a range at least ±10% wide."""
 
 
 @functools.cache
@@ -78,6 +81,10 @@ class Plan:
     workers: int
     threads: int
     """Torch threads per worker (what the probe measured with)."""
+    spread: tuple[float, float] = (1.0, 1.0)
+    """The probe's slowest and fastest timing over its typical one (execute.probe.Throughputs)."""
+    load: float | None = None
+    """The machine's load average per core when probed (None: not probed)."""
 
     @property
     def trainings(self) -> tuple[PlannedRun, ...]:
@@ -102,6 +109,20 @@ class Plan:
         """Estimated wall time of the whole study: trainings dealt in order to whichever workers free up first."""
         return makespan([r.seconds for r in self.trainings], self.workers, [r.slots for r in self.trainings])
 
+    @property
+    def seconds_range(self) -> tuple[float, float] | None:
+        """The estimate at the fastest and the slowest rate the probe timed, and at least ±10%
+        (FIXED_COST_ERROR); None without an estimate."""
+        if self.seconds is None:
+            return None
+
+        def at(speed: float) -> float:
+            return makespan([replace(r, tokens_per_s=r.tokens_per_s * speed).seconds for r in self.trainings],
+                            self.workers, [r.slots for r in self.trainings])
+
+        return (min(at(self.spread[1]), (1 - FIXED_COST_ERROR) * self.seconds),
+                max(at(self.spread[0]), (1 + FIXED_COST_ERROR) * self.seconds))
+
 
 def makespan(seconds: list[float | None], workers: int, slots: list[int] | None = None) -> float | None:
     """When the last run ends, runs started in order as the driver starts them: each once as many
@@ -121,12 +142,14 @@ def makespan(seconds: list[float | None], workers: int, slots: list[int] | None 
 
 def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order = "largest",
               tokens_per_s: Mapping[str, float] | None = None, runs: list[RunSpec] | None = None,
-              scaled: Collection[str] = (), gpus: bool = False) -> Plan:
+              scaled: Collection[str] = (), spread: tuple[float, float] = (1.0, 1.0),
+              load: float | None = None, gpus: bool = False) -> Plan:
     """Budgets and estimates for a study's runs (all, or `runs`), in execution order.
 
     `tokens_per_s` maps shape_key -> probed throughput per worker (execute.probe_throughputs);
     without it the plan has FLOPs but no times. `scaled` names the shapes whose figure was scaled
-    by FLOPs rather than measured. `largest` first (by FLOPs) keeps the longest run
+    by FLOPs rather than measured; `spread` and `load` say how steady and how busy the machine was
+    while probing (Plan). `largest` first (by FLOPs) keeps the longest run
     from starting last, which is what bounds a study's wall time. `gpus`: the runs train on GPUs,
     where a run on several devices runs alone (execute.local).
     """
@@ -139,4 +162,4 @@ def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order 
         planned.append(PlannedRun(spec, budget, (tokens_per_s or {}).get(key), key in scaled, slots))
     if order != "listed":
         planned.sort(key=lambda r: r.budget.flops, reverse=order == "largest")
-    return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads)
+    return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads, spread=spread, load=load)

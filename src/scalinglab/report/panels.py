@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglab.report import figures, regimes, style, summary
+from scalinglab.report import figures, plot, regimes, style, summary
 from scalinglab.report.collect import TUNED_AXES, StudyData, traces
 from scalinglab.report.findings import Findings, Hyper, SettingEffect
 
@@ -82,32 +82,19 @@ def _compute_axes(ax, data: StudyData, findings: Findings):
             hi = xs.max() if hi is None else max(hi, xs.max())
     marks = []
     head = findings.headline
-    if head is not None:
-        crossing = head.comparison.crossing
-        # A crossing far past the target would squash the data into a corner; the text still says where.
-        if crossing.compute is not None and findings.target_compute and crossing.compute <= 30 * findings.target_compute:
-            ilo, ihi = crossing.interval
-            # A fit through exactly 3 runs resamples to itself: its "interval" is a point, not drawn.
-            shaded = (math.isfinite(ilo) and math.isfinite(ihi) and ihi > 1.01 * ilo
-                      and not summary.exact(head.comparison.fit_a) and not summary.exact(head.comparison.fit_b))
-            marks.append(figures.Mark(crossing.compute, f"crossover {head.a}/{head.b}"
-                                      + (" (95% interval shaded)" if shaded else ""),
-                                      ilo if shaded else None, ihi if shaded else None))
-            hi = max(hi, crossing.compute)
+    crossing = plot.crossing_mark(head.comparison, findings.target_compute) if head is not None else None
+    if crossing is not None:
+        marks.append(crossing)
+        hi = max(hi, crossing.x)
     if findings.target_compute:
-        marks.append(figures.Mark(findings.target_compute, f"target {summary.flops(findings.target_compute)} FLOPs"))
+        marks.append(plot.target_mark(findings.target_compute))
         hi = max(hi, findings.target_compute) if hi is not None else findings.target_compute
     for arm in data.study.arms:
         fit = findings.fits[arm].fit
         if fit is None or lo is None:
             curves.append(None)
             continue
-        grid = np.geomspace(lo / 1.3, hi * 1.3, 200)
-        band = fit.frontier_interval(grid) if fit.has_spread else (None, None)
-        p = fit.params
-        curves.append(figures.Curve(grid, fit.frontier(grid), band[0], band[1],
-                                f"fit: {p['E']:.2f} + {p['A']:.3g}·C^-{p['alpha']:.3f}",
-                                fit.data_range["compute"][1]))
+        curves.append(plot.fit_curve(fit, plot.compute_grid(lo, hi), fit.data_range["compute"][1]))
     return figures.loss_vs_compute(ax, groups, curves, marks)
 
 

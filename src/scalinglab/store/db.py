@@ -284,6 +284,14 @@ class Store:
         wanted = None if run_ids is None else set(run_ids)
         return [dict(r) for r in rows if wanted is None or r["run_id"] in wanted]
 
+    def studies(self) -> dict[str, int]:
+        """Stored runs per study name: a results folder holds one study's runs."""
+        rows = self._read("SELECT json_extract(spec, '$.study') AS study, COUNT(*) AS n FROM runs GROUP BY 1")
+        return {r["study"]: r["n"] for r in rows}
+
+    def digests(self) -> set[str]:
+        return {r["digest"] for r in self._read("SELECT DISTINCT digest FROM runs")}
+
     def final_by_digest(self) -> dict[str, str]:
         """digest -> a run_id holding a final result (complete or diverged) for it, preferring originals."""
         rows = self._read("SELECT digest, run_id FROM runs WHERE status IN ('complete', 'diverged') "

@@ -137,6 +137,22 @@ def study_status(study: Study | str | Path, out_dir: str | Path | None = None) -
     return StudyStatus(counts=counts, failed=failed, by_run=by_run, driver_running=live)
 
 
+def check_owner(study: Study, out_dir: str | Path) -> None:
+    """Refuse a results folder that holds another study's runs, before anything is written there:
+    `run --out` pointed at the wrong folder would train this study beside them. A renamed study
+    keeps its folder: its runs are recognised by their configs (digests)."""
+    reader = Store.open_reader(study_paths(out_dir).db)
+    if reader is None:
+        return
+    with reader:
+        names = reader.studies()
+        if not names or study.name in names or reader.digests() & {s.digest for s in study.runs}:
+            return
+    other, n = max(names.items(), key=lambda item: item[1])
+    raise ConfigError(f"{out_dir}: holds the results of study '{other}' ({n} runs), not of '{study.name}'; "
+                      "give this study a folder of its own (--out)")
+
+
 def _stored_rows(study: Study, out_dir: str | Path | None) -> tuple[dict[str, dict], bool]:
     """The study's stored rows by run_id (read-only, so a concurrent `run` is undisturbed), and
     whether a driver holds the study now."""

@@ -41,6 +41,7 @@ class Reporter(Protocol):
 
     def on_start(self, total_steps: int, start_step: int, budget: Budget) -> None: ...
     def on_log(self, row: MetricRow) -> None: ...
+    def on_checkpoint(self, step: int) -> None: ...
     def on_end(self, result: RunResult) -> None: ...
 
 
@@ -210,6 +211,8 @@ def _train(cfg: RunConfig, out_dir: Path, run: Setup, state: TrainState, reporte
         if world.main and time.perf_counter() - last_checkpoint > cfg.loop.checkpoint_seconds and step < budget.steps:
             save_state(out_dir, state, cfg, time.perf_counter() - t_session)
             last_checkpoint = time.perf_counter()
+            if reporter:
+                reporter.on_checkpoint(step)
     if world.main:
         save_state(out_dir, state, cfg, time.perf_counter() - t_session)
     return None

@@ -20,6 +20,12 @@ def measure_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float
     With `chunks` > 1 the steps are timed in that many parts and the median part's rate is returned,
     so a moment of other work on the machine (a few seconds of a shared core) does not set the figure.
     """
+    return statistics.median(measure_rates(cfg, steps, chunks))
+
+
+def measure_rates(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> list[float]:
+    """The tokens/s of each of `chunks` parts of `steps` timed steps (after one warm-up step): their
+    spread says how steady the machine was."""
     torch.set_num_threads(cfg.resolved_threads())  # as the run will train
     vocab = tokenizer_vocab_size(cfg.data.tokenizer)
     device, dtype = resolve_device(cfg)
@@ -44,4 +50,4 @@ def measure_throughput(cfg: RunConfig, steps: int = 3, chunks: int = 1) -> float
 
     step()  # warm-up: allocator, kernels, compile
     chunks = max(1, min(chunks, steps))
-    return statistics.median(timed(steps // chunks + (i < steps % chunks)) for i in range(chunks))
+    return [timed(steps // chunks + (i < steps % chunks)) for i in range(chunks)]
