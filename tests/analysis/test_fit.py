@@ -34,8 +34,8 @@ def test_params_tokens_law_recovers_parameters_from_noisy_points_with_both_metho
 def test_bootstrap_intervals_cover_the_truth_and_predictions_are_banded():
     df = arm("a", 2.0, 60.0, 0.1, noise=0.003, widths=np.geomspace(64, 2048, 12).round())
     fit = fit_law(df, bootstrap=150, seed=1)["a"]
-    assert fit.bootstrap.samples.shape == (150 - fit.bootstrap.n_failed, 3)
-    assert fit.bootstrap.n_failed < 15
+    assert fit.draws.samples.shape == (150 - fit.draws.n_failed, 3)
+    assert fit.draws.n_failed < 15
     lo, hi = fit.interval("alpha")
     assert lo < 0.1 < hi and hi - lo < 0.05
     c = np.geomspace(1e12, 1e24, 5)  # the data span 1e12–3e20
@@ -51,8 +51,8 @@ def test_bootstrap_intervals_cover_the_truth_and_predictions_are_banded():
 
 def test_bootstrap_is_seeded_and_resamples_runs_not_rows():
     df = arm("a", 2.0, 60.0, 0.1, noise=0.003)
-    one = fit_law(df, bootstrap=20, seed=3)["a"].bootstrap.samples
-    two = fit_law(df, bootstrap=20, seed=3)["a"].bootstrap.samples
+    one = fit_law(df, bootstrap=20, seed=3)["a"].draws.samples
+    two = fit_law(df, bootstrap=20, seed=3)["a"].draws.samples
     np.testing.assert_array_equal(one, two)
     # Two rows of each run (e.g. two evals of one checkpoint): a resample keeps or drops them together.
     _, _, _, c = ladder()
@@ -76,12 +76,12 @@ def test_fewer_points_than_parameters_is_refused():
 
 def test_as_many_points_as_parameters_is_an_exact_fit_without_a_bootstrap():
     fit = fit_law(arm("a", 2.0, 60.0, 0.1, noise=0.003).head(3), bootstrap=50)["a"]
-    assert fit.status == "exact" and fit.bootstrap is None and not fit.has_spread
+    assert fit.status == "exact" and fit.draws is None and not fit.has_spread
 
 
 def test_few_runs_resample_residuals_many_runs_resample_runs():
     few = fit_law(arm("a", 2.0, 60.0, 0.1, noise=0.003), bootstrap=20)["a"]
-    assert few.resampling == "residuals" and len(few.bootstrap.samples) > 15
+    assert few.resampling == "residuals" and len(few.draws.samples) > 15
     many = arm("a", 2.0, 60.0, 0.1, noise=0.003, widths=np.geomspace(64, 4096, 24).round())
     assert fit_law(many, bootstrap=20)["a"].resampling == "runs"
 

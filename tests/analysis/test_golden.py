@@ -52,7 +52,7 @@ def test_grid_and_varpro_land_on_the_same_optimum(fits):
 def test_bootstrap_intervals_match_reference(points):
     """1,000 resamples of runs, warm-started: ~12 s here."""
     fit = fit_law(points, "params-tokens", columns=COLUMNS, bootstrap=1000, seed=0)["all"]
-    assert fit.bootstrap.n_failed == 0
+    assert fit.draws.n_failed == 0
     for name, (lo, hi) in INTERVALS.items():
         got_lo, got_hi = fit.interval(name)
         assert got_lo == pytest.approx(lo, abs=0.01), name

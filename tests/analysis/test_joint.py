@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
 from scipy.stats import chi2
 from scipy.stats import f as f_dist
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
 from scalinglab.analysis.bootstrap import run_leverage
-from scalinglab.analysis.joint import huber_neg2_loglik, joint_jacobian, layout, seen_directions, unit_covariance
+from scalinglab.analysis.joint import MIN_RESIDUAL_DOF, deviance, joint_jacobian, layout, seen_directions, unit_covariance
 from scalinglab.analysis.models import calibrated_gain, criteria, fit_models, model_weights
-from scalinglab.analysis.optimize import huber
 from tests.analysis.helpers import arm, grid_arm, nd_law
 
 WIDTHS = np.geomspace(64, 2048, 10).round()
@@ -39,7 +37,7 @@ def test_layout_shares_the_named_parameters():
 ])
 def test_each_joint_model_recovers_its_planted_truth(sharing, truth_b):
     a, b = arm("a", 2.0, 60.0, 0.1, widths=WIDTHS), arm("b", *truth_b, widths=WIDTHS)
-    choice = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, bootstrap=0)
+    choice = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, draws=0)
     fit = choice.best
     np.testing.assert_allclose(fit.fit_a.vector, [2.0, 60.0, 0.1], rtol=2e-3)
     np.testing.assert_allclose(fit.fit_b.vector, truth_b, rtol=2e-3)
@@ -50,13 +48,13 @@ def test_more_sharing_never_fits_better_and_the_criterion_prefers_the_true_struc
     # Parallel truth with noise: every model fits, the parallel one needs fewer parameters.
     a = arm("a", 2.0, 60.0, 0.1, noise=0.003, seed=1, widths=WIDTHS)
     b = arm("b", 2.0, 75.0, 0.1, noise=0.003, seed=2, widths=WIDTHS)
-    parallel = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), bootstrap=0)
+    parallel = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), draws=0)
     j = {s: f.objective for s, f in parallel.fits.items()}
     assert j["none"] <= j["E"] * (1 + 1e-6) and j["E"] <= j["E+exponents"] * (1 + 1e-6)
     assert parallel.chosen == "E+exponents"
     # Slopes that differ a lot: the parallel model cannot fit, and loses its weight.
     c = arm("b", 2.0, 400.0, 0.16, noise=0.003, seed=2, widths=WIDTHS)
-    steeper = fit_models(rows(a, "a"), rows(c, "b"), COMPUTE, ("a", "b"), bootstrap=0)
+    steeper = fit_models(rows(a, "a"), rows(c, "b"), COMPUTE, ("a", "b"), draws=0)
     assert steeper.fits["E+exponents"].weight < 0.01 and steeper.chosen in ("E", "none")
 
 
@@ -73,49 +71,29 @@ def test_joint_jacobian_is_the_derivative_of_the_prediction(sharing):
         np.testing.assert_allclose(joint_jacobian(lay, theta, side, log_x), numeric, rtol=1e-5, atol=1e-8)
 
 
-def test_the_fitted_differences_spend_the_models_parameters():
-    # Arms on the same points, fitted without sharing: the pairs' leverages sum to the parameters
-    # (the trace of the hat matrix), each below the 2 a pair holds; sharing E spends one fewer.
-    a = arm("a", 2.0, 60.0, 0.1, noise=0.003, seed=1, widths=WIDTHS)
-    b = arm("b", 2.0, 75.0, 0.12, noise=0.003, seed=2, widths=WIDTHS)
-    for sharing in ("none", "E"):
-        joint = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, bootstrap=0).best
-        log_x = np.log(rows(a, "a")[["compute"]].to_numpy(float))
-        h = joint.difference_leverage(log_x, np.log(rows(b, "b")[["compute"]].to_numpy(float)))
-        assert np.all((h > 0) & (h < 2))
-        if sharing == "none":
-            assert h.sum() == pytest.approx(joint.n_free, rel=1e-6)
-        else:
-            assert h.sum() < layout(COMPUTE, "none").n_free
-
-
 def test_joint_params_tokens_fit_recovers_a_shared_e_on_grids():
     a = grid_arm("a", nd_law(1.8, 400.0, 1500.0, 0.34, 0.28))
     b = grid_arm("b", nd_law(1.8, 300.0, 2500.0, 0.30, 0.30))
-    fit = fit_models(rows(a, "a"), rows(b, "b"), PARAMS_TOKENS, ("a", "b"), sharing="E", bootstrap=0).best
+    fit = fit_models(rows(a, "a"), rows(b, "b"), PARAMS_TOKENS, ("a", "b"), sharing="E", draws=0).best
     np.testing.assert_allclose(fit.fit_b.vector, [1.8, 300.0, 2500.0, 0.30, 0.30], rtol=0.02)
 
 
-def test_residual_bootstrap_is_paired_and_covers_the_truth():
+def test_the_posterior_is_paired_and_covers_the_truth():
     a = arm("a", 2.0, 60.0, 0.1, noise=0.004, seed=3, widths=WIDTHS)
     b = arm("b", 2.0, 200.0, 0.14, noise=0.004, seed=4, widths=WIDTHS)
-    choice = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing="E", bootstrap=200, seed=0)
+    choice = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing="E", draws=800, seed=0)
     draws = choice.best.draws
-    assert draws.kind == "residuals" and draws.samples.shape[1:] == (2, 3)
-    assert draws.n_failed < 20
-    # One E per draw for both arms: the pairing survives resampling.
+    assert draws.samples.shape == (800, 2, 3) and 0.15 < draws.acceptance < 0.6
+    # One E per draw for both arms: the posterior keeps the sharing.
     np.testing.assert_array_equal(draws.samples[:, 0, 0], draws.samples[:, 1, 0])
     lo, hi = choice.best.fit_b.interval("alpha")
     assert lo < 0.14 < hi
 
 
-def test_huber_log_likelihood_is_the_normalised_density():
-    delta, s = 1e-3, 2e-6
-    z, _ = quad(lambda r: np.exp(-huber(np.array([r]), delta)[0] / s), -1, 1, points=[-delta, delta], limit=200)
-    r = np.array([0.0005, -0.002, 0.003])
-    direct = 2 * (huber(r, delta).sum() / s + len(r) * np.log(z))
-    # The fitted scale maximises the likelihood, so it is at least as good as this s.
-    assert huber_neg2_loglik(float(huber(r, delta).sum()), len(r), delta) <= direct + 1e-9
+def test_the_deviance_counts_runs_and_refuses_a_model_it_cannot_weigh():
+    # −2·log L of least squares with its scale fitted: n·log(RSS/n), n runs (constants dropped).
+    assert deviance(0.09, 9, 5) == pytest.approx(9 * np.log(0.01))
+    assert deviance(0.09, 9, 9 - MIN_RESIDUAL_DOF + 1) == np.inf
 
 
 def test_model_weights():
@@ -163,13 +141,20 @@ def test_a_run_s_leverage_is_its_hat_value_whatever_its_checkpoints():
 def test_a_swapped_model_is_the_same_model_with_the_arms_exchanged(sharing):
     a = arm("a", 2.0, 60.0, 0.1, noise=0.003, seed=1, widths=WIDTHS)
     b = arm("b", 2.0, 75.0, 0.12, noise=0.003, seed=2, widths=WIDTHS)
-    joint = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, bootstrap=20).best
+    joint = fit_models(rows(a, "a"), rows(b, "b"), COMPUTE, ("a", "b"), sharing=sharing, draws=100).best
     swapped = joint.swapped()
     np.testing.assert_allclose(swapped.theta, swapped.layout.join(COMPUTE.to_theta(joint.fit_b.vector),
                                                                   COMPUTE.to_theta(joint.fit_a.vector)))
     np.testing.assert_allclose(swapped.draws.samples, joint.draws.samples[:, ::-1, :])
-    x_a, x_b = np.log([[1e15], [1e17]]), np.log([[3e15], [2e16]])  # pairs at unequal compute
-    np.testing.assert_allclose(swapped.difference_leverage(x_b, x_a), joint.difference_leverage(x_a, x_b), rtol=1e-6)
+    # The covariance's slots are exchanged with the arms: the variance of a fitted difference between
+    # pairs at unequal compute reads the same from either side.
+    x_a, x_b = np.log([[1e15], [1e17]]), np.log([[3e15], [2e16]])
+
+    def variance(model, first, second):
+        c = model.difference_jacobian(first, second)
+        return np.einsum("ni,ij,nj->n", c, model.unit_covariance, c)
+
+    np.testing.assert_allclose(variance(swapped, x_b, x_a), variance(joint, x_a, x_b), rtol=1e-6)
 
 
 def test_the_directions_rows_see_leave_out_a_column_that_vanished():

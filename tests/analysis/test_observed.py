@@ -68,22 +68,22 @@ def test_the_table_s_standard_errors_are_used_when_there_are_no_seeds():
     assert o.leads == (1, 1, 1) and o.sign_changes == ((1e7, 4e7),)
 
 
-def test_the_noise_read_from_the_fit_gives_back_what_the_fit_spent():
-    # One run per size, no seeds: the noise comes from the gaps around the fit. Five sizes per arm
-    # and up to six parameters leave little freedom; a plain spread of those gaps read a third of
-    # the planted noise. Averaged over seeds, the squared estimate should be the planted variance.
+def test_without_seeds_the_noise_is_read_from_the_pairs_local_smoothness_and_is_unbiased():
+    # One run per size, no seeds: the noise comes from what a line through each pair's neighbours
+    # leaves of its difference (analysis.noise), never from the law's residuals. Averaged over
+    # planted ladders, the squared estimate is the planted variance.
     ratios = []
     for seed in range(12):
-        df, _ = table("never", seed, sizes=5)
-        comparison = compare_arms(df, "a", "b", bootstrap=0, seed=seed)
-        assert comparison.observed.noise_source.startswith("the fit")
-        ratios.append(comparison.forecast.noise / NOISE)
+        df, _ = table("never", seed, sizes=6)
+        o = compare_arms(df, "a", "b", draws=0, seed=seed, backtest=False).observed
+        assert o.noise_source.startswith("local smoothness")
+        ratios.append(o.run_noise.sigma / NOISE)
     assert 0.6 < np.mean(np.square(ratios)) < 1.6
 
 
 def test_with_checkpoints_the_noise_is_read_from_each_run_s_latest_pair():
     # Arm b trails by 0.05 mid-schedule and ends within 0.002 of a: a forecast is of final losses,
-    # so the noise of one run is read from the runs' latest pairs, not from the schedule's misfit.
+    # so the noise of one run is read from the runs' latest pairs, not from the schedule's gap.
     rows = []
     for i, n in enumerate([1e7, 2e7, 4e7, 8e7]):
         for d in (5 * n, 10 * n, 20 * n):
@@ -91,10 +91,6 @@ def test_with_checkpoints_the_noise_is_read_from_each_run_s_latest_pair():
             gap = 0.05 if d < 20 * n else 0.002 * (-1) ** i
             rows += [{"arm": "a", "run_id": f"a{i}", "params": n, "tokens": d, "loss": loss_a},
                      {"arm": "b", "run_id": f"b{i}", "params": n, "tokens": d, "loss": loss_a + gap}]
-
-    def equal_arms(n, d, c_a, c_b):
-        return np.zeros(len(d)), np.zeros(len(d))
-
-    o = observe(*arms(rows), equal_arms)
-    assert o.noise_source.startswith("the fit") and len(o.diff) == 12
-    assert o.noise == pytest.approx(0.002 / np.sqrt(2), rel=0.1)
+    o = observe(*arms(rows))
+    assert o.noise_source.startswith("local smoothness") and len(o.diff) == 12
+    assert o.noise < 0.005  # the alternating ±0.002 of the final pairs, not the 0.05 mid-schedule

@@ -34,7 +34,7 @@ Hyperparameter laws (Wortsman et al. 2023)
 """
 
 from scalinglab.analysis.allocation import Allocation, compute_optimal
-from scalinglab.analysis.bootstrap import Bootstrap, percentile_interval
+from scalinglab.analysis.bootstrap import Draws, percentile_interval
 from scalinglab.analysis.calibration import Backtest, Calibration, Scores, rolling_backtest
 from scalinglab.analysis.compare import Comparison, Setup, compare_arms
 from scalinglab.analysis.constrained import ConstrainedFit, fit_data_constrained

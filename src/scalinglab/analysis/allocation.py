@@ -72,8 +72,8 @@ def compute_optimal(fit: LawFit, compute: float, level: float | None = None) -> 
     level = fit.level if level is None else level
     n, d = optimal_split(fit.vector, compute)
     intervals: dict[str, tuple[float, float]] = {}
-    if fit.bootstrap is not None and len(fit.bootstrap.samples):
-        s = fit.bootstrap.samples
+    if fit.draws is not None and len(fit.draws.samples):
+        s = fit.draws.samples
         ns, ds = optimal_split(s, compute)
         for key, values in (("params", ns), ("tokens", ds), ("tokens_per_param", ds / ns),
                             ("loss", frontier_loss(fit.law, s, compute))):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.analysis.joint import Layout, joint_clusters, minimize_joint, unit_covariance
+from scalinglab.analysis.joint import unit_covariance
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import minimize_from
 from scalinglab.analysis.threads import single_threaded_blas
@@ -24,11 +24,12 @@ DEFAULT_LEVEL = 0.95
 
 
 @dataclass(frozen=True, eq=False)
-class Bootstrap:
-    """Parameter draws of a bootstrap, natural parameters (E, A_k…, α_k…) in `law` order."""
+class Draws:
+    """Parameter draws behind a fit's intervals, natural parameters (E, A_k…, α_k…) in `law` order:
+    a bootstrap's refits, or a posterior's draws (analysis.posterior)."""
 
     samples: np.ndarray
-    """(n_ok, p): one row per resample whose fit converged off the bounds."""
+    """(n_ok, p): one row per resample whose fit converged off the bounds, or per posterior draw."""
     n_resamples: int
     n_failed: int
     seed: int | tuple[int, ...]
@@ -130,7 +131,7 @@ def resample(kind: str, fitted: np.ndarray, resid: np.ndarray, clusters: np.ndar
 
 def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray, run_codes: np.ndarray,
                   n: int = DEFAULT_RESAMPLES, seed: int | tuple[int, ...] = 0, delta: float = 1e-3,
-                  kind: str = "runs") -> Bootstrap | None:
+                  kind: str = "runs") -> Draws | None:
     """Refit `n` resamples of one group's runs; `run_codes` gives each row's run as 0..R-1.
 
     None when residuals are to be resampled and there are no more runs than parameters.
@@ -154,55 +155,4 @@ def bootstrap_fit(law: Law, theta0: np.ndarray, log_x: np.ndarray, y: np.ndarray
             else:
                 failed += 1
     samples = np.array(rows) if rows else np.empty((0, law.n_params))
-    return Bootstrap(samples, n, failed, seed)
-
-
-@dataclass(frozen=True, eq=False)
-class JointDraws:
-    """Paired draws of two arms' natural parameters: row i of each arm comes from one refit."""
-
-    samples: np.ndarray
-    """(n_ok, 2, p)."""
-    n_resamples: int
-    n_failed: int
-    kind: str
-    seed: int | tuple[int, ...]
-
-    def arm(self, i: int) -> Bootstrap:
-        return Bootstrap(self.samples[:, i, :], self.n_resamples, self.n_failed, self.seed)
-
-
-def bootstrap_joint(lay: Layout, theta_hat: np.ndarray, data, kind: str = "residuals", n: int = DEFAULT_RESAMPLES,
-                    seed: int | tuple[int, ...] = 0, delta: float = 1e-3,
-                    leverage: np.ndarray | None = None) -> JointDraws | None:
-    """Refit `n` resamples of a joint model warm-started from θ̂; `data` holds the two arms' ArmData.
-
-    leverage: each run's, in joint.joint_clusters order (run_leverage), for resampled residuals.
-
-    None when there is nothing to resample: as many runs as free parameters (an exact fit).
-    """
-    law = lay.law
-    n_clusters = [d.n_clusters for d in data]
-    total = sum(n_clusters)
-    if total <= lay.n_free or n <= 0:
-        return None
-    params = lay.split(theta_hat)
-    fitted = np.concatenate([np.log(law.predict(params[i], d.log_x)) for i, d in enumerate(data)])
-    resid = np.concatenate([d.y for d in data]) - fitted
-    clusters = joint_clusters(data)
-    inflation = leverage_inflation(leverage)
-    rng = np.random.default_rng(seed)
-    rows, failed = [], 0
-    with single_threaded_blas():
-        for _ in range(n):
-            if kind == "residuals":
-                y, w = resample(kind, fitted, resid, clusters, lay.n_free, rng, inflation)
-            else:  # whole runs drawn within each arm: an arm never borrows the other's runs
-                y, w = None, np.concatenate([resample_weights(d.clusters, rng) for d in data])
-            sol = minimize_joint(lay, theta_hat, data, y=y, w=w, delta=delta, options=REFIT_OPTIONS)
-            if sol.converged and not sol.at_bound and np.all(np.isfinite(sol.theta)):
-                rows.append(lay.split(sol.theta))
-            else:
-                failed += 1
-    samples = np.array(rows) if rows else np.empty((0, 2, law.n_params))
-    return JointDraws(samples, n, failed, kind, seed)
+    return Draws(samples, n, failed, seed)

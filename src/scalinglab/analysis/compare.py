@@ -1,45 +1,52 @@
-"""Comparing two arms on any table of runs: design, frontier, joint models, forecast, verdict, backtest.
+"""Comparing two arms on any table of runs: design, frontier, noise, joint models, forecast, verdict.
 
 The steps, each in its own module:
-1. design.py: what the table holds (ladder, grid, isoFLOP grid, checkpoints), and from it the
-   frontier to compare on (the default follows the design; --frontier chooses);
+1. design.py: what the table holds (ladder, grid, isoFLOP grid, frontier points, checkpoints), and
+   from it the frontier to compare on (the default follows the design; --frontier chooses);
 2. frontier.py / allocation.py: each arm's compute-optimal frontier L*(C), as points fitted with
    L(C), or from a fitted L(N, D) (Approach 3);
-3. models.py / joint.py: the two arms fitted together under three sharings, averaged by AIC weight;
-4. forecast.py: at the target, Δ, P(B beats A) and the compute multiplier;
-5. crossover.py: where the frontiers cross; observed.py: the paired measurements and their noise;
-6. verdict.py: a winner, or "uncertain" with what would settle it;
-7. calibration.py: the backtest, refitted without the largest size.
+3. observed.py / noise.py: the paired measurements, and the run-to-run noise measured from seeds,
+   the table's standard errors or the pairs' local smoothness (never from a law's misfit);
+4. models.py / joint.py / posterior.py: the two arms fitted together under three sharings, weighed,
+   each model's posterior sampled, averaged by weight;
+5. forecast.py: at the target, Δ with its three sources of uncertainty, P(B better), a run's P and
+   the compute multiplier; a target inside the data is read off the data near it;
+6. crossover.py: where the frontiers cross; verdict.py: B better, A better, equivalent or uncertain;
+7. calibration.py: the backtest, the whole comparison redone without the largest size.
 The arms are always fitted in name order, so compare(a, b) and compare(b, a) use the same draws
 and give complementary probabilities.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, RESAMPLINGS, group_seed
+from scalinglab.analysis.bootstrap import group_seed
 from scalinglab.analysis.crossover import Crossing, find_crossing
 from scalinglab.analysis.design import Design, check_frontier, default_frontier, detect_design
-from scalinglab.analysis.fit import DEFAULT_DELTA, LawFit, choose_checkpoints, default_resampling
-from scalinglab.analysis.forecast import Forecast, Target, forecast
+from scalinglab.analysis.fit import LawFit, choose_checkpoints
+from scalinglab.analysis.forecast import (Forecast, Target, TargetDraws, data_draws, forecast, inside_data,
+                                         target_draws)
 from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
 from scalinglab.analysis.joint import SHARINGS, layout
 from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law
-from scalinglab.analysis.models import JointFit, ModelChoice, fit_models
-from scalinglab.analysis.observed import FittedDifference, Observed, observe
+from scalinglab.analysis.models import DEFAULT_DRAWS, JointFit, ModelChoice, fit_models
+from scalinglab.analysis.observed import Observed, observe
+from scalinglab.analysis.posterior import NoiseData
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.table import Columns, Runs, select_runs, without_highest
-from scalinglab.analysis.verdict import Verdict, decide
+from scalinglab.analysis.verdict import LEVEL, Verdict, check_level, check_margin, decide, margin
 from scalinglab.config import ConfigError
 
 if TYPE_CHECKING:
     from scalinglab.analysis.calibration import Backtest
 
+PREPARED = Columns(group="group", run_id="run")
+"""A prepared table's own column names (analysis.table: standard names, the group and run renamed)."""
 DEFAULT_TARGET_FACTOR = 10.0
 """Without a target the forecast is at 10× the largest compute either arm ran."""
 
@@ -58,17 +65,22 @@ class Setup:
     checkpoints: str
     law: Law
     sharing: str
-    resampling: str
-    bootstrap: int
+    draws: int
+    """Posterior draws behind the probabilities and intervals (0: point fits only)."""
     seed: int
-    delta: float
     level: float
+    margin: float | None = None
+    """The equivalence margin in nats (None: one run's noise at the target, analysis.verdict.margin)."""
+    options: dict = field(default_factory=dict)
+    """What the user chose (law, frontier, checkpoints, sharing, …), for redoing the comparison on part of
+    the table's prepared rows (a backtest's folds): every choice left to the design is made again there."""
 
     def to_dict(self) -> dict:
         return jsonable({"design": self.design.kind, "design_description": self.design.describe(),
                          "frontier": self.frontier, "frontier_source": self.frontier_source,
                          "checkpoints": self.checkpoints, "law": self.law.name, "sharing": self.sharing,
-                         "resampling": self.resampling, "bootstrap": self.bootstrap, "seed": self.seed})
+                         "uncertainty": "posterior", "draws": self.draws, "seed": self.seed, "level": self.level,
+                         "margin": self.margin})
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +100,9 @@ class Comparison:
     """Refitted without the largest size, forecast it (None until compare_arms runs it)."""
     minima: tuple[BudgetMinimum, ...] = ()
     """The isoFLOP minima (frontier isoflop)."""
+    draws: TargetDraws | None = None
+    """Both arms' losses at the target under each posterior draw (what the forecast summarises and the
+    advisor updates)."""
 
     @property
     def a(self) -> str:
@@ -127,9 +142,9 @@ class Comparison:
 
 
 def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | None = None,
-            frontier: str | None = None, checkpoints: str | None = None, share: str = "auto",
-            resample: str | None = None, drop_highest: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0,
-            delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> tuple[Setup, Runs]:
+            frontier: str | None = None, checkpoints: str | None = None, share: str = "auto", drop_highest: int = 0,
+            draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = LEVEL,
+            margin: float | None = None) -> tuple[Setup, Runs]:
     """Check the table and the options, find the design and the frontier: no fitting yet."""
     columns = columns or Columns()
     runs = select_runs(df, columns, need=("compute", "loss"), checkpoints="all")
@@ -144,13 +159,11 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
         raise ConfigError(f"arm '{a}' is also a; compare it with another", option="b", where=source)
     if share != "auto" and share not in SHARINGS:
         raise ConfigError(f"unknown model '{share}' (choose from auto, {', '.join(SHARINGS)})", option="share")
-    if resample is not None and resample not in RESAMPLINGS:
-        raise ConfigError(f"unknown choice '{resample}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
-    if bootstrap < 0:
-        raise ConfigError(f"must be 0 or more, got {bootstrap}", option="bootstrap")
-    if not 0 < level < 1:
-        raise ConfigError(f"must be between 0 and 1, got {level:g}", option="level")
+    if draws < 0:
+        raise ConfigError(f"must be 0 or more, got {draws}", option="draws")
+    check_level(level)
     frame = runs.frame[runs.frame["group"].isin([a, b])]
+    check_margin(margin, frame["loss"].to_numpy(float))
     runs = runs.with_frame(frame)
     design = detect_design(frame, source)
     used = "all" if checkpoints in (None, "all") and design.kind == "checkpoints" else "last"
@@ -173,27 +186,31 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
         for std in ("params", "tokens"):
             if std not in runs.frame:
                 raise ConfigError(f"params-tokens needs a '{std}' column", option="frontier", where=source)
-    resample = resample or default_resampling(runs.frame.groupby("group")["run"].nunique())
+    options = {"columns": PREPARED, "law": law, "frontier": frontier, "checkpoints": checkpoints, "share": share,
+               "draws": draws, "seed": seed, "level": level, "margin": margin}
     setup = Setup(a, b, source, design, frontier, "chosen" if chosen else "the default for this design",
-                  used, fitted_law, share, resample, bootstrap, seed, delta, level)
+                  used, fitted_law, share, draws, seed, level, margin, options)
     return setup, runs
 
 
 def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_compute: float | None = None,
                  target_params: float | None = None, target_tokens: float | None = None, law: str | None = None,
                  frontier: str | None = None, checkpoints: str | None = None, share: str = "auto",
-                 resample: str | None = None, drop_highest: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0,
-                 delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> Comparison:
-    """Compare arm b against arm a (the baseline) on a table of runs; see the module docstring."""
+                 drop_highest: int = 0, draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = LEVEL,
+                 margin: float | None = None, backtest: bool = True) -> Comparison:
+    """Compare arm b against arm a (the baseline) on a table of runs; see the module docstring.
+
+    backtest: also redo the comparison without the largest size and check its forecast there."""
     setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, share=share,
-                          resample=resample, drop_highest=drop_highest, bootstrap=bootstrap, seed=seed, delta=delta,
-                          level=level)
+                          drop_highest=drop_highest, draws=draws, seed=seed, level=level, margin=margin)
     target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
-    comparison = analyse(runs.frame, setup, target)
+    comparison = replace(analyse(runs.frame, setup, target), excluded=runs.excluded)
+    if not backtest:
+        return comparison
     # Imported here: calibration refits through analyse(), so it imports this module.
     from scalinglab.analysis.calibration import holdout_backtest
 
-    return replace(comparison, excluded=runs.excluded, backtest=holdout_backtest(runs.frame, setup, comparison.observed))
+    return replace(comparison, backtest=holdout_backtest(runs.frame, setup, comparison.observed))
 
 
 def _target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -> Target:
@@ -238,61 +255,79 @@ def arm_points(frame: pd.DataFrame, setup: Setup) -> tuple[pd.DataFrame, pd.Data
 def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
     """Fit, forecast, cross and judge on an already prepared table (compare_arms without the backtest)."""
     rows_a, rows_b, minima = arm_points(frame, setup)
-    choice = _fit_in_name_order(rows_a, rows_b, setup)
-    fit_a, fit_b = choice.averaged
     # On an isoFLOP grid the arms' minima pair by budget where their runs share no (N, D).
     minima_a, minima_b = (rows_a, rows_b) if minima else (None, None)
-    obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b], _fitted_difference(choice.best),
-                  minima_a, minima_b)
-    fc = forecast(fit_a, fit_b, target, setup.level, *run_noise(obs, fit_a, fit_b))
+    obs = observe(frame[frame["group"] == setup.a], frame[frame["group"] == setup.b], minima_a, minima_b)
+    noise = obs.run_noise
+    # Seeds and the table's standard errors measure the noise apart from the law: the posterior
+    # takes them as data. A noise read from smoothness shares the law's residuals (analysis.posterior).
+    independent = NoiseData(noise.sigma**2, min(noise.dof, 1e6)) if noise.source in ("seeds", "standard errors") \
+        else None
+    choice = _fit_in_name_order(rows_a, rows_b, setup, independent)
+    fit_a, fit_b = choice.averaged
+    mix = choice.mixture
+    seed = group_seed(setup.seed, "target")
+    if mix is None:
+        draws = None
+    elif not target.is_model and inside_data(*_near_points(frame, setup, rows_a, rows_b), target.compute):
+        draws = data_draws(*_near_points(frame, setup, rows_a, rows_b), target, mix.scatter, mix.noise, noise, seed)
+    else:
+        draws = target_draws(fit_a, fit_b, target, mix.scatter, mix.noise, noise, seed,
+                             difference_misfit(choice.best, obs))
+    point = float(np.mean([target.losses(fit_a)[0], target.losses(fit_b)[0]]))
+    fc = forecast(fit_a, fit_b, target, draws, noise, margin(noise, point, setup.margin), setup.level)
     rival = choice.runner_up
-    runner = forecast(_point(rival.fit_a), _point(rival.fit_b), target, setup.level) if rival else None
+    runner = forecast(_point(rival.fit_a), _point(rival.fit_b), target, None, noise, (fc.margin, fc.margin_source),
+                      setup.level) if rival else None
     if runner is not None and runner.winner == fc.winner:
         runner = None
-    verdict = decide(fc, choice, runner, _ladder_step(rows_a, rows_b), (setup.a, setup.b))
+    verdict = decide(fc, choice, _ladder_step(rows_a, rows_b), (setup.a, setup.b), setup.level)
     return Comparison(setup, {}, choice, obs, find_crossing(fit_a, fit_b, setup.level), fc, runner, verdict, None,
-                      tuple(minima))
+                      tuple(minima), draws)
 
 
-def run_noise(observed: Observed, fit_a: LawFit, fit_b: LawFit) -> tuple[float, float]:
-    """Relative σ of one run's loss and its degrees of freedom: the paired measurements' noise, else
-    the fits' residual spread."""
-    if np.isfinite(observed.noise) and observed.noise > 0 and observed.loss_a:
-        return float(observed.noise / np.median(np.concatenate([observed.loss_a, observed.loss_b]))), observed.noise_dof
-    residuals = np.concatenate([fit_a.residuals, fit_b.residuals])
-    # s² = RSS / (n − p): the residuals are smaller than the noise by the parameters spent on them.
-    dof = len(residuals) - (2 * fit_a.law.n_params - len(fit_a.shared))
-    if dof < 1:
-        return 0.0, float("inf")
-    return float(np.sqrt(np.sum(residuals**2) / dof)), float(dof)
+def difference_misfit(model: JointFit, obs: Observed) -> float | None:
+    """The law's relative misfit of the difference between the arms, τ_Δ: how far the measured log
+    differences at the pairs stray from the model's beyond their noise, E[gap²] = (se/L)² + τ_Δ². A
+    misfit both arms share cancels here, as it does in what the forecast is about. None where no
+    pairs or no measured noise say it (the forecast then takes each arm's misfit as independent)."""
+    if obs.key == "none" or not obs.run_noise.measured or len(obs.diff) < 2:
+        return None
+    law = model.law
+    sizes, tokens = np.array(obs.sizes), np.array(obs.tokens)
+    compute, ratio = np.array(obs.compute), np.array(obs.compute_ratio)
+    c_a = 2 * compute / (1 + ratio)
+    if law is PARAMS_TOKENS and obs.key == "N and D":
+        fitted = np.log(model.fit_b.predict(sizes, tokens)) - np.log(model.fit_a.predict(sizes, tokens))
+    else:
+        fitted = np.log(model.fit_b.frontier(c_a * ratio)) - np.log(model.fit_a.frontier(c_a))
+    level = 0.5 * (np.array(obs.loss_a) + np.array(obs.loss_b))
+    gap = np.log(np.array(obs.loss_b) / np.array(obs.loss_a)) - fitted
+    ok = np.isfinite(gap)
+    excess = np.mean(gap[ok] ** 2 - (np.array(obs.se)[ok] / level[ok]) ** 2) if ok.any() else 0.0
+    return float(np.sqrt(max(excess, 0.0)))
 
 
-def _fitted_difference(joint: JointFit) -> FittedDifference:
-    """(N, D, C_a, C_b) → the chosen model's log L̂_b − log L̂_a and its leverage: at the model itself
-    for L(N, D) (on its frontier, a minimum over N, without a leverage), at the compute for L(C)."""
-    fit_a, fit_b, law = joint.fit_a, joint.fit_b, joint.law
-
-    def at(n, d, c_a, c_b):
-        if law is PARAMS_TOKENS and n is None:
-            return np.log(fit_b.frontier(c_b)) - np.log(fit_a.frontier(c_a)), np.zeros(len(c_a))
-        log_x_a = law.log_inputs(params=n, tokens=d, compute=c_a)
-        log_x_b = law.log_inputs(params=n, tokens=d, compute=c_b)
-        fitted = np.log(law.predict(fit_b.vector, log_x_b)) - np.log(law.predict(fit_a.vector, log_x_a))
-        return fitted, joint.difference_leverage(log_x_a, log_x_b)
-    return at
+def _near_points(frame: pd.DataFrame, setup: Setup, rows_a: pd.DataFrame, rows_b: pd.DataFrame):
+    """Each arm's measured frontier points, for a target inside the data: the points the law was fitted
+    to, or, for L(N, D) (fitted to every row), the lower envelope of its rows."""
+    if setup.law is not PARAMS_TOKENS:
+        return rows_a, rows_b
+    points, _ = frontier_points(frame, "envelope")
+    return points[points["group"] == setup.a], points[points["group"] == setup.b]
 
 
 def _point(fit: LawFit) -> LawFit:
-    return replace(fit, bootstrap=None)
+    return replace(fit, draws=None)
 
 
-def _fit_in_name_order(rows_a: pd.DataFrame, rows_b: pd.DataFrame, setup: Setup) -> ModelChoice:
+def _fit_in_name_order(rows_a: pd.DataFrame, rows_b: pd.DataFrame, setup: Setup,
+                       noise: NoiseData | None) -> ModelChoice:
     swap = setup.b < setup.a
     first, second = (rows_b, rows_a) if swap else (rows_a, rows_b)
     names = (setup.b, setup.a) if swap else (setup.a, setup.b)
-    choice = fit_models(first, second, setup.law, names, sharing=setup.sharing, bootstrap=setup.bootstrap,
-                        resampling=setup.resampling, seed=group_seed(setup.seed, "|".join(names)),
-                        delta=setup.delta, level=setup.level)
+    choice = fit_models(first, second, setup.law, names, sharing=setup.sharing, draws=setup.draws, noise=noise,
+                        seed=group_seed(setup.seed, "|".join(names)), level=setup.level)
     return choice.swapped() if swap else choice
 
 

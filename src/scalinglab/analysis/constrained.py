@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from scalinglab.analysis.bootstrap import (DEFAULT_LEVEL, DEFAULT_RESAMPLES, REFIT_OPTIONS, RESAMPLINGS, Bootstrap,
+from scalinglab.analysis.bootstrap import (DEFAULT_LEVEL, DEFAULT_RESAMPLES, REFIT_OPTIONS, RESAMPLINGS, Draws,
                                            group_seed, resample)
 from scalinglab.analysis.fit import DEFAULT_DELTA, default_resampling
 from scalinglab.analysis.optimize import EXPONENT_BOUNDS, LBFGS_OPTIONS, huber
@@ -214,7 +214,7 @@ class ConstrainedFit:
     data_range: dict[str, tuple[float, float]]
     residuals: np.ndarray
     """log L̂ − log L per point."""
-    bootstrap: Bootstrap | None = None
+    draws: Draws | None = None
     level: float = DEFAULT_LEVEL
     resampling: str = "residuals"
     law: DataConstrainedLaw = LAW
@@ -238,15 +238,15 @@ class ConstrainedFit:
         return np.exp(log_np), np.exp(log_dp)
 
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
-        if self.bootstrap is None or not self.identified.get(name, True):
+        if self.draws is None or not self.identified.get(name, True):
             return (float("nan"), float("nan"))
-        return self.bootstrap.interval(LAW.param_names.index(name), self.level if level is None else level)
+        return self.draws.interval(LAW.param_names.index(name), self.level if level is None else level)
 
     def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
         return {n: self.interval(n, level) for n in LAW.param_names}
 
     def to_dict(self) -> dict:
-        boot = self.bootstrap
+        boot = self.draws
         return jsonable({
             "group": self.group, "law": LAW.name, "formula": LAW.formula, "status": self.status,
             "params": self.params, "intervals": self.intervals(), "level": self.level, "identified": self.identified,
@@ -292,7 +292,7 @@ def fit_data_constrained(params, tokens, unique_tokens, loss, runs=None, *, grou
         log_loss(theta, log_n, log_d, log_u) - y, boot, level, resampling)
 
 
-def _bootstrap(theta, log_n, log_d, log_u, y, codes, n, seed, delta, kind) -> Bootstrap | None:
+def _bootstrap(theta, log_n, log_d, log_u, y, codes, n, seed, delta, kind) -> Draws | None:
     """Refit `n` resamples warm-started from θ̂ (runs, or residuals by run: analysis.bootstrap)."""
     if kind == "residuals" and int(codes.max()) + 1 <= LAW.n_params:
         return None
@@ -308,7 +308,7 @@ def _bootstrap(theta, log_n, log_d, log_u, y, codes, n, seed, delta, kind) -> Bo
                 rows.append(_theta_to_params(found))
             else:
                 failed += 1
-    return Bootstrap(np.array(rows) if rows else np.empty((0, LAW.n_params)), n, failed, seed)
+    return Draws(np.array(rows) if rows else np.empty((0, LAW.n_params)), n, failed, seed)
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,8 +5,11 @@ Published scaling data come in a few designs, and each needs its own reading (Ho
 - ladder: one token budget per model size, D on one line with N (e.g. 20 tokens per parameter,
   or one fixed D): the points themselves are the frontier, and L(N, D) cannot be separated
   into its N and D terms;
-- grid: several token budgets per size, or (N, D) scattered off any one line (over-training
-  grids; Chinchilla's points): L(N, D) can be fitted and minimised at C = 6ND (Approach 3);
+- frontier: one point per compute budget per arm, at sizes that differ between the arms (a
+  published table of each recipe's compute-optimal points): the points are the frontier, read as
+  L(C), and the arms pair by budget;
+- grid: several token budgets per size, or (N, D) that vary apart (over-training grids;
+  Chinchilla's points): L(N, D) can be fitted and minimised at C = 6ND (Approach 3);
 - isoflop: several sizes at each of two or more shared compute budgets: per budget, the
   minimum of loss against log N is a frontier point (Approach 2);
 - checkpoints: several rows per run, the loss at points along one training run (Gemstones);
@@ -22,7 +25,7 @@ import pandas as pd
 
 from scalinglab.config import ConfigError
 
-DESIGNS = ("ladder", "grid", "isoflop", "checkpoints")
+DESIGNS = ("ladder", "frontier", "grid", "isoflop", "checkpoints")
 FRONTIERS = ("params-tokens", "isoflop", "envelope", "points")
 """Approach 3 (L(N, D) minimised at C = 6ND), Approach 2 (per-budget minima), Approach 1 (the
 lower envelope of loss against compute), and a ladder's own points."""
@@ -37,9 +40,13 @@ compute in a scattered table (Chinchilla's digitised points) do not make one."""
 MIN_SIZES_FOR_ND = 3
 """L(N, D)'s N term (A, α) needs three sizes; with fewer, every budget of one size is only a point
 of loss against compute."""
-OFF_LINE = 0.1
-"""log D varies independently of log N when, after a straight-line fit of log D on log N, the
-residual spread exceeds this (≈ ±10% in D): then N and D terms can be told apart."""
+IDENTIFIED = 0.15
+"""L(N, D)'s N and D terms are told apart only as far as log D varies apart from log N: the ratio
+of the smaller to the larger singular value of an arm's centred (log N, log D) rows measures it (the
+conditioning of the two terms' directions in a fit). Grids read 0.4–0.8 (Chinchilla's points 0.78,
+Gadre et al.'s over-training grid 0.40–0.42, Gemstones' checkpoints 0.55); a frontier table whose
+optimal N jitters by 15% around its power law reads 0.06, a ladder 0. Below this, the fit's two
+terms trade against each other and L(N, D) is not fitted."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,9 @@ class Design:
     def describe(self) -> str:
         what = {
             "ladder": "ladder (one token budget per size)",
+            "frontier": "frontier points (one point per compute budget per arm, sizes differing between arms)",
             "grid": ("several token budgets per size" if self.budgets_per_size > 1
-                     else "(N, D) off any one tokens-per-parameter line"),
+                     else "(N, D) that vary apart"),
             "isoflop": f"isoFLOP grid ({self.isoflop_budgets} budgets with {MIN_SIZES_PER_BUDGET}+ sizes)",
             "checkpoints": f"checkpoints of runs (up to {self.rows_per_run} rows per run)",
         }[self.kind]
@@ -69,7 +77,7 @@ class Design:
     @property
     def independent_n_and_d(self) -> bool:
         """N and D vary apart, over enough sizes to fit L(N, D)'s N term (MIN_SIZES_FOR_ND)."""
-        return self.kind != "ladder" and self.n_sizes >= MIN_SIZES_FOR_ND
+        return self.kind not in ("ladder", "frontier") and self.n_sizes >= MIN_SIZES_FOR_ND
 
 
 def budget_groups(compute: pd.Series | np.ndarray) -> np.ndarray:
@@ -105,8 +113,10 @@ def detect_design(frame: pd.DataFrame, source: str = "table") -> Design:
         kind = "checkpoints"
     elif iso >= 2 and share >= ISOFLOP_SHARE:
         kind = "isoflop"
-    elif has_nd and (budgets > 1 or _off_line(last)):
+    elif has_nd and (budgets > 1 or conditioning(last) >= IDENTIFIED):
         kind = "grid"
+    elif has_nd and _sizes_differ(last):
+        kind = "frontier"
     else:
         kind = "ladder"
     return Design(kind, len(frame), len(per_run), n_sizes, int(per_run.max()), budgets, iso)
@@ -133,15 +143,31 @@ def _isoflop_budgets(last: pd.DataFrame) -> tuple[int, float]:
     return best, inside / max(len(last), 1)
 
 
-def _off_line(last: pd.DataFrame) -> bool:
-    spread = 0.0
+def conditioning(last: pd.DataFrame) -> float:
+    """The smallest over arms of how far log D varies apart from log N (IDENTIFIED): the ratio of the
+    singular values of the arm's centred (log N, log D) rows; an arm under 3 rows or one size is skipped."""
+    ratios = []
     for _, rows in last.groupby("group"):
-        log_n, log_d = np.log(rows["params"].to_numpy()), np.log(rows["tokens"].to_numpy())
-        if len(rows) < 3 or np.ptp(log_n) == 0:
+        x = np.log(rows[["params", "tokens"]].to_numpy(float))
+        if len(rows) < 3 or np.ptp(x[:, 0]) == 0:
             continue
-        slope, icept = np.polyfit(log_n, log_d, 1)
-        spread = max(spread, float(np.std(log_d - (icept + slope * log_n))))
-    return spread > OFF_LINE
+        s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
+        ratios.append(float(s[-1] / s[0]) if s[0] > 0 else 0.0)
+    return min(ratios) if ratios else 0.0
+
+
+def _sizes_differ(last: pd.DataFrame) -> bool:
+    """Two or more arms whose runs share no (N, D) at a compute budget both ran: each arm's own
+    points (e.g. compute-optimal ones), not one ladder run twice."""
+    if last["group"].nunique() < 2:
+        return False
+    keyed = last.assign(_budget=budget_groups(last["compute"]), _n=_rounded(last["params"]))
+    shared = keyed.groupby("_budget")["group"].nunique()
+    both = keyed[keyed["_budget"].isin(shared.index[shared > 1])]
+    if both["_budget"].nunique() < 2:
+        return False
+    same = both.groupby(["_budget", "_n"])["group"].nunique()
+    return bool((same < 2).all())
 
 
 def default_frontier(design: Design, law: str | None = None) -> str:
@@ -150,7 +176,7 @@ def default_frontier(design: Design, law: str | None = None) -> str:
     envelope where compare would take Approach 3."""
     if design.kind == "isoflop":
         return "isoflop"
-    if design.kind == "ladder":
+    if design.kind in ("ladder", "frontier"):
         return "points"
     return "envelope" if law == "compute" or not design.independent_n_and_d else "params-tokens"
 
@@ -166,6 +192,7 @@ def check_frontier(design: Design, frontier: str, source: str) -> None:
     if frontier == "isoflop" and design.isoflop_budgets < 2:
         raise ConfigError(f"isoflop needs two or more compute budgets with {MIN_SIZES_PER_BUDGET}+ sizes each; {found}",
                           option="frontier", where=source)
-    if frontier == "points" and design.kind != "ladder":
-        raise ConfigError(f"points fits every row, which is a frontier only on a ladder; {found} (use envelope, or "
+    if frontier == "points" and design.kind not in ("ladder", "frontier"):
+        raise ConfigError(f"points fits every row, which is a frontier only on a ladder or a table of frontier "
+                          f"points; {found} (use envelope, or "
                           f"params-tokens)", option="frontier", where=source)

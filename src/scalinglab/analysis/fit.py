@@ -15,7 +15,7 @@ from scalinglab.analysis.bootstrap import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
     RESAMPLINGS,
-    Bootstrap,
+    Draws,
     bootstrap_fit,
     group_seed,
     percentile_interval,
@@ -50,12 +50,13 @@ class LawFit:
     """Min and max of each input over the fitted points: a prediction outside is an extrapolation."""
     residuals: np.ndarray
     """log L̂ − log L per fitted point."""
-    bootstrap: Bootstrap | None = None
+    draws: Draws | None = None
+    """Parameter draws behind every interval: bootstrap resamples, or a comparison's posterior."""
     level: float = DEFAULT_LEVEL
     shared: tuple[str, ...] = ()
     """Parameters this arm shares with the other arm of a joint fit (analysis.joint)."""
     resampling: str = "runs"
-    """How the bootstrap drew its resamples (bootstrap.RESAMPLINGS)."""
+    """How the draws were made: a bootstrap's resampling (bootstrap.RESAMPLINGS), or 'posterior'."""
 
     @property
     def vector(self) -> np.ndarray:
@@ -73,9 +74,9 @@ class LawFit:
 
     def predict_samples(self, *inputs) -> np.ndarray:
         """Loss under each bootstrap draw: (n_draws, n_points)."""
-        if self.bootstrap is None:
+        if self.draws is None:
             raise ValueError("this fit has no bootstrap (fit with bootstrap > 0)")
-        return self.law.predict(self.bootstrap.samples, self._log_x(inputs))
+        return self.law.predict(self.draws.samples, self._log_x(inputs))
 
     def predict_interval(self, *inputs, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Percentile band of the prediction (e.g. over a grid of C, for the report's bands)."""
@@ -87,22 +88,22 @@ class LawFit:
 
     def frontier_samples(self, compute) -> np.ndarray:
         """L*(C) under each bootstrap draw: (n_draws, n_points)."""
-        if self.bootstrap is None:
+        if self.draws is None:
             raise ValueError("this fit has no bootstrap (fit with bootstrap > 0)")
-        return frontier_loss(self.law, self.bootstrap.samples[:, None, :], np.atleast_1d(np.asarray(compute, float)))
+        return frontier_loss(self.law, self.draws.samples[:, None, :], np.atleast_1d(np.asarray(compute, float)))
 
     def frontier_interval(self, compute, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         return percentile_interval(self.frontier_samples(compute), self.level if level is None else level, axis=0)
 
     @property
     def has_spread(self) -> bool:
-        """Bootstrap draws that can vary: not an exact fit through as many runs as parameters."""
-        return self.bootstrap is not None and len(self.bootstrap.samples) > 1
+        """Draws draws that can vary: not an exact fit through as many runs as parameters."""
+        return self.draws is not None and len(self.draws.samples) > 1
 
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
-        if self.bootstrap is None:
+        if self.draws is None:
             return (float("nan"), float("nan"))
-        return self.bootstrap.interval(self.law.param_names.index(name), self.level if level is None else level)
+        return self.draws.interval(self.law.param_names.index(name), self.level if level is None else level)
 
     def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
         return {n: self.interval(n, level) for n in self.law.param_names}
@@ -120,15 +121,17 @@ class LawFit:
             lo, hi = self.interval(n)
             shared = " (shared)" if n in self.shared else ""
             values.append(f"{n} = {self.params[n]:.4g}{shared}" + (f" [{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) else ""))
-        boot = self.bootstrap
+        boot = self.draws
         how = (" (no intervals: as many distinct points as parameters, the curve passes through them)"
                if self.status == "exact" or (boot is not None and not self.has_spread)
                else " (no bootstrap, so no intervals)" if boot is None
+               else f" ({self.level:.0%} intervals from {len(boot.samples)} posterior draws)"
+               if self.resampling == "posterior"
                else f" ({self.level:.0%} intervals from {boot.n_resamples} bootstrap resamples of {self.resampling})")
         return f"{head}\n  {', '.join(values)}{how}"
 
     def to_dict(self) -> dict:
-        boot = self.bootstrap
+        boot = self.draws
         return jsonable({
             "group": self.group, "law": self.law.name, "formula": self.law.formula, "status": self.status,
             "method": self.method, "params": self.params, "intervals": self.intervals(), "level": self.level,

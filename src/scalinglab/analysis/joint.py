@@ -8,16 +8,16 @@ differ by a constant factor share the exponents too. So one law is fitted in thr
 - "E": one E for both arms, the rest per arm;
 - "E+exponents": one E and one exponent per term; the arms differ only by their coefficients
   (in L(C) the curves are then parallel in log(L − E) and cannot cross).
-The objective is the sum of both arms' Huber objectives (optimize.py), minimised over the joint
-vector θ by L-BFGS from starts built out of each arm's own multi-start fit.
+The objective is the sum of both arms' objectives (optimize.py), minimised over the joint vector θ
+by L-BFGS from starts built out of each arm's own fit; the comparison fits by least squares on log
+loss (LEAST_SQUARES), the likelihood of its posteriors (analysis.posterior).
 
-Weighing the models (`deviance`, then models.criteria): the Huber loss is the negative
-log-density of the Huber distribution; with its scale fitted, −2·log L follows from the objective
-alone. Rows of one run (checkpoints) are not independent evidence: the deviance counts runs, with
-the objective scaled to match (a design effect: m perfectly correlated rows per run carry one row's
-information). AIC rather than a held-out backtest, because it is defined for a ladder of five runs
-per arm, where holding out the largest leaves too little to refit; models.criteria reads each
-model's gain in deviance at its exact small-sample distribution.
+Weighing the models (`deviance`, then models.criteria): a least-squares fit with its noise scale
+fitted has −2·log L = n·log(RSS/n). Rows of one run (checkpoints) are not independent evidence: each
+row counts 1/m of its run's m rows, so the deviance counts runs (a design effect: m perfectly
+correlated rows carry one row's information). AIC rather than a held-out backtest, because it is
+defined for a ladder of five runs per arm, where holding out the largest leaves too little to
+refit; models.criteria reads each model's gain in deviance at its exact small-sample distribution.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
-from scipy.special import erf
+from scipy.optimize import minimize
 
 from scalinglab.analysis.laws import Law
 from scalinglab.analysis.optimize import EXPONENT_BOUNDS, LBFGS_OPTIONS, fit_varpro
 from scalinglab.analysis.threads import single_threaded_blas
 
 SHARINGS = ("none", "E", "E+exponents")
+LEAST_SQUARES = 1e3
+"""A Huber δ no log residual reaches: the objective is then ½Σr², least squares (the likelihood the
+comparison's posteriors use)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,25 +251,6 @@ def fit_joint(lay: Layout, data: tuple[ArmData, ArmData], starts: tuple[np.ndarr
     return best
 
 
-def huber_neg2_loglik(objective_value: float, n: int, delta: float) -> float:
-    """−2·log L of n residuals under a Huber density exp(−ρ_δ(r)/s)/Z(s), its scale s fitted.
-
-    Z(s) = √(2πs)·erf(δ/√(2s)) + (2s/δ)·exp(−δ²/(2s)): the Gaussian core inside ±δ and the
-    Laplace tails outside. Small objectives (an exact fit) are floored, so log L stays finite.
-    """
-    j = max(objective_value, 1e-300 * n)
-
-    def neg_loglik(log_s: float) -> float:
-        s = np.exp(log_s)
-        z = np.sqrt(2 * np.pi * s) * erf(delta / np.sqrt(2 * s)) + (2 * s / delta) * np.exp(-delta**2 / (2 * s))
-        return j / s + n * np.log(z)
-
-    guess = np.log(max(j / n, 1e-300))
-    res = minimize_scalar(neg_loglik, bounds=(guess - 30, guess + 30), method="bounded",
-                          options={"xatol": 1e-8})
-    return 2.0 * float(res.fun)
-
-
 MIN_RESIDUAL_DOF = 3
 """A model is weighed only with three or more runs beyond its free parameters. Its residuals
 measure the noise with ν = runs − parameters degrees of freedom; with ν ≤ 2 a new point's
@@ -275,9 +258,10 @@ predictive (Student t) spread has infinite variance, and the fitted scale can be
 which hands such a model the whole weight for passing close to its few points."""
 
 
-def deviance(objective_value: float, n_rows: int, n_clusters: int, n_free: int, delta: float) -> float:
-    """−2·log L with the run as the unit and the scale fitted (see the module docstring); +inf for a
-    model with fewer than MIN_RESIDUAL_DOF runs beyond its parameters, which cannot be weighed."""
-    if n_clusters - n_free < MIN_RESIDUAL_DOF:
+def deviance(rss: float, n_runs: int, n_free: int) -> float:
+    """−2·log L of a least-squares fit over n runs, its noise scale fitted: n·log(RSS/n) (constants
+    dropped); +inf for a model with fewer than MIN_RESIDUAL_DOF runs beyond its parameters, which
+    cannot be weighed. rss: each run's rows weighted 1/m, so a run with m checkpoints counts once."""
+    if n_runs - n_free < MIN_RESIDUAL_DOF:
         return float("inf")
-    return huber_neg2_loglik(objective_value * n_clusters / n_rows, n_clusters, delta)
+    return n_runs * float(np.log(max(rss, 1e-300) / n_runs))

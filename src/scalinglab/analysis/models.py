@@ -1,36 +1,28 @@
 """The joint models of two arms, fitted to their points, weighed, and averaged.
 
-Each model (joint.SHARINGS) is fitted at its point optimum and scored by AIC (`criteria`). The
-forecast averages the models by their Akaike weights, w ∝ exp(−ΔAIC/2) (Burnham & Anderson 2002, §4):
-its draws are each model's bootstrap draws in proportion to its weight, so P(B beats A) and every
-interval carry the uncertainty of which model is right, not only of its parameters. Choosing one
-model and trusting it would be overconfident exactly where it matters: few runs, where the most
-restrictive model (parallel curves, no crossing possible) wins the criterion by default.
+Each model (joint.SHARINGS) is fitted by least squares on log loss (the likelihood its posterior
+uses, analysis.posterior) and scored by AIC (`criteria`). The forecast averages the models by their
+Akaike weights, w ∝ exp(−ΔAIC/2) (Burnham & Anderson 2002, §4): its draws are each model's posterior
+draws in proportion to its weight, so P(B beats A) and every interval carry the uncertainty of which
+model is right, not only of its parameters. Choosing one model and trusting it would be
+overconfident exactly where it matters: few runs, where the most restrictive model (parallel
+curves, no crossing possible) wins the criterion by default.
 
 The likelihood ratio at its exact small-sample distribution. The models nest ("E+exponents" in "E"
 in "none"), so each model's AIC is taken relative to the most restrictive one weighed: 2·Δk − G,
-where G is its gain in fit, the drop in deviance. AIC's penalty of 2 per parameter assumes G
-behaves as χ²(Δk) does when the extra parameters are not needed; with the noise scale fitted,
-G = n·log(1 + Δk·F/ν) with F ~ F(Δk, ν) (n runs, ν of them beyond the larger model's parameters),
-which on few degrees of freedom runs far beyond χ²: at n = 9, ν = 3, G > 2 in 45% of fits whose
-extra parameter is useless, against 16% for χ²(1). A flexible model that happens to pass close to
-its few points reads the small residuals as small noise, and AIC handed it the weight (measured on
-the advisor's replays, 2026-12-02: a crossing planted beyond the ladder, 5 + 4 runs, "nothing
-shared" took weight 0.99 at ΔAIC 9.7 where the F-test of the same fits gives p ≈ 0.07, and its
-P(B beats A) = 0.035 named the wrong winner). So G is replaced by the χ²(Δk) value as far in its
-tail as the F statistic is in its own (`calibrated_gain`): the same evidence, on the scale AIC's
-penalty assumes. With many runs F·Δk tends to χ²(Δk) and this is AIC. Measured by
-benchmarks/calibration.py (2026-12-02, AIC → this): planted truths, accuracy 0.75 → 0.77, Brier
-0.151 → 0.137, forecasts at P ≥ 0.9 right 0.95 → 0.97; gadre 0.90 → 0.91, 0.068 → 0.067, 1.00 →
-1.00 (605 such forecasts, 588 before); gemstones unchanged (0.95, 0.037, 1.00). Not AICc: its
-small-sample term, 2k(k+1)/(n−k−1), stands for the extra error of a point prediction from poorly
-determined parameters, which the bootstrap draws already carry into every interval, and at 9 runs
-it refuses a 6-parameter model whatever the data say (measured on the planted crossings of
-analysis.synthetic: the shrinking gap before a crossing was forecast as a lasting lead with
-P ≥ 0.95). Not Bayes factors (Zellner–Siow prior, the scale integrated out), which read few degrees
-of freedom alike but also charge each parameter ~log n: on gemstones' shapes under 2e8 parameters
-they gave the parallel model 0.95 (AIC 0.84), and the interval of the difference at 2e9 shrank to
-exclude the lead the published runs there show.
+where G = n·log(RSS_small / RSS_large) is its gain in fit over n runs, the noise scale fitted.
+AIC's penalty of 2 per parameter assumes G behaves as χ²(Δk) does when the extra parameters are not
+needed; in fact G = n·log(1 + Δk·F/ν) with F ~ F(Δk, ν) (ν runs beyond the larger model's
+parameters), which on few degrees of freedom runs far beyond χ²: at n = 9, ν = 3, G > 2 in 45% of
+fits whose extra parameter is useless, against 16% for χ²(1). A flexible model that happens to pass
+close to its few points reads the small residuals as small noise, and AIC hands it the weight. So G
+is replaced by the χ²(Δk) value as far in its tail as the F statistic is in its own
+(`calibrated_gain`): the same evidence, on the scale AIC's penalty assumes, and exact for these
+Gaussian fits (it was approximate on the Huber objective the comparison used before, whose
+exp(drop/n) is not a ratio of residual sums of squares). With many runs it is AIC. Not AICc: its
+small-sample term stands for the extra error of a prediction from poorly determined parameters,
+which the posterior draws already carry into every interval. Not Bayes factors: they charge each
+parameter ~log n and depend on the priors' widths, which here are wide by design.
 
 The chosen model, the one with the largest weight, gives the curves that are drawn and printed.
 A model with fewer than three runs beyond its free parameters cannot be scored (joint.deviance) and
@@ -46,17 +38,19 @@ import pandas as pd
 from scipy.stats import chi2
 from scipy.stats import f as f_dist
 
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, JointDraws, bootstrap_joint, run_leverage
+from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, Draws
 from scalinglab.analysis.fit import LawFit
 from scalinglab.analysis.forecast import Target
-from scalinglab.analysis.joint import (SHARINGS, ArmData, Layout, deviance, fit_joint, joint_clusters, joint_jacobian,
+from scalinglab.analysis.joint import (LEAST_SQUARES, SHARINGS, ArmData, Layout, deviance, fit_joint, joint_jacobian,
                                        layout, seen_directions, separate_starts, unit_covariance)
 from scalinglab.analysis.laws import Law
-from scalinglab.analysis.optimize import huber
+from scalinglab.analysis.posterior import NoiseData, Posterior, PosteriorFailed, sample
 from scalinglab.analysis.serialize import jsonable
 
 CLOSE_MODELS = 2.0
 """ΔAIC at or below which two models are not told apart (Burnham & Anderson 2002, §2.6)."""
+DEFAULT_DRAWS = 3200
+"""Posterior draws behind a comparison (one emcee chain of 32 walkers: analysis.posterior)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +68,10 @@ class JointFit:
     """Its share of the model average."""
     n_free: int
     status: str
-    """ok | boundary | not_converged | exact (as many runs as free parameters: no spread)."""
-    draws: JointDraws | None = None
+    """ok | boundary | not_converged | exact (as many runs as free parameters: no spread) |
+    no_posterior (its posterior could not be sampled: its share of the draws goes to the others)."""
+    draws: Posterior | None = None
+    """This model's posterior draws (its share of the average's)."""
     unit_covariance: np.ndarray | None = None
     """(JᵀJ)⁺ over the fitted rows (joint.unit_covariance)."""
 
@@ -112,24 +108,13 @@ class JointFit:
         lay, theta = self.layout, self.theta
         return joint_jacobian(lay, theta, 1, log_x_b) - joint_jacobian(lay, theta, 0, log_x_a)
 
-    def difference_leverage(self, log_x_a: np.ndarray, log_x_b: np.ndarray) -> np.ndarray:
-        """The variance of the fitted log L̂_b(x_b) − log L̂_a(x_a), row by row, per unit variance of
-        one run's log loss: cᵀ·M·c with c = J_b − J_a. At points both arms were fitted on, the
-        measured minus the fitted difference has variance (2 − this) × that of one run, as a
-        residual has (1 − its leverage): cᵀMc is the pair's share of the parameters the fit spent."""
-        if self.unit_covariance is None:  # an optimum without a finite derivative: nothing spent is known
-            return np.zeros(len(log_x_a))
-        c = self.difference_jacobian(log_x_a, log_x_b)
-        return np.einsum("ni,ij,nj->n", c, self.unit_covariance, c)
-
     def to_dict(self) -> dict:
         return jsonable({"sharing": self.sharing, "criterion": self.criterion, "weight": self.weight,
                          "objective": self.objective,
                          "n_free": self.n_free, "status": self.status,
                          "params": {"a": self.fit_a.params, "b": self.fit_b.params},
-                         "bootstrap": None if self.draws is None else {
-                             "resamples": self.draws.n_resamples, "failed": self.draws.n_failed,
-                             "resampling": self.draws.kind}})
+                         "posterior": None if self.draws is None else {
+                             "draws": len(self.draws.samples), "acceptance": self.draws.acceptance}})
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,6 +128,8 @@ class ModelChoice:
     """Each arm as the forecast sees it: the chosen model's point fit, the model average's draws."""
     runs: tuple[np.ndarray, np.ndarray]
     """Each arm's runs in the law's log inputs, one row per run (its latest): the design the fits stand on."""
+    mixture: Mixture | None = None
+    """The model average's posterior draws (None without draws)."""
 
     @property
     def best(self) -> JointFit:
@@ -156,7 +143,7 @@ class ModelChoice:
     def swapped(self) -> ModelChoice:
         """The same choice with the arms' roles exchanged (JointFit.swapped)."""
         return replace(self, fits={s: f.swapped() for s, f in self.fits.items()}, averaged=self.averaged[::-1],
-                       runs=self.runs[::-1])
+                       runs=self.runs[::-1], mixture=None if self.mixture is None else self.mixture.swapped())
 
     def remaining_variance(self, target: Target, plan: tuple[np.ndarray, np.ndarray]) -> float:
         """The share of the variance of the fitted difference at the target, log L̂_b − log L̂_a, that
@@ -187,6 +174,7 @@ class ModelChoice:
 
     def to_dict(self) -> dict:
         return jsonable({"criterion": "AIC", "likelihood_ratio": "calibrated to F", "averaging": "Akaike weights",
+                         "uncertainty": "posterior (emcee)",
                          "chosen": self.chosen, "forced": self.forced,
                          "models": [f.to_dict() for f in self.fits.values()]})
 
@@ -238,44 +226,64 @@ def arm_data(rows: pd.DataFrame, law: Law) -> ArmData:
 
 
 def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple[str, str], *,
-               sharing: str = "auto", bootstrap: int = DEFAULT_RESAMPLES, resampling: str = "residuals",
-               seed: int | tuple = 0, delta: float = 1e-3, level: float = DEFAULT_LEVEL) -> ModelChoice:
-    """Fit the joint models (or the one named by `sharing`), weigh them, bootstrap and average."""
+               sharing: str = "auto", draws: int = DEFAULT_DRAWS, noise: NoiseData | None = None,
+               seed: int | tuple = 0, level: float = DEFAULT_LEVEL) -> ModelChoice:
+    """Fit the joint models (or the one named by `sharing`), weigh them, sample and average.
+
+    noise: the run-to-run noise measured apart from the law (seeds, the table's standard errors),
+    which the posteriors take as data; None where the table has no such measurement."""
     data = (arm_data(rows_a, law), arm_data(rows_b, law))
-    starts = separate_starts(law, data, delta)
+    starts = separate_starts(law, data, LEAST_SQUARES)
     sharings = SHARINGS if sharing == "auto" else (sharing,)
-    n_rows = sum(len(d.y) for d in data)
-    n_clusters = sum(d.n_clusters for d in data)
+    n_runs = sum(d.n_clusters for d in data)
     point, deviances = {}, {}
     for s in sharings:
         lay = layout(law, s)
-        sol = fit_joint(lay, data, starts, delta)
+        sol = fit_joint(lay, data, starts, LEAST_SQUARES)
         status = ("boundary" if sol.at_bound else "ok" if sol.converged else "not_converged")
-        if n_clusters <= lay.n_free:
+        if n_runs <= lay.n_free:
             status = "exact"
         point[s] = (lay, sol, status)
-        deviances[s] = deviance(sol.objective, n_rows, n_clusters, lay.n_free, delta)
+        deviances[s] = deviance(_weighted_rss(lay, sol.theta, data), n_runs, lay.n_free)
     n_free = {s: p[0].n_free for s, p in point.items()}
-    scores = criteria(deviances, n_free, n_clusters)
+    scores = criteria(deviances, n_free, n_runs)
     weights = model_weights(scores, n_free)
     order = sorted(point, key=lambda s: (-weights[s], scores[s], n_free[s]))
     fits = {}
     for i, s in enumerate(order):
         lay, sol, status = point[s]
-        # The model linearised at its optimum: what the fit spent on each point, for the
-        # bootstrap's residuals and for the noise read from the fit (JointFit.difference_leverage).
+        # The model linearised at its optimum: the design's information, for the advisor's forecast
+        # of what further runs would pin down (ModelChoice.remaining_variance).
         jac = np.concatenate([joint_jacobian(lay, sol.theta, arm, d.log_x) for arm, d in enumerate(data)])
-        covariance = unit_covariance(jac)
-        draws = None
-        share = int(round(bootstrap * weights[s]))
-        if share > 0:
-            # Each model draws its share of the average; one stream per model, so adding a model
-            # leaves the others' draws alone.
-            draws = bootstrap_joint(lay, sol.theta, data, resampling, share, (*np.atleast_1d(seed), i), delta,
-                                    run_leverage(jac, joint_clusters(data), covariance))
-        fits[s] = _joint_fit(lay, sol, status, scores[s], weights[s], data, (rows_a, rows_b), arms, draws, delta, level,
-                             resampling, covariance)
-    return ModelChoice(fits, order[0], sharing != "auto", _average(fits, bootstrap), tuple(map(latest_rows, data)))
+        post = None
+        share = int(round(draws * weights[s]))
+        if share > 0 and status != "exact":
+            # One chain per model, seeded apart, thinned to its share of the average.
+            try:
+                chain = sample(lay, sol.theta, data, noise, seed=(*np.atleast_1d(seed), i))
+            except PosteriorFailed:
+                status = "no_posterior"
+            else:
+                keep = np.linspace(0, len(chain.samples) - 1, min(share, len(chain.samples))).round().astype(int)
+                post = chain.take(keep)
+        fits[s] = _joint_fit(lay, sol, status, scores[s], weights[s], data, (rows_a, rows_b), arms, post, level,
+                             unit_covariance(jac))
+    mixture = _mixture(fits)
+    chosen = fits[order[0]]
+    averaged = (chosen.fit_a, chosen.fit_b) if mixture is None else (
+        replace(chosen.fit_a, draws=Draws(mixture.samples[:, 0], len(mixture.samples), 0, seed)),
+        replace(chosen.fit_b, draws=Draws(mixture.samples[:, 1], len(mixture.samples), 0, seed)))
+    return ModelChoice(fits, order[0], sharing != "auto", averaged, tuple(map(latest_rows, data)), mixture)
+
+
+def _weighted_rss(lay: Layout, theta: np.ndarray, data: tuple[ArmData, ArmData]) -> float:
+    """Σ of squared log residuals, each row weighted 1/m of its run's m rows (a run counts once)."""
+    params = lay.split(theta)
+    total = 0.0
+    for i, d in enumerate(data):
+        resid = np.log(lay.law.predict(params[i], d.log_x)) - d.y
+        total += float(np.sum(resid**2 / np.bincount(d.clusters)[d.clusters]))
+    return total
 
 
 def latest_rows(d: ArmData) -> np.ndarray:
@@ -286,20 +294,33 @@ def latest_rows(d: ArmData) -> np.ndarray:
     return d.log_x[order[last]]
 
 
-def _average(fits: dict[str, JointFit], n: int) -> tuple[LawFit, LawFit]:
-    """The chosen model's point fits, with every weighted model's draws (each drew its share)."""
-    chosen = next(iter(fits.values()))
-    parts = [f.draws.samples for f in fits.values() if f.draws is not None and len(f.draws.samples)]
+@dataclass(frozen=True, eq=False)
+class Mixture:
+    """The model average's draws: every weighed model's posterior draws, in proportion to its weight."""
+
+    samples: np.ndarray
+    """(n, 2, p): each arm's natural parameters."""
+    scatter: np.ndarray
+    """(n,): the relative scatter of a point around its model's law."""
+    noise: np.ndarray | None
+    """(n,): the run-to-run noise, where the table measured it apart from the law."""
+    model: np.ndarray
+    """(n,): which model each draw came from (its sharing)."""
+
+    def swapped(self) -> Mixture:
+        return replace(self, samples=self.samples[:, ::-1, :])
+
+
+def _mixture(fits: dict[str, JointFit]) -> Mixture | None:
+    parts = [(s, f.draws) for s, f in fits.items() if f.draws is not None and len(f.draws.samples)]
     if not parts:
-        return chosen.fit_a, chosen.fit_b
-    samples = np.concatenate(parts)
-    first = next(f.draws for f in fits.values() if f.draws is not None)
-    failed = sum(f.draws.n_failed for f in fits.values() if f.draws is not None)
-    mixed = JointDraws(samples, n, failed, first.kind, first.seed)
-    return replace(chosen.fit_a, bootstrap=mixed.arm(0)), replace(chosen.fit_b, bootstrap=mixed.arm(1))
+        return None
+    noise = None if any(p.noise is None for _, p in parts) else np.concatenate([p.noise for _, p in parts])
+    return Mixture(np.concatenate([p.samples for _, p in parts]), np.concatenate([p.scatter for _, p in parts]), noise,
+                   np.concatenate([np.full(len(p.samples), s, dtype=object) for s, p in parts]))
 
 
-def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, level, resampling,
+def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws: Posterior | None, level,
                covariance) -> JointFit:
     params = lay.split(sol.theta)
     law = lay.law
@@ -310,9 +331,9 @@ def _joint_fit(lay, sol, status, crit, weight, data, rows, arms, draws, delta, l
         data_range = {name: (float(x[:, j].min()), float(x[:, j].max())) for j, name in enumerate(law.inputs)}
         if "compute" not in data_range:
             data_range["compute"] = (float(r["compute"].min()), float(r["compute"].max()))
+        arm_draws = None if draws is None else Draws(draws.samples[:, i], len(draws.samples), 0, 0)
         views.append(LawFit(law, arms[i], dict(zip(law.param_names, map(float, params[i]))),
-                            float(np.sum(huber(residuals, delta))), status, "joint", delta, len(d.y),
-                            d.n_clusters, data_range, residuals, None if draws is None else draws.arm(i), level,
-                            lay.shared, resampling))
+                            float(np.sum(residuals**2)), status, "joint", LEAST_SQUARES, len(d.y), d.n_clusters,
+                            data_range, residuals, arm_draws, level, lay.shared, "posterior"))
     return JointFit(lay.sharing, views[0], views[1], sol.objective, crit, weight, lay.n_free, status, draws,
                     covariance)

@@ -6,28 +6,22 @@ e.g. per-budget optimal points); failing that, at the same width (architectures 
 counts differ: then the pair is not equal compute, and the report says so). Never an average across
 budgets: that mixes well and badly allocated runs.
 
-Each difference gets a standard error, and a sign flip counts only between differences that exceed
-twice theirs. The noise of one run's loss comes, in order of preference, from seeds (rows of one
-arm at the same point: pooled standard deviation), from the table's own standard errors of the
-loss, or from the fit: the spread of the measured log differences around the fitted ones, where a
-misfit the two arms share cancels. That spread is smaller than a run's noise by what the fit spent
-on those very points (a residual's variance is (1 − its leverage) × the noise's), so each pair's
-share of the fit's parameters is given back, as in s² = RSS / (n − p): σ² = Σ gap² / Σ (2 − h),
-h the leverage of the fitted difference (models.JointFit.difference_leverage). Without that, a
-ladder of five runs per arm read the noise at a third of the truth (benchmarks/noise.py).
+Each difference gets a standard error from the run-to-run noise (analysis.noise: seeds, the
+table's own standard errors, or the local smoothness of these very differences; never the law's
+misfit), and a sign flip counts only between differences that exceed twice theirs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from scalinglab.analysis.design import budget_groups
+from scalinglab.analysis.noise import UNMEASURED, Noise, seed_noise, smoothness_noise, table_noise
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import size_key
+from scalinglab.analysis.table import last_rows, size_key
 
 SIGNIFICANT = 2.0
 """A difference counts as a lead when it exceeds this many standard errors."""
@@ -53,9 +47,10 @@ class Observed:
     se: tuple[float, ...]
     """Standard error of each difference."""
     noise: float
-    """Standard deviation of one run's loss (nats), as used for the standard errors."""
+    """Standard deviation of one run's loss (nats, at the pairs' median loss), as used for the standard errors."""
     noise_source: str
-    """'seeds (k replicated points)', 'standard errors in the table', 'the fit (…)' or 'none'."""
+    """What measured it, in words: 'seeds (k replicated points)', 'standard errors in the table', 'local
+    smoothness (n paired differences)' or 'none'."""
     sign_changes: tuple[tuple[float, float], ...]
     """Between which consecutive leads (beyond noise) the leader changes: (size, size), or, when
     sizes hold several budgets, the two token counts at one N."""
@@ -63,6 +58,8 @@ class Observed:
     """When sizes hold several budgets: the N at which each change happens along D."""
     noise_dof: float = float("inf")
     """Degrees of freedom behind `noise` (inf: a standard error from many eval tokens)."""
+    run_noise: Noise = UNMEASURED
+    """The same, relative (the σ of log loss), as the comparison's posterior and forecast take it."""
 
     @property
     def significant(self) -> np.ndarray:
@@ -80,26 +77,10 @@ class Observed:
                                          "within_noise": tie})
 
 
-def _empty(noise: float, source: str, dof: float) -> Observed:
-    return Observed("none", (), (), (), (), (), (), (), (), noise, source, (), (), dof)
-
-
-
-def seed_noise(frame: pd.DataFrame) -> tuple[float, int, int]:
-    """Pooled standard deviation of the loss over points one arm ran more than once, how many such
-    points, and the degrees of freedom of the estimate."""
-    if not {"params", "tokens"} <= set(frame):
-        return float("nan"), 0, 0
-    # A run two arms share (their settings meet at one width) appears under both: count it once.
-    frame = frame.drop_duplicates([c for c in ("params", "tokens", "seed", "loss") if c in frame])
-    keyed = frame.assign(_n=size_key(frame["params"]), _d=size_key(frame["tokens"]))
-    groups = keyed.groupby(["group", "_n", "_d"])["loss"]
-    var, count = groups.var(ddof=1), groups.size()
-    rep = count > 1
-    if not rep.any():
-        return float("nan"), 0, 0
-    dof = int((count[rep] - 1).sum())
-    return float(np.sqrt(((count[rep] - 1) * var[rep]).sum() / dof)), int(rep.sum()), dof
+def describe(noise: Noise) -> str:
+    """The noise's source in words, for Observed.noise_source."""
+    return {"seeds": f"seeds ({noise.detail})", "standard errors": "standard errors in the table",
+            "smoothness": f"local smoothness ({noise.detail})"}.get(noise.source, "none")
 
 
 def _key_columns(key: str, both: pd.DataFrame) -> pd.DataFrame:
@@ -123,17 +104,11 @@ def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str) -> pd.DataFra
     return per.xs("a").merge(per.xs("b"), left_index=True, right_index=True, suffixes=("_a", "_b")).sort_index()
 
 
-FittedDifference = Callable[[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""(N, D, C_a, C_b) arrays (N None: pairs are not at one model size) → the fit's log L̂_b − log L̂_a
-at each pair, and that difference's leverage (0 where it is not known)."""
-
-
-def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, fitted: FittedDifference | None = None,
-            frontier_a: pd.DataFrame | None = None, frontier_b: pd.DataFrame | None = None) -> Observed:
+def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, frontier_a: pd.DataFrame | None = None,
+            frontier_b: pd.DataFrame | None = None) -> Observed:
     """Pair the arms' rows (Runs.frame of each arm, every checkpoint) and judge each difference.
 
     frontier_*: the arms' frontier points (isoFLOP minima), paired by budget when rows do not pair.
-    fitted: the chosen fit of the two arms, the last resort for standard errors.
     """
     options = []
     if {"params", "tokens"} <= set(frame_a) and {"params", "tokens"} <= set(frame_b):
@@ -144,30 +119,20 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, fitted: FittedDifferen
         options.append(("compute", frame_a, frame_b))
     if "width" in frame_a and "width" in frame_b and frame_a["width"].notna().all() and frame_b["width"].notna().all():
         options.append(("width", frame_a, frame_b))
-    found = [(key, _pairs(fa, fb, key)) for key, fa, fb in options]
-    enough = [(k, p) for k, p in found if len(p) >= 2]
-    key, pairs = enough[0] if enough else max(found, key=lambda kp: len(kp[1]))
+    found = [(key, fa, fb, _pairs(fa, fb, key)) for key, fa, fb in options]
+    enough = [f for f in found if len(f[3]) >= 2]
+    key, fa, fb, pairs = enough[0] if enough else max(found, key=lambda f: len(f[3]))
+    noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, _pairs(last_rows(fa), last_rows(fb), key), key)
     if pairs.empty:
-        key = "none"
-
-    sigma, replicated, dof = seed_noise(pd.concat([frame_a, frame_b]))
-    if pairs.empty:
-        return _empty(sigma, f"seeds ({replicated} replicated points)" if replicated else "none", dof or float("inf"))
-    if replicated:
-        source = f"seeds ({replicated} replicated point{'s' if replicated > 1 else ''})"
-        se = sigma * np.sqrt(1 / pairs["count_a"].to_numpy() + 1 / pairs["count_b"].to_numpy())
-    elif "loss_se_a" in pairs and pairs["loss_se_a"].notna().all() and pairs["loss_se_b"].notna().all():
-        source = "standard errors in the table"
+        return Observed("none", (), (), (), (), (), (), (), (), _nats(noise, frame_a, frame_b), describe(noise), (), (),
+                        noise.dof if noise.measured else float("inf"), noise)
+    if noise.source == "standard errors":
         se = np.sqrt(pairs["loss_se_a"] ** 2 / pairs["count_a"] + pairs["loss_se_b"] ** 2 / pairs["count_b"]).to_numpy()
-        sigma, dof = float(np.median(np.concatenate([pairs["loss_se_a"], pairs["loss_se_b"]]))), float("inf")
-    elif fitted is not None and len(pairs) >= 3 and (fit := _fit_noise(pairs, key, fitted)) is not None:
-        source = "the fit (spread of the measured differences around the fitted ones)"
-        relative, dof = fit
+    elif noise.measured:
         level = 0.5 * (pairs["loss_a"] + pairs["loss_b"]).to_numpy()
-        se = np.sqrt(2.0) * relative * level
-        sigma = relative * float(np.median(level))
+        se = noise.sigma * level * np.sqrt(1 / pairs["count_a"].to_numpy() + 1 / pairs["count_b"].to_numpy())
     else:
-        source, se, dof = "none", np.zeros(len(pairs)), float("inf")
+        se = np.zeros(len(pairs))
     diff = (pairs["loss_b"] - pairs["loss_a"]).to_numpy()
     sizes = pairs["size_a"].to_numpy(float)
     tokens = pairs["tokens_a"].to_numpy(float)
@@ -178,33 +143,48 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, fitted: FittedDifferen
     loss_a, loss_b = pairs["loss_a"].to_numpy()[order], pairs["loss_b"].to_numpy()[order]
     changes, at = _sign_changes(key, sizes, tokens, diff, se)
     return Observed(key, tuple(sizes), tuple(tokens), tuple(compute), tuple(ratio), tuple(loss_a), tuple(loss_b),
-                    tuple(diff), tuple(se), float(sigma), source, changes, at, float(dof))
+                    tuple(diff), tuple(se), _nats(noise, frame_a, frame_b), describe(noise), changes, at,
+                    noise.dof if noise.measured else float("inf"), noise)
 
 
-def _fit_noise(pairs: pd.DataFrame, key: str, fitted: FittedDifference) -> tuple[float, float] | None:
-    """Relative σ of one run's loss from the pairs' log gaps around the fit, and its degrees of
-    freedom (None when the fit passed through the pairs: no freedom left to measure the noise).
+def _nats(noise: Noise, frame_a: pd.DataFrame, frame_b: pd.DataFrame) -> float:
+    """The relative σ in nats, at the median loss of both arms' rows."""
+    if not noise.measured:
+        return float("nan")
+    return noise.sigma * float(np.median(np.concatenate([frame_a["loss"], frame_b["loss"]])))
 
-    With checkpoints, each run's latest pair, where three or more runs pair: a forecast is of final
-    losses, and a checkpoint mid-schedule also carries how the law misfits a run's trajectory. Rows
-    of one run otherwise count as one run's worth of freedom between them, as in the model
-    criterion (joint.aic).
-    """
-    if "run_a" in pairs and pairs["run_a"].duplicated().any():
-        latest = pairs.reset_index(drop=True)
-        latest = latest.loc[latest.groupby("run_a")["compute_a"].idxmax()]  # compute grows along a run
-        if len(latest) >= 3:  # what a forecast of final losses needs: their noise, not a checkpoint's misfit
-            pairs = latest
-    n = pairs["size_a"].to_numpy(float) if key == "N and D" else None
-    log_fitted, leverage = fitted(n, pairs["tokens_a"].to_numpy(float), pairs["compute_a"].to_numpy(float),
-                                  pairs["compute_b"].to_numpy(float))
-    gap = np.log(pairs["loss_b"] / pairs["loss_a"]).to_numpy() - log_fitted
-    freedom = np.clip(2.0 - leverage, 0.0, 2.0)
-    runs = pairs["run_a"].nunique() if "run_a" in pairs else len(pairs)
-    dof = 0.5 * float(freedom.sum()) * runs / len(pairs)
-    if dof < 1.0:
-        return None
-    return float(np.sqrt(np.sum(gap**2) / freedom.sum())), dof
+
+def measure_noise(both: pd.DataFrame, pairs: pd.DataFrame, final_pairs: pd.DataFrame, key: str) -> Noise:
+    """The run-to-run noise of one run (relative), by the first source the table offers (analysis.noise):
+    seeds, its own standard errors, the local smoothness of the paired differences of runs' last rows."""
+    seeds = seed_noise(both)
+    if seeds.measured:
+        return seeds
+    if "loss_se_a" in pairs and len(pairs) and pairs["loss_se_a"].notna().all() and pairs["loss_se_b"].notna().all():
+        return table_noise(np.r_[pairs["loss_a"], pairs["loss_b"]], np.r_[pairs["loss_se_a"], pairs["loss_se_b"]])
+    return smoothness_noise(_smooth_lines(final_pairs, key))
+
+
+def _smooth_lines(pairs: pd.DataFrame, key: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Lines of pairs along which their differences should vary smoothly: at one tokens-per-parameter
+    ratio, one N, one D or one budget (whichever gives the most neighbouring triples) along the other
+    coordinate; pairs by compute or width form one line along compute."""
+    if pairs.empty:
+        return []
+    d = np.log((pairs["loss_b"] / pairs["loss_a"]).to_numpy(float))
+    f = (1 / pairs["count_a"] + 1 / pairs["count_b"]).to_numpy(float)
+    log_c = np.log(((pairs["compute_a"] + pairs["compute_b"]) / 2).to_numpy(float))
+    if key != "N and D":
+        return [(log_c, d, f)]
+    log_n, log_d = np.log(pairs["size_a"].to_numpy(float)), np.log(pairs["tokens_a"].to_numpy(float))
+    best: list = []
+    for fixed, along in ((log_d - log_n, log_n), (log_n, log_d), (log_d, log_n), (log_c, log_n)):
+        labels = np.round(fixed / np.log(1 + 0.02)).astype(int)  # within 2%: one line
+        lines = [(along[labels == v], d[labels == v], f[labels == v]) for v in np.unique(labels)]
+        lines = [ln for ln in lines if len(ln[0]) >= 3]
+        if sum(len(ln[0]) - 2 for ln in lines) > sum(len(ln[0]) - 2 for ln in best):
+            best = lines
+    return best
 
 
 def _sign_changes(key, sizes, tokens, diff, se):

@@ -73,3 +73,74 @@ def table(scenario: str, seed: int = 0, sizes: int = 8, noise: float = NOISE) ->
     df = pd.concat(frames, ignore_index=True)
     df.attrs["source"] = f"synthetic-{scenario}-{seed}"
     return df, t
+
+
+PLANTED = ("identical", "inside", "beyond", "never")
+"""The scenarios of the coverage benchmark: identical arms; a crossing inside the ladder; a crossing
+beyond it (the data show one arm ahead, the target the other); never crossing (one arm's reducible
+loss a constant factor above the other's)."""
+TARGET_FACTOR = 10.0
+"""The forecast is checked at 10× the ladder's largest compute, the comparison's default target."""
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A table's planted truth: both arms' L(C) = E + A·C^−α, the noise, and what follows at the target."""
+
+    scenario: str
+    truth: Truth
+    noise: float
+    """Relative run-to-run noise (the σ of log loss)."""
+    compute: np.ndarray
+    """The ladder's computes."""
+    crossing: float | None
+    """Where the arms' expected losses cross (None: they never do)."""
+
+    @property
+    def target(self) -> float:
+        return TARGET_FACTOR * float(self.compute.max())
+
+    @property
+    def delta(self) -> float:
+        """E[L_b] − E[L_a] at the target."""
+        return float(self.truth.loss("b", self.target) - self.truth.loss("a", self.target))
+
+
+def planted(scenario: str, seed: int, *, sizes: int | None = None, noise: float | None = None,
+            replicates: bool = False) -> tuple[pd.DataFrame, Planted]:
+    """One planted table of a scenario (PLANTED), its truth drawn at random from plausible laws.
+
+    Each draw varies what a method must not be tuned to: 4–8 sizes per arm (`sizes`), noise 0.3–1%
+    per run (`noise`), E in 1.6–2.4, α in 0.08–0.2, the reducible share of the smallest run's loss
+    in 0.35–0.65, the ladder's first size, where a crossing lies, and which arm is which.
+    replicates: a second seed at each arm's two smallest sizes (the noise measured with 4 dof).
+    """
+    if scenario not in PLANTED:
+        raise ValueError(f"unknown scenario '{scenario}' (choose from {', '.join(PLANTED)})")
+    rng = np.random.default_rng([seed, PLANTED.index(scenario)])
+    sizes = int(rng.integers(4, 9)) if sizes is None else sizes
+    noise = float(rng.uniform(0.003, 0.01)) if noise is None else noise
+    n, d, c = ladder(sizes, smallest=10 ** rng.uniform(6, 7))
+    e, alpha, share = rng.uniform(1.6, 2.4), rng.uniform(0.08, 0.2), rng.uniform(0.35, 0.65)
+    a = e * share / (1 - share) * c[0] ** alpha
+    base, other, crossing = (e, a, alpha), (e, a, alpha), None
+    if scenario == "never":
+        other = (e, a * (1 + rng.choice([-1, 1]) * rng.uniform(0.04, 0.12)), alpha)
+    elif scenario in ("inside", "beyond"):
+        log_lo, log_hi = np.log(c[0]), np.log(c[-1])
+        crossing = float(np.exp(log_lo + rng.uniform(0.3, 0.7) * (log_hi - log_lo)) if scenario == "inside"
+                         else c[-1] * 10 ** rng.uniform(0.1, 0.6))
+        alpha_b = alpha * (1 + rng.uniform(0.1, 0.3))
+        other = (e, a * crossing ** -alpha / crossing ** -alpha_b, alpha_b)
+    truth = Truth(base, other) if rng.random() < 0.5 else Truth(other, base)
+    frames = []
+    for arm in ("a", "b"):
+        seeds = np.r_[np.zeros(sizes, int), np.ones(2 if replicates else 0, int)]
+        at = np.r_[np.arange(sizes), np.arange(2 if replicates else 0)]
+        loss = truth.loss(arm, c[at]) * np.exp(rng.normal(0.0, noise, len(at)))
+        frames.append(pd.DataFrame({"arm": arm, "run_id": [f"{arm}-{i}-s{s}" for i, s in zip(at, seeds)],
+                                    "params": n[at], "tokens": d[at], "compute": c[at], "seed": seeds,
+                                    "loss": loss}))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs["source"] = f"planted-{scenario}-{seed}"
+    return df, Planted(scenario, truth, noise, c, crossing)

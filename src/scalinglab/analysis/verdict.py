@@ -1,14 +1,24 @@
-"""An honest verdict: name a winner only when the forecast and the data agree that there is one.
+"""The decision, as a researcher makes it: B better, A better, equivalent within a margin, or uncertain.
 
-A confident wrong winner is the worst answer a comparison can give; "uncertain" is a correct one
-when the data cannot decide. The forecast names no winner when
-- P(B beats A) lies within UNCERTAIN (0.2–0.8), or the Δ interval straddles 0; or
-- the runner-up joint model is about as good (models.CLOSE_MODELS) and names the other winner; or
-- there is no spread to judge by (a fit through as many runs as it has parameters); or
+It reads the forecast's P(B better) = P(E[L_B] < E[L_A]) at the target (analysis.forecast) and
+P(|Δ| < margin), at one stated level (LEVEL, 95%):
+- B better: P(B better) ≥ (1 + level)/2 — the level's two-sided interval of Δ lies below 0;
+- A better: P(B better) ≤ (1 − level)/2;
+- equivalent: P(|Δ| < margin) ≥ level — whichever is ahead, by less than a difference that matters
+  (it takes precedence: "B ahead by less than the margin" is an equivalence);
+- uncertain: neither, with the reasons and the run that would settle it.
+The margin (`margin`) is by default the run-to-run noise of one run at the target's loss: a
+difference below it is one that no single training run can show, since which recipe's run comes
+out ahead is then decided more by its seed than by its recipe (P of a run of B beating one of A
+stays within Φ(±1/√2) = 0.24–0.76). Where nothing measured the noise, 1% of the loss stands in.
+A confident wrong winner is the worst answer a comparison can give; "uncertain" and "equivalent"
+are correct ones when the data cannot tell a difference that matters. So no winner is named while
 - some joint model could not be weighed (too few runs beyond its parameters): the forecast then
-  rests on the simpler models alone (with few runs, the parallel one, whose curves cannot cross),
-  and its confidence says nothing yet about what the untested model would forecast.
-An uncertain verdict says what would settle it: runs of both arms at the next rung up.
+  rests on the simpler models alone (with few runs, those whose curves cannot cross), and its
+  confidence says nothing yet about what the untested model would forecast; or
+- there is no spread to judge by (a fit through as many runs as it has parameters).
+A study that looks several times (run --adaptive) decides at a stricter level at each look
+(`look_level`), so that its wrong decisions over all its looks stay within 1 − LEVEL.
 """
 
 from __future__ import annotations
@@ -17,59 +27,111 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from scalinglab.analysis.forecast import Forecast
-from scalinglab.analysis.models import CLOSE_MODELS, ModelChoice
+from scalinglab.analysis.models import ModelChoice
+from scalinglab.analysis.noise import Noise
 from scalinglab.analysis.serialize import jsonable
+from scalinglab.config import ConfigError
 
-UNCERTAIN = (0.2, 0.8)
+LEVEL = 0.95
+"""The decision's level: the share of its decisions that are right, where the data decide."""
+MARGIN_FALLBACK = 0.01
+"""Without a measured noise, the margin is this share of the loss at the target."""
+KINDS = ("b", "a", "equivalent", "uncertain")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    winner: str | None
-    """'a', 'b', or None when uncertain."""
+    kind: str
+    """'b' (B better), 'a' (A better), 'equivalent' or 'uncertain'."""
     reasons: tuple[str, ...]
-    """Why no winner is named (empty when one is)."""
+    """Why no winner and no equivalence are named (empty otherwise)."""
     settle: str | None
     """What run would settle an uncertain verdict."""
     settle_compute: float | None = None
+    level: float = LEVEL
+    ahead: str | None = None
+    """'a' or 'b' when the level's interval of Δ excludes 0 (also within an equivalence)."""
+
+    @property
+    def winner(self) -> str | None:
+        """'a' or 'b' when one arm is named better; None when equivalent or uncertain."""
+        return self.kind if self.kind in ("a", "b") else None
 
     @property
     def uncertain(self) -> bool:
-        return self.winner is None
+        return self.kind == "uncertain"
+
+    @property
+    def decided(self) -> bool:
+        """A winner or an equivalence: the data answered the question."""
+        return self.kind != "uncertain"
 
     def to_dict(self) -> dict:
-        return jsonable(self.__dict__ | {"uncertain": self.uncertain})
+        return jsonable(self.__dict__ | {"winner": self.winner, "uncertain": self.uncertain})
 
 
-def decide(forecast: Forecast, choice: ModelChoice, runner_up: Forecast | None, ladder_step: float,
-           names: tuple[str, str]) -> Verdict:
+def margin(noise: Noise, loss_at_target: float, given: float | None = None) -> tuple[float, str]:
+    """The equivalence margin in nats, and what it is: `given`, else one run's noise at the target."""
+    if given is not None:
+        return float(given), "given with --margin"
+    if noise.measured:
+        return noise.sigma * loss_at_target, "one run's noise at the target"
+    return MARGIN_FALLBACK * loss_at_target, f"{MARGIN_FALLBACK:.0%} of the loss at the target (no noise measured)"
+
+
+def check_margin(given: float | None, losses: np.ndarray) -> None:
+    """A margin must be a non-negative finite number of nats, below the losses it is compared with."""
+    if given is None:
+        return
+    if not (math.isfinite(given) and given >= 0):
+        raise ConfigError(f"must be a non-negative number of nats, got {given:g}", option="margin")
+    top = float(np.max(losses)) if len(losses) else math.inf
+    if given >= top:
+        raise ConfigError(f"{given:g} nats is not below the losses it would judge (the largest is {top:.4g})",
+                          option="margin")
+
+
+def check_level(level: float, option: str = "level") -> None:
+    if not (math.isfinite(level) and 0.5 < level < 1):
+        raise ConfigError(f"must be between 0.5 and 1, got {level:g}", option=option)
+
+
+def verdict_kind(p_better: float, p_equivalent: float, level: float = LEVEL) -> str:
+    """The verdict the two probabilities give at `level`, the data's weighing aside: 'equivalent',
+    'b', 'a' or 'uncertain' (the rule of the module docstring, for a forecast or a simulated one)."""
+    tail = (1 - level) / 2
+    if p_equivalent >= level:
+        return "equivalent"
+    if p_better >= 1 - tail:
+        return "b"
+    if p_better <= tail:
+        return "a"
+    return "uncertain"
+
+
+def decide(forecast: Forecast, choice: ModelChoice, ladder_step: float, names: tuple[str, str],
+           level: float = LEVEL) -> Verdict:
     """The verdict at the target. ladder_step: the typical compute ratio between the runs' rungs."""
+    p, eq = forecast.p_b_better, forecast.p_equivalent
+    tail = (1 - level) / 2
+    ahead = None if not math.isfinite(p) else "b" if p >= 1 - tail else "a" if p <= tail else None
     reasons = []
-    p = forecast.p_b_beats_a
     if not math.isfinite(p):
         reasons.append("no spread: the fit passes through as many runs as it has parameters")
-    else:
-        if UNCERTAIN[0] <= p <= UNCERTAIN[1]:
-            reasons.append(f"P({names[1]} beats {names[0]}) = {p:.2f} is between {UNCERTAIN[0]} and {UNCERTAIN[1]}")
-        lo, hi = forecast.delta_interval
-        if lo < 0 < hi:
-            reasons.append(f"the {int(round(100 * choice.best.fit_a.level))}% interval of the difference "
-                           f"({lo:+.3g} to {hi:+.3g}) includes 0")
     if not choice.forced and not all_weighed(choice):
         reasons.append(f"too few runs to weigh every joint model ({', '.join(_unweighed(choice))} could not be): "
                        f"a model the data cannot yet test might disagree")
-    rival = choice.runner_up
-    # Weights exp(−ΔAIC/2): a rival within CLOSE_MODELS of the best has at least e^−1 of its weight.
-    if rival is not None and runner_up is not None and runner_up.winner != forecast.winner \
-            and rival.weight >= choice.best.weight * np.exp(-CLOSE_MODELS / 2):
-        gap = rival.criterion - choice.best.criterion
-        score = f"ΔAIC {gap:.1f}" if np.isfinite(gap) else "too few runs to rank the models"
-        reasons.append(f"the runner-up model ({_shared(rival.sharing)}; {score}) names "
-                       f"{names[0 if runner_up.winner == 'a' else 1]}")
-    if not reasons:
-        return Verdict(forecast.winner, (), None)
+    if not reasons and verdict_kind(p, eq, level) != "uncertain":
+        return Verdict(verdict_kind(p, eq, level), (), None, level=level, ahead=ahead)
+    if math.isfinite(p):
+        if ahead is None:
+            reasons.append(f"P({names[1]} better) = {p:.2f} is between {tail:.3g} and {1 - tail:.3g}")
+        if eq < level:
+            reasons.append(f"the difference may exceed the margin of {forecast.margin:.3g} nats (P(|Δ| < margin) = "
+                           f"{eq:.2f})")
     top = max(choice.best.fit_a.data_range["compute"][1], choice.best.fit_b.data_range["compute"][1])
     # At least a doubling: checkpoints and dense grids have rungs closer than any run worth adding.
     step = max(ladder_step, 2.0) if np.isfinite(ladder_step) else 10.0
@@ -77,7 +139,24 @@ def decide(forecast: Forecast, choice: ModelChoice, runner_up: Forecast | None, 
     settle = (f"runs of both arms at about {nxt:.2g} FLOPs (the next rung, {step:.2g}× the largest run) would narrow "
               f"it" if nxt < forecast.compute else
               f"runs of both arms at the target ({forecast.compute:.2g} FLOPs) would settle it")
-    return Verdict(None, tuple(reasons), settle, nxt)
+    return Verdict("uncertain", tuple(reasons), settle, nxt, level, ahead)
+
+
+def look_level(spent: float, total: float, looked: float, level: float = LEVEL) -> float:
+    """The level one look of a sequential study decides at, so that all its looks together keep their
+    wrong decisions within 1 − level: an O'Brien–Fleming-type spending function (Lan & DeMets 1983),
+    α(t) = 2 − 2Φ(z_{1−α/2}/√t) with t the share of the planned compute spent, strict early (when
+    the fits rest on the smallest runs) and close to the plain level at the end. Each look spends
+    α(t) − α(t_before) (`looked`: the share spent at the last look that could decide), which is
+    conservative, since it ignores that successive looks share their data."""
+    alpha = 1 - level
+    z = ndtri(1 - alpha / 2)
+
+    def spend(t: float) -> float:
+        return 0.0 if t <= 0 else float(2 - 2 * ndtr(z / np.sqrt(min(t, 1.0))))
+
+    t, before = (spent / total if total > 0 else 1.0), (looked / total if total > 0 else 0.0)
+    return 1 - max(spend(t) - spend(before), 1e-6)
 
 
 def all_weighed(choice: ModelChoice) -> bool:

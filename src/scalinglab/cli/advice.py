@@ -19,17 +19,46 @@ if TYPE_CHECKING:
     from scalinglab.config import Study
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
-SETTLE = typer.Option(0.05, "--settle", help="Settled when P(B beats A) is below this or above 1 − this.")
+ERROR_RATE = typer.Option(None, "--error-rate", show_default=False,
+                          help="Wrong decisions allowed (default 0.05): the verdict is taken at 1 − this "
+                               "(an adaptive study spends it over its looks).")
+SETTLE = typer.Option(None, "--settle", hidden=True, help="Deprecated: the old name of --error-rate.")
+DRAWS = typer.Option(None, "--draws", min=50, show_default=False,
+                     help="Posterior draws behind the probabilities (default 3200).")
+OLD_BOOTSTRAP = typer.Option(None, "--bootstrap", hidden=True, help="Deprecated: read as --draws.")
 
 
 def _say(text: str) -> None:
     out_console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _band(settle: float) -> tuple[float, float]:
-    if not 0 < settle < 0.5:
-        fail(f"--settle: must be between 0 and 0.5, got {settle:g}")
-    return settle, 1 - settle
+def error_rate_of(error_rate: float | None, settle: float | None) -> float:
+    """--error-rate (or --settle, its old name, with a notice), checked: between 0 and 0.5."""
+    from scalinglab.cli.app import warning_line
+
+    if settle is not None:
+        if error_rate is not None:
+            fail("--settle and --error-rate: give --error-rate only (--settle is its old name)")
+        err_console.print(warning_line("--settle is read as --error-rate: the decision is a verdict at 1 − this level "
+                                       "now"), soft_wrap=True)
+        error_rate = settle
+    error_rate = 0.05 if error_rate is None else error_rate
+    if not (math.isfinite(error_rate) and 0 < error_rate < 0.5):
+        fail(f"--{'settle' if settle is not None else 'error-rate'}: must be between 0 and 0.5, got {error_rate:g}")
+    return error_rate
+
+
+def draws_of(draws: int | None, bootstrap: int | None) -> int:
+    from scalinglab.analysis.models import DEFAULT_DRAWS
+    from scalinglab.cli.app import warning_line
+
+    if bootstrap is None:
+        return DEFAULT_DRAWS if draws is None else draws
+    if draws is not None:
+        fail("--bootstrap and --draws: give --draws only (--bootstrap is its old name here)")
+    err_console.print(warning_line("--bootstrap is read as --draws: the comparison samples a posterior now"),
+                      soft_wrap=True)
+    return max(bootstrap, 50)
 
 
 @app.command("next")
@@ -42,8 +71,10 @@ def next_run(
     budget: Optional[float] = typer.Option(None, "--budget", help="FLOPs you can spend; runs above it are left out."),
     top: int = typer.Option(5, "-n", "--top", min=1, help="How many runs to list."),
     extend: int = typer.Option(2, "--extend", min=0, max=6, help="Rungs beyond the sweep's largest width to weigh."),
-    settle: float = SETTLE,
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=50, help="Bootstrap resamples behind the probabilities."),
+    error_rate: Optional[float] = ERROR_RATE,
+    settle: Optional[float] = SETTLE,
+    draws: Optional[int] = DRAWS,
+    bootstrap: Optional[int] = OLD_BOOTSTRAP,
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape for time estimates."),
     results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
@@ -52,14 +83,15 @@ def next_run(
     from scalinglab.config import load_study
     from scalinglab.execute.adaptive import advise_study
 
-    band = _band(settle)
+    level = 1 - error_rate_of(error_rate, settle)
+    draws = draws_of(draws, bootstrap)
     with user_errors():
         study = load_study(study_file)
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
         speeds = _speeds(study, extend) if probe else None
         result = advise_study(study, results or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
-                              extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)
+                              extend=extend, draws=draws, level=level, tokens_per_s=speeds)
         values = list(result.advice.values)
         if budget is not None and result.menu:  # the menu, not the values: a fit without spread values nothing
             cheapest = min(c.flops for c in result.menu.values())
@@ -74,17 +106,15 @@ def next_run(
         return
     adv, f = result.advice, result.comparison.forecast
     _say(f"{study.name}: {result.b} against {result.a} at {f.compute:.3g} FLOPs; {result.spent:.3g} FLOPs spent on "
-         f"their finished runs. P({result.b} beats {result.a}) = {adv.p:.3f} now.")
+         f"their finished runs. P({result.b} better) = {adv.p:.3f}, P(equivalent within {f.margin:.2g} nats) = "
+         f"{adv.p_equivalent:.3f} now.")
     if adv.settled:
-        _say(f"settled: P is outside {band[0]:g}–{band[1]:g}, so no run is needed for this decision "
-             f"({'B' if adv.p > 0.5 else 'A'} ahead: {result.b if adv.p > 0.5 else result.a}).")
+        said = {"b": f"{result.b} is better", "a": f"{result.a} is better", "equivalent": "they are equivalent"}
+        _say(f"settled at {level:.0%}: {said[adv.verdict]}, so no run is needed for this decision.")
         return
     if not adv.can_settle:
         _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
-             "so P may still swing as runs come in, and it cannot settle before they can.")
-    elif adv.out_of_reach and adv.curves_cannot_settle:
-        _say(f"out of reach: {adv.reach_sentence()}; no run is likely to settle which wins (the table shows what "
-             "each would still change).")
+             "so P may still swing as runs come in, and no verdict is taken before they can.")
     elif adv.out_of_reach:
         _say(f"the sweep cannot settle it: {adv.reach_sentence()}. Only runs beyond the sweep (*) might; an adaptive "
              "study stops here.")
@@ -100,9 +130,9 @@ def next_run(
         t.add_row(c.label + star, f"{c.cost:.2g}", duration(c.seconds), f"{v.gain:.3f}", f"{1e15 * v.per_flop:.3g}",
                   f"{v.settle_chance:.0%}", f"{v.p_after[0]:.2f}–{v.p_after[1]:.2f}")
     out_console.print(t)
-    _say("bits: expected drop of the uncertainty (entropy) of 'B beats A at the target' once the run is known; "
-         "bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after which P leaves "
-         f"{band[0]:g}–{band[1]:g}; P after: 10th–90th percentile of P then.")
+    _say("bits: expected drop of the uncertainty (entropy) of the verdict at the target (B better, equivalent, A "
+         "better) once the run is known; bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after which "
+         f"the verdict is decided at {level:.0%}; P after: 10th–90th percentile of P(B better) then.")
     _say(_closing(values, result.advice.values, result.menu, budget))
 
 
@@ -136,13 +166,12 @@ def _speeds(study: Study, extend: int) -> dict[str, float] | None:
 
 def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None, target_compute: float | None,
                    workers: int | None, threads: int | None, executor: str, address: str | None, out: Path | None,
-                   settle: float) -> None:
+                   error_rate: float) -> None:
     """`run --adaptive`: train the advised runs until settled or out of budget, saying each choice."""
     from scalinglab.cli.progress import StudyProgress
     from scalinglab.cli.study import saying_what_is_kept
     from scalinglab.execute.adaptive import run_adaptive
 
-    band = _band(settle)
     progress = StudyProgress()
     out_dir = out or study.default_out_dir()
 
@@ -153,11 +182,11 @@ def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None,
     try:
         with user_errors(), saying_what_is_kept(study, out_dir):
             last = run_adaptive(study, out_dir, budget, a=a, b=b, target_compute=target_compute,
-                                workers=workers, threads=threads, executor=executor, address=address, band=band,
-                                observer=progress, on_decision=said)
+                                workers=workers, threads=threads, executor=executor, address=address,
+                                error_rate=error_rate, observer=progress, on_decision=said)
     finally:
         progress.stop()
     from scalinglab.analysis.advice import ENDINGS
 
-    err_console.print(f"{study.name}: {ENDINGS[last.action]} after {last.spent:.3g} FLOPs; P(B beats A) = {last.p:.3f}",
+    err_console.print(f"{study.name}: {ENDINGS[last.action]} after {last.spent:.3g} FLOPs; P(B better) = {last.p:.3f}",
                       markup=False, highlight=False, soft_wrap=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import app, bootstrap_seed, out_console, user_errors
+from scalinglab.cli.app import app, bootstrap_seed, err_console, fail, out_console, user_errors, warning_line
 from scalinglab.config import ConfigError
 
 if TYPE_CHECKING:  # analysis (scipy, pandas) is imported by the commands, not for --help
@@ -49,6 +49,17 @@ OldSeed = Annotated[Optional[int], typer.Option("--seed", help="Deprecated: the 
 Delta = Annotated[float, typer.Option(help="Huber δ on log loss (Hoffmann et al. 2022: 1e-3).")]
 Method = Annotated[str, typer.Option(help="grid (multi-start L-BFGS) or varpro (variable projection).")]
 Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) to forecast at (default: 10× the largest run).")]
+Draws = Annotated[Optional[int], typer.Option(
+    "--draws", min=0, help="Posterior draws behind the probabilities and intervals (0: point fits only).",
+    show_default=False)]
+OldBootstrap = Annotated[Optional[int], typer.Option(
+    "--bootstrap", hidden=True, help="Deprecated for compare and backtest: read as --draws.")]
+Margin = Annotated[Optional[float], typer.Option(
+    help="Equivalence margin in nats: a smaller difference at the target counts as none "
+         "(default: one run's noise there, else 1% of the loss).", show_default=False)]
+Level = Annotated[float, typer.Option(help="The decision's level: a winner when P(B better) is beyond "
+                                           "(1 ± level)/2, equivalent when P(|Δ| < margin) reaches it.")]
+Ignored = Annotated[Optional[str], typer.Option(hidden=True, help="Deprecated for compare and backtest: ignored.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 
 LAWS = ("compute", "params-tokens", "data-constrained", "lr", "batch-size")
@@ -207,6 +218,24 @@ def _print_hyper(report) -> None:
     _excluded_line(report.excluded)
 
 
+def _posterior_draws(draws: int | None, bootstrap: int | None, default: int, **ignored) -> int:
+    """--draws, or --bootstrap (its name before the comparison sampled a posterior) with a notice; the
+    bootstrap's own options are ignored with a notice."""
+    for name, value in ignored.items():
+        if value is not None:
+            err_console.print(warning_line(f"--{name} is ignored: the comparison samples a posterior of least-squares "
+                                           f"fits now (it stays for fit)"), soft_wrap=True)
+    if bootstrap is None:
+        return default if draws is None else draws
+    if draws is not None:
+        fail("--bootstrap and --draws: give --draws only (--bootstrap is its old name here)")
+    if bootstrap < 0:
+        fail(f"--bootstrap: must be 0 or more, got {bootstrap}")
+    err_console.print(warning_line("--bootstrap is read as --draws: the comparison samples a posterior now"),
+                      soft_wrap=True)
+    return bootstrap
+
+
 def _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se) -> Columns:
     from scalinglab.analysis import Columns
 
@@ -226,23 +255,25 @@ def compare(
                                                     "default: by design.")] = None,
     frontier: Frontier = None, checkpoints: Checkpoints = None,
     share: Annotated[str, typer.Option(help="Joint model: auto (average by Akaike weight), none, E, E+exponents.")] = "auto",
-    resample: Resample = None, where: Where = None, drop_highest: Drop = 0,
+    where: Where = None, drop_highest: Drop = 0,
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
-    bootstrap: Bootstrap = 1000, seed: Seed = None, old_seed: OldSeed = None, delta: Delta = 1e-3,
-    json_out: Json = False,
+    draws: Draws = None, margin: Margin = None, level: Level = 0.95, seed: Seed = None, old_seed: OldSeed = None,
+    bootstrap: OldBootstrap = None, resample: Ignored = None, delta: Ignored = None, json_out: Json = False,
 ) -> None:
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
     from scalinglab.analysis import compare_arms
+    from scalinglab.analysis.models import DEFAULT_DRAWS
     from scalinglab.report import sentences as say_
 
     seed = bootstrap_seed(seed, old_seed)
+    draws = _posterior_draws(draws, bootstrap, DEFAULT_DRAWS, resample=resample, delta=delta)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
         result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
                               target_params=target_params, target_tokens=target_tokens, law=law, frontier=frontier,
-                              checkpoints=checkpoints, share=share, resample=resample, drop_highest=drop_highest,
-                              bootstrap=bootstrap, seed=seed, delta=delta)
+                              checkpoints=checkpoints, share=share, drop_highest=drop_highest, draws=draws, seed=seed,
+                              margin=margin, level=level)
     if json_out:
         return _print_json(result)
     r = result
@@ -277,23 +308,24 @@ def backtest(
     law: Annotated[Optional[str], typer.Option(help="compute or params-tokens; default: by design.")] = None,
     frontier: Frontier = None, checkpoints: Checkpoints = None,
     share: Annotated[str, typer.Option(help="Joint model: auto, none, E, E+exponents.")] = "auto",
-    resample: Resample = None, where: Where = None, drop_highest: Drop = 0,
+    where: Where = None, drop_highest: Drop = 0,
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples per fold.")] = 200, seed: Seed = None,
-    old_seed: OldSeed = None,
-    delta: Delta = 1e-3, json_out: Json = False,
+    draws: Draws = None, margin: Margin = None, level: Level = 0.95, seed: Seed = None, old_seed: OldSeed = None,
+    bootstrap: OldBootstrap = None, resample: Ignored = None, delta: Ignored = None, json_out: Json = False,
 ) -> None:
-    """Rolling-origin backtest: fit on the k smallest sizes, forecast every larger one, for every k; score."""
+    """Rolling-origin backtest: redo the comparison on the k smallest sizes, forecast every larger one; score."""
     from scalinglab.analysis import rolling_backtest
+    from scalinglab.analysis.calibration import DEFAULT_BACKTEST_DRAWS
     from scalinglab.report.sentences import calibration_lines
 
     seed = bootstrap_seed(seed, old_seed)
+    draws = _posterior_draws(draws, bootstrap, DEFAULT_BACKTEST_DRAWS, resample=resample, delta=delta)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
         cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,
-                               checkpoints=checkpoints, share=share, resample=resample, drop_highest=drop_highest,
-                               bootstrap=bootstrap, seed=seed, delta=delta)
+                               checkpoints=checkpoints, share=share, drop_highest=drop_highest, draws=draws, seed=seed,
+                               margin=margin, level=level)
     if json_out:
         return _print_json(cal)
     t = _table(f"reliability: forecasts binned by the named winner's probability ({cal.setup.source})",

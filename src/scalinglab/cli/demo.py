@@ -47,10 +47,9 @@ def demo(
     err_console.print(f"demo finished in {time.perf_counter() - t0:.0f} s", highlight=False)
 
 
-ADAPTIVE_SETTLE = 0.1
-"""The adaptive demo stops when P(scaled beats constant) leaves 0.1–0.9: on a laptop ladder the arms
-differ at the top by two or three times the seed noise, and the whole ladder reads P = 0.93 at the
-demo's target (measured 2026-12-03), so 0.05 would take every run and still not settle."""
+ADAPTIVE_ERROR_RATE = 0.1
+"""The adaptive demo allows 10% wrong decisions over its looks: on a laptop ladder the arms differ at
+the top by two or three times the seed noise, and a 5% study would take nearly every run."""
 
 
 def _demo_target(study) -> float:
@@ -72,7 +71,7 @@ def _adaptive(study, plan, workers) -> str:
     from scalinglab.store import load_decisions
 
     adaptive_study(study, plan.flops, a=None, b=None, target_compute=_demo_target(study), workers=workers,
-                   threads=None, executor="local", address=None, out=None, settle=ADAPTIVE_SETTLE)
+                   threads=None, executor="local", address=None, out=None, error_rate=ADAPTIVE_ERROR_RATE)
     decisions = load_decisions(study)
     last = decisions.iloc[-1]
     # Ids the study no longer plans (a demo folder from before its arms changed) are not this path's.

@@ -183,8 +183,10 @@ def run(
     b: Optional[str] = typer.Option(None, "--b", help="With --adaptive: arm B (default: the second)."),
     target_compute: Optional[float] = typer.Option(None, "--target-compute", help="With --adaptive: decide at "
                                                    "this compute (default: 10× the largest planned run)."),
-    settle: float = typer.Option(0.05, "--settle", help="With --adaptive: settled when P(B beats A) is below this "
-                                 "or above 1 − this."),
+    error_rate: Optional[float] = typer.Option(None, "--error-rate", show_default=False,
+                                               help="With --adaptive: wrong decisions allowed over all its looks "
+                                                    "(default 0.05)."),
+    settle: Optional[float] = typer.Option(None, "--settle", hidden=True, help="Deprecated: the old --error-rate."),
 ) -> None:
     """Train every run of a study that has no result yet: resumes interrupted runs, retries failed ones."""
     study = _load(study_file)  # before importing torch: bad input answers at once
@@ -201,10 +203,11 @@ def run(
         show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
         return
     if adaptive:
-        from scalinglab.cli.advice import adaptive_study
+        from scalinglab.cli.advice import adaptive_study, error_rate_of
 
         adaptive_study(study, budget, a=a, b=b, target_compute=target_compute, workers=workers,
-                       threads=threads_per_worker, executor=executor, address=address, out=out, settle=settle)
+                       threads=threads_per_worker, executor=executor, address=address, out=out,
+                       error_rate=error_rate_of(error_rate, settle))
         return
     summary = train_study(study, workers=workers, threads=threads_per_worker, executor=executor, address=address,
                           order=order, out=out)

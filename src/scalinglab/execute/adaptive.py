@@ -3,25 +3,25 @@
 `advise_study` reads the study's results, compares two arms at the target compute
 (analysis.compare) and values every run the study could train next (plan.candidates, valued by
 analysis.advice). `run_adaptive` repeats: advise, record the decision in the store, train the best
-runs per FLOP (one per worker) through the ordinary driver, until P(B beats A) leaves the settled
-band or the compute budget is spent. A killed adaptive study resumes from what finished: every
+runs per FLOP (one per worker) through the ordinary driver, until the verdict is decided (B better,
+A better, or equivalent within the margin: analysis.verdict), the compute budget is spent, or the
+rest of the sweep would rarely decide it. A killed adaptive study resumes from what finished: every
 decision is recomputed from the stored results, and the log of decisions only grows.
 
 The target compute is fixed by the study, not by what has finished: 10× the compute of the
 largest run of the two arms that the study file plans, so it does not move as runs complete.
 
-Settled means P outside the band at one look where every joint model is weighed. Every round is
-another look at the data, and a study that stops at the first look outside the band stops on chance
-more often than the band says if one look's P is overconfident; it was, with few runs, until the
-joint models' weighing read a flexible model's gain in fit at its small-sample distribution
-(analysis.models), and settling then took two looks in a row. Measured by benchmarks/advisor.py
---no-stop (2026-12-02, 27 replays, 74 looks outside the band): no look outside the band named a
-wrong winner, and one look settles 9 of the 10 decisions the grid makes with ≤ 1/3 of its compute,
-two looks 5.
-A decision out of reach ends the study at once: the rest of the sweep would leave P inside the band
-in almost every likely outcome (analysis.advice.forecast_plan), or even exact curves would
-(Advice.reach). It names no winner, so stopping on it early risks only a decision that the rest
-of the sweep might still have made; benchmarks/advisor.py measures how often that happens.
+Every round is another look at the data, and a study that decides at the first look whose verdict
+reads decided at the plain level would decide on chance more often than that level says: each look
+is another chance to be fooled (planted replays, 2026-12: one look per round at a fixed band named
+a wrong winner 3 times in 40, against once in 40 deciding at the last look only). So each look
+decides at a stricter level (analysis.verdict.look_level): an O'Brien–Fleming-type spending of the
+error rate (`error_rate`, 5% by default) over the share of the sweep's compute spent, strict while
+the fits rest on the smallest runs, near the plain level by the end of the sweep. benchmarks/advisor.py
+measures the wrong decisions over hundreds of null and crossing replays.
+A decision out of reach ends the study at once: the rest of the sweep would leave it open in almost
+every likely outcome (analysis.advice.forecast_plan). It names no winner, so stopping on it early
+risks only a decision that the rest of the sweep might still have made.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from pathlib import Path
 import pandas as pd
 
 from scalinglab.analysis import Comparison, compare_arms
-from scalinglab.analysis.advice import SETTLED, Advice, Candidate, advise
+from scalinglab.analysis.advice import Advice, Candidate, advise
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
+from scalinglab.analysis.models import DEFAULT_DRAWS
+from scalinglab.analysis.verdict import LEVEL, look_level
 from scalinglab.config import ConfigError, Study
 from scalinglab.execute.driver import ExecutorKind, Observer, plan_study, run_study
 from scalinglab.plan import make_plan
@@ -107,12 +109,13 @@ def _twins_without_result(study: Study, table, arms) -> list:
 
 
 def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | None = None,
-                 target_compute: float | None = None, extend: int = 2, bootstrap: int = 1000, seed: int = 0,
-                 band: tuple[float, float] = SETTLED, tokens_per_s: dict[str, float] | None = None,
+                 target_compute: float | None = None, extend: int = 2, draws: int = DEFAULT_DRAWS, seed: int = 0,
+                 level: float = LEVEL, tokens_per_s: dict[str, float] | None = None,
                  table: pd.DataFrame | None = None) -> StudyAdvice:
     """The study's comparison at the target and the value of every run it could train next.
 
-    table: the study's results (export_table), when the caller has just read them."""
+    level: the level this look decides at; table: the study's results (export_table), when the
+    caller has just read them."""
     arms = arms_of(study, a, b)
     _check_target(target_compute)
     table = export_table(study, out_dir) if table is None else table
@@ -123,13 +126,13 @@ def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | 
                               f"run starts with them)", where=str(study.path))
     done, spent = _finished(table, arms)
     target = target_compute or planned_target(study, arms)
-    comparison = compare_arms(table, *arms, target_compute=target, bootstrap=bootstrap, seed=seed)
+    comparison = compare_arms(table, *arms, target_compute=target, draws=draws, seed=seed, backtest=False)
     menu = {c.label: c for c in candidate_runs(study, arms, done, extend=extend, tokens_per_s=tokens_per_s)}
     names = {arms[0]: "a", arms[1]: "b"}
     options = [Candidate(label, tuple(names[x] for x in c.arms), c.params, c.tokens, c.flops, c.seconds,
                          tuple(r.spec.run_id for r in c.runs)) for label, c in menu.items()]
     plan = [o for o in options if len(o.arms) == 1 and menu[o.label].in_sweep]  # what the fixed sweep still trains
-    return StudyAdvice(comparison, advise(comparison, options, band=band, seed=seed, plan=plan), menu, spent)
+    return StudyAdvice(comparison, advise(comparison, options, level=level, seed=seed, plan=plan), menu, spent)
 
 
 def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
@@ -160,18 +163,23 @@ class Decision:
 
 def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = None, b: str | None = None,
                  target_compute: float | None = None, workers: int | None = None, threads: int | None = None,
-                 executor: ExecutorKind = "local", address: str | None = None, bootstrap: int = 1000,
-                 band: tuple[float, float] = SETTLED, observer: Observer | None = None,
+                 executor: ExecutorKind = "local", address: str | None = None, draws: int = DEFAULT_DRAWS,
+                 error_rate: float = 1 - LEVEL, observer: Observer | None = None,
                  on_decision: Callable[[Decision], None] | None = None) -> Decision:
-    """Train the advised runs until the decision is settled or `budget` FLOPs are spent; the last decision."""
+    """Train the advised runs until the decision is settled or `budget` FLOPs are spent; the last decision.
+
+    error_rate: the wrong decisions allowed over all the study's looks together (look_level)."""
     if not (math.isfinite(budget) and budget > 0):
         raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
+    check_error_rate(error_rate)
     arms = arms_of(study, a, b)
     _check_target(target_compute)
     target = target_compute or planned_target(study, arms)
     plan = plan_study(study, workers=workers, threads=threads, probe=False)
     slots = plan.workers
     cost = {r.spec.digest: r.budget.flops for r in plan.runs}
+    # The sweep's compute for the two arms (a config they share counts once): what the looks spend over.
+    sweep = sum({r.spec.digest: r.budget.flops for r in plan.runs if r.spec.arm in arms}.values())
     trained: list = []  # the last round's runs
     while True:
         table = export_table(study, out_dir)  # once per round: every check below reads it
@@ -200,8 +208,9 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
             decision = _record(out_dir, arms, target, None, spent, "train", first,
                                f"each arm's {SEED_WIDTHS} smallest widths first: no curve to compare yet", budget)
         else:
+            level = look_level(spent, sweep, _last_look(out_dir), 1 - error_rate)
             advice = advise_study(study, out_dir, a=arms[0], b=arms[1], target_compute=target, extend=0,
-                                  bootstrap=bootstrap, band=band, table=table)
+                                  draws=draws, level=level, table=table)
             decision = _decide(out_dir, arms, target, advice, spent, budget, slots)
         if on_decision:
             on_decision(decision)
@@ -214,16 +223,37 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
                   executor=executor, address=address, observer=observer)
 
 
+def check_error_rate(error_rate: float) -> None:
+    if not (math.isfinite(error_rate) and 0 < error_rate < 0.5):
+        raise ConfigError(f"must be between 0 and 0.5, got {error_rate:g}", option="error_rate")
+
+
+def _last_look(out_dir: Path) -> float:
+    """FLOPs spent at the study's last look that weighed the arms (0 before any): where this look's
+    share of the error rate starts (verdict.look_level)."""
+    reader = Store.open_reader(study_paths(out_dir).db)
+    if reader is None:
+        return 0.0
+    with reader:
+        looks = [d["spent_flops"] for d in reader.decisions() if d.get("p_b_beats_a") is not None]
+    return float(looks[-1]) if looks else 0.0
+
+
+def _state(adv: Advice, arms) -> str:
+    return (f"P({arms[1]} better) = {adv.p:.3f}, P(equivalent) = {adv.p_equivalent:.3f} at this look's level "
+            f"{adv.level:.2%}")
+
+
 def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: float, budget: float,
             slots: int) -> Decision:
     adv = advice.advice
     if adv.settled:
+        said = {"b": f"{arms[1]} better", "a": f"{arms[0]} better", "equivalent": "equivalent"}[adv.verdict]
         return _record(out_dir, arms, target, advice, spent, "settled", [],
-                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} is outside {adv.band[0]:g}–{adv.band[1]:g}, "
-                       "every joint model weighed", budget)
+                       f"{said}: {_state(adv, arms)}, every joint model weighed", budget)
     if adv.out_of_reach:
         return _record(out_dir, arms, target, advice, spent, "out_of_reach", [],
-                       f"P({arms[1]} beats {arms[0]}) = {adv.p:.3f} (not settled); {adv.reach_sentence()}", budget)
+                       f"{_state(adv, arms)} (not settled); {adv.reach_sentence()}", budget)
     left = budget - spent
     if not adv.values:  # no spread to value runs by yet: the next width of each arm, smallest first
         nxt = sorted(advice.menu.values(), key=lambda c: c.flops)
@@ -252,12 +282,12 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
         why = (f"no run of the sweep that could help fits the {left:.3g} FLOPs left of the budget" if action == "budget"
                else "no run left in the sweep is expected to move P" if untrained
                else "no run of the sweep is left to tell the arms apart")
-        return _record(out_dir, arms, target, advice, spent, action, [], f"{why}; P = {adv.p:.3f} (not settled)",
+        return _record(out_dir, arms, target, advice, spent, action, [], f"{why}; {_state(adv, arms)} (not settled)",
                        budget)
     reason = "; ".join(f"{v.candidate.label}: expected drop {v.gain:.3f} bits of uncertainty for "
                        f"{v.candidate.cost:.3g} FLOPs (settles it in {v.settle_chance:.0%} of outcomes)" for v in chosen)
     if adv.plan is not None:  # the decision path shows how this forecast moves, round by round
-        reason += f"; {adv.plan.sentence(adv.band)}"
+        reason += f"; {adv.plan.sentence(adv.level)}"
     return _record(out_dir, arms, target, advice, spent, "train", list(runs.values()), reason, budget)
 
 
@@ -265,12 +295,12 @@ def _record(out_dir: Path, arms, target: float, advice: StudyAdvice | None, spen
             reason: str, budget: float) -> Decision:
     f = advice.comparison.forecast if advice else None
     row = {"a": arms[0], "b": arms[1], "target_compute": target,
-           "p_b_beats_a": None if f is None else f.p_b_beats_a, "delta": None if f is None else f.delta,
+           "p_b_beats_a": None if f is None else f.p_b_better, "delta": None if f is None else f.delta,
            "delta_lo": None if f is None else f.delta_interval[0], "delta_hi": None if f is None else f.delta_interval[1],
            "spent_flops": spent, "action": action, "runs": json.dumps([s.run_id for s in specs]),
            "reason": reason + f" (budget {budget:.3g} FLOPs)"}
     db = study_paths(out_dir).db
     with writer_lock(db), Store.open_writer(db) as store:
         step = store.record_decision(row)
-    p = float("nan") if f is None else f.p_b_beats_a
+    p = float("nan") if f is None else f.p_b_better
     return Decision(step, action, p, spent, tuple(s.run_id for s in specs), row["reason"])

@@ -24,7 +24,7 @@ from scalinglab.data.epochs import repeats_data
 
 ONE, MANY = "at most one epoch", "many epochs"
 CONSTRAINED_RESAMPLES = 200
-"""Bootstrap draws of a data-constrained fit in a report: 7 parameters refitted per draw, so fewer
+"""Draws draws of a data-constrained fit in a report: 7 parameters refitted per draw, so fewer
 than an L(C) fit's 1,000 keep a report within seconds; the interval's ends move by a few percent."""
 MIN_SIZES = 2
 """Model sizes a data-constrained fit needs: one size's checkpoints vary only D, and N' is unknown."""
@@ -394,7 +394,7 @@ def repeated_sentences(table: pd.DataFrame, fits: list[RecipeFit], labels: dict[
         lo, hi = f.interval("R_D_star")
         iv = (f" (95% interval {lo:.3g}–{hi:.3g})" if math.isfinite(lo) else
               f" (no interval: {f.n_runs} runs, and resampling them needs more than the law's {LAW.n_params} "
-              f"parameters)" if f.bootstrap is None else "")
+              f"parameters)" if f.draws is None else "")
         rms = float(np.sqrt(np.mean(f.residuals**2)))
         rn = (f"R_N* = {p['R_N_star']:.3g}" if f.identified["R_N_star"]
               else "no run has more parameters than its unique data is worth, so R_N* is not measured")

@@ -46,16 +46,14 @@ def _signed(x: float) -> str:
     return f"{x:+.3f}" if abs(x) >= 5e-4 or x == 0 else f"{x:+.2g}"
 
 
-def _multiplier(x: float) -> str:
-    return "never" if math.isinf(x) else f"×{x:.3g}"
-
-
 def setup_sentence(c: Comparison) -> str:
     s = c.setup
     ck = f"; every checkpoint is a point (--checkpoints {s.checkpoints})" if s.design.kind == "checkpoints" or \
         s.checkpoints == "all" else ""
+    margin = "one run's noise at the target" if s.margin is None else f"{s.margin:.3g} nats"
     return (f"Design: {s.design.describe()}. Frontier: {FRONTIERS[s.frontier]} ({s.frontier_source}){ck}. "
-            f"Uncertainty: {s.bootstrap} bootstrap resamples of {'whole runs' if s.resampling == 'runs' else 'residuals by run'}.")
+            f"Uncertainty: {s.draws} posterior draws of the joint models (stated priors; analysis.posterior). "
+            f"Decision at {s.level:.0%}, equivalence margin {margin}.")
 
 
 def models_sentence(c: Comparison) -> str:
@@ -111,20 +109,56 @@ def _compute_ratio(ratios) -> str:
 
 
 def forecast_sentence(c: Comparison, a: str, b: str) -> str:
+    """The forecast at the target: both losses, Δ, the two probabilities, the three sources of its
+    uncertainty, and the compute multiplier."""
     f = c.forecast
     where = f"N = {f.params:.3g}, D = {f.tokens:.3g} ({flops(f.compute)} FLOPs)" if f.params else f"{flops(f.compute)} FLOPs"
-    beyond = f" ({f.decades_beyond_data:+.1f} decades from the largest run)"
+    beyond = (" (inside the data: read off the measured points near it, not the law)" if f.basis == "data" else
+              f" ({f.decades_beyond_data:+.1f} decades from the largest run)")
     parts = [f"At {where}{beyond}: {a} {loss(f.loss_a)}" + _iv(f.interval_a) + f", {b} {loss(f.loss_b)}"
              + _iv(f.interval_b) + f"; Δ = {_signed(f.delta)}" + _iv(f.delta_interval, _signed) + "."]
-    if math.isfinite(f.p_b_beats_a):
-        parts.append(f"P({b} beats {a}) = {probability(f.p_b_beats_a)} for a run of each (run-to-run noise "
-                     f"{100 * f.noise:.2g}%), {probability(f.p_mean_b_beats_a)} for their expected losses.")
-    what = "the tokens at that N" if f.params else "the compute"
-    lo, hi = f.multiplier_interval
-    band = f" ({_multiplier(lo)} to {_multiplier(hi)})" if math.isfinite(lo) or math.isinf(hi) else ""
-    parts.append(f"Compute multiplier: {a} needs {_multiplier(f.multiplier)}{band} {what} to match {b} there "
-                 f"(above ×1: {b} is ahead).")
+    if math.isfinite(f.p_b_better):
+        parts.append(f"P({b} better) = {probability(f.p_b_better)} (its expected loss below {a}'s); a run of {b} "
+                     f"beats a run of {a} with probability {probability(f.p_run)}.")
+        parts.append(uncertainty_sentence(c))
+    parts.append(multiplier_sentence(c, a, b))
     return " ".join(parts)
+
+
+def uncertainty_sentence(c: Comparison) -> str:
+    """The three sources of the forecast's uncertainty, kept apart."""
+    u, f = c.forecast.uncertainty, c.forecast
+    noise = (f"one run's noise ±{u.noise:.2g} nats (from {u.noise_source}"
+             + (f", {u.noise_dof:.0f} dof)" if math.isfinite(u.noise_dof) and u.noise_dof > 0 else ")"))
+    if f.basis == "data":
+        return f"Uncertainty: the measured points' noise, Δ ±{u.parameters:.2g} nats; {noise}."
+    grown = f", grown ×{math.sqrt(u.growth):.2g} for the distance extrapolated" if u.growth > 1.001 else ""
+    return (f"Uncertainty of Δ: parameters ±{u.parameters:.2g} nats, the law's misfit ±{u.misfit:.2g}{grown}; "
+            f"{noise}, which a single run adds.")
+
+
+def multiplier_sentence(c: Comparison, a: str, b: str) -> str:
+    """What B is worth in A's compute, stated only as far as A's curve is trusted."""
+    f = c.forecast
+    what = "the tokens at that N" if f.params else "the compute"
+    lo_trust, hi_trust = f.trusted_multiplier
+
+    def say(x: float) -> str:
+        if math.isinf(x) and x > 0:
+            return "never"
+        if x > hi_trust:
+            return f"more than ×{hi_trust:.3g}"
+        if x < lo_trust:
+            return f"less than ×{lo_trust:.3g}"
+        return f"×{x:.3g}"
+
+    lo, hi = f.multiplier_interval
+    band = f" ({say(lo)} to {say(hi)})" if math.isfinite(lo) or math.isinf(hi) else ""
+    text = (f"Compute multiplier: {a} needs {say(f.multiplier)}{band} {what} to match {b} there (above ×1: {b} is "
+            f"ahead)")
+    if f.multiplier > hi_trust or (math.isfinite(hi) and hi > hi_trust) or math.isinf(hi):
+        text += f"; {a}'s curve is not trusted beyond ×{hi_trust:.3g} of the target, where its extrapolation error grows"
+    return text + "."
 
 
 def _iv(pair, fmt=loss) -> str:
@@ -142,40 +176,53 @@ def runner_up_sentence(c: Comparison, a: str, b: str) -> str | None:
 
 
 def crossing_sentence(c: Comparison, a: str, b: str) -> str:
+    """Where the central curves cross, who leads between crossings (the same curves the forecast's point
+    reads at the target), and the crossing's interval over the draws."""
     x = c.crossing
     lo, hi = x.data_range
+    name = {"a": a, "b": b}
+    share = f"; crossing in {x.p_cross:.0%} of the posterior draws" if math.isfinite(x.p_cross) else ""
     iv = interval(*x.interval, fmt=flops)
-    share = f", crossing in {x.p_cross:.0%} of resampled pairs" if math.isfinite(x.p_cross) else ""
-    if x.kind in ("in_range", "extrapolated") and x.compute is not None:
-        where = "inside the runs" if x.kind == "in_range" else f"{math.log10(x.compute / hi):.1f} decades beyond the largest run"
-        winner = b if x.winner_after == "b" else a
-        text = (f"The fitted frontiers cross at {flops(x.compute)} FLOPs" + (f" (95% interval {iv}{share})" if iv else "")
-                + f", {where}; above it {winner} is ahead.")
-    elif x.kind == "none":
-        ahead = b if float(np.subtract(*c.predict(lo))[0]) > 0 else a
-        text = (f"The fitted frontiers do not cross between {flops(lo)} FLOPs and 6 decades beyond the largest run: "
-                f"{ahead} is ahead throughout{share}.")
-    elif x.crossings:
-        at = " and ".join(flops(r) for r in x.crossings)
-        text = f"Whether {a} and {b} trade places once is ambiguous: the fitted frontiers cross at {at} FLOPs{share}."
-    else:
-        text = (f"Whether {a} and {b} cross is ambiguous: the point fits do not, but {x.p_cross:.0%} of resampled pairs "
-                f"do.")
+    if not x.crossings:
+        if x.kind == "ambiguous":
+            return (f"Whether {a} and {b} cross is ambiguous: the fitted frontiers (the draws' mean difference) do "
+                    f"not, but {x.p_cross:.0%} of the posterior draws do.")
+        leader = name.get(x.leader_first or "", a)
+        return (f"The fitted frontiers (the draws' mean difference) do not cross between {flops(lo)} FLOPs and 6 "
+                f"decades beyond the largest run: {leader} is ahead throughout{share}.")
+    leader = x.leader_first or ("a" if x.winner_after == "b" else "b")
+    parts = [f"{name[leader]} is ahead at the smallest run"]
+    for i, r in enumerate(x.crossings):
+        leader = "a" if leader == "b" else "b"
+        where = "inside the runs" if r <= hi * (1 + 1e-9) else f"{math.log10(r / hi):.1f} decades beyond the largest run"
+        why = " (only because their asymptotes differ)" if r in x.e_only else ""
+        band = f" (95% interval {iv}{share})" if i == 0 and iv else ""
+        parts.append(f"the curves cross at {flops(r)} FLOPs{band}, {where}{why}, and {name[leader]} is ahead above it")
+    text = "On the fitted frontiers (the draws' mean difference), " + "; ".join(parts) + "."
+    if x.kind == "ambiguous":
+        text += " Whether they trade places there is ambiguous: the draws disagree with the mean curves."
     if x.warning:
         text += f" Note: {x.warning}."
     return text
 
 
 def verdict_sentence(c: Comparison, a: str, b: str) -> str:
-    """One sentence: who wins at the target, or why that is uncertain and what would settle it."""
+    """One sentence: which arm is better at the target, or that they are equivalent, or why that is
+    uncertain and what would settle it."""
     f, v = c.forecast, c.verdict
     where = f"N = {f.params:.3g}, D = {f.tokens:.3g}" if f.params else f"{flops(f.compute)} FLOPs"
+    name = {"a": a, "b": b}
+    delta = f"Δ = {_signed(f.delta)}" + _iv(f.delta_interval, _signed)
     if v.winner is not None:
-        win, lose = (b, a) if v.winner == "b" else (a, b)
-        p = f.p_b_beats_a if v.winner == "b" else 1 - f.p_b_beats_a
+        win, lose = name[v.winner], name["a" if v.winner == "b" else "b"]
+        p = f.p_b_better if v.winner == "b" else 1 - f.p_b_better
         lw, ll = (f.loss_b, f.loss_a) if v.winner == "b" else (f.loss_a, f.loss_b)
-        return (f"At {where}, {win} is predicted to beat {lose} with probability {probability(p)} (loss {loss(lw)} vs "
-                f"{loss(ll)}).")
+        return (f"At {where}, {win} is better than {lose}: its expected loss is lower with probability "
+                f"{probability(p)} ({loss(lw)} vs {loss(ll)}, {delta}).")
+    if v.kind == "equivalent":
+        lean = "" if v.ahead is None else f"; {name[v.ahead]} is ahead, by less than the margin"
+        return (f"At {where}, {a} and {b} are equivalent within {f.margin:.2g} nats ({f.margin_source}): "
+                f"P(|Δ| < {f.margin:.2g}) = {probability(f.p_equivalent)} ({delta}{lean}).")
     return (f"At {where}, {a} vs {b} is uncertain: {'; '.join(v.reasons)} (point forecast: {a} {loss(f.loss_a)}, "
             f"{b} {loss(f.loss_b)}). " + (f"{v.settle[0].upper()}{v.settle[1:]}." if v.settle else ""))
 

@@ -1,0 +1,104 @@
+"""Do the comparison's numbers mean what they say? Planted truths, hundreds per scenario.
+
+Each planted table (analysis.synthetic.planted) draws its own law, ladder (4–8 sizes per arm), noise
+(0.3–1% per run) and scenario: identical arms, a crossing inside the ladder, a crossing beyond it,
+never crossing; each with single seeds and with replicates (a second seed at each arm's two smallest
+sizes). `compare_arms` then forecasts at 10× the largest run, and this prints, per scenario:
+- the coverage of the 95% interval of Δ = E[L_B] − E[L_A] at the target (goal: 93–97%), with its
+  binomial 95% interval (Wilson);
+- the coverage of the crossing's 95% interval, where the truth crosses and the interval exists;
+- the verdicts: a winner named (identical arms: a false winner; goal ≤ 5%, never with P(B better)
+  beyond 0.01 / 0.99), right when named, "equivalent", "uncertain";
+- how often P(B better) is beyond 0.01 / 0.99, and the seconds per comparison.
+
+    python benchmarks/coverage.py                   # 200 tables per scenario and seeding (~1 h on 2 cores)
+    python benchmarks/coverage.py --tables 50 --scenarios identical never --workers 2
+    python benchmarks/coverage.py --json out.json   # every table's figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from multiprocessing import Pool
+
+import numpy as np
+
+from scalinglab.analysis import compare_arms
+from scalinglab.analysis.synthetic import PLANTED, planted
+
+
+def one(job: tuple[str, int, bool, int]) -> dict:
+    scenario, seed, replicates, draws = job
+    df, truth = planted(scenario, seed, replicates=replicates)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = compare_arms(df, "a", "b", target_compute=truth.target, draws=draws, seed=seed, backtest=False)
+    f, x = c.forecast, c.crossing
+    lo, hi = f.delta_interval
+    cross_lo, cross_hi = x.interval
+    return {"scenario": scenario, "seed": seed, "replicates": replicates, "sizes": int(df["compute"].nunique()),
+            "noise": truth.noise, "truth": truth.delta, "delta": f.delta, "lo": lo, "hi": hi,
+            "covered": bool(lo <= truth.delta <= hi), "p": f.p_b_better, "p_run": f.p_run, "verdict": c.verdict.kind,
+            "right": c.verdict.winner is not None and scenario != "identical"
+            and (c.verdict.winner == "b") == (truth.delta < 0),
+            "crossing": truth.crossing, "cross_lo": cross_lo, "cross_hi": cross_hi,
+            "cross_covered": None if truth.crossing is None or not np.isfinite(cross_lo)
+            else bool(cross_lo <= truth.crossing <= cross_hi),
+            "noise_source": f.uncertainty.noise_source, "seconds": time.perf_counter() - start}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def summary(rows: list[dict]) -> str:
+    n = len(rows)
+    covered = sum(r["covered"] for r in rows)
+    lo, hi = wilson(covered, n)
+    crossing = [r for r in rows if r["cross_covered"] is not None]
+    named = [r for r in rows if r["verdict"] in ("a", "b")]
+    extreme = sum(r["p"] < 0.01 or r["p"] > 0.99 for r in rows if np.isfinite(r["p"]))
+    kinds = {k: sum(r["verdict"] == k for r in rows) / n for k in ("equivalent", "uncertain")}
+    right = "–" if not named else f"{sum(r['right'] for r in named) / len(named):.2f}"
+    cross = "–" if not crossing else f"{np.mean([r['cross_covered'] for r in crossing]):.2f} (n={len(crossing)})"
+    return (f"Δ covered {covered / n:.3f} [{lo:.3f}, {hi:.3f}]  crossing covered {cross}  winner named "
+            f"{len(named) / n:.3f} (right {right})  equivalent {kinds['equivalent']:.2f}  uncertain "
+            f"{kinds['uncertain']:.2f}  P beyond 0.01/0.99 {extreme / n:.3f}  "
+            f"{np.mean([r['seconds'] for r in rows]):.1f} s each")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=200, help="Planted tables per scenario and seeding.")
+    parser.add_argument("--scenarios", nargs="+", default=list(PLANTED), choices=PLANTED)
+    parser.add_argument("--seeding", nargs="+", default=["single", "replicates"], choices=["single", "replicates"])
+    parser.add_argument("--draws", type=int, default=3200, help="Posterior draws per comparison.")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", help="Write every table's figures here.")
+    args = parser.parse_args()
+    jobs = [(s, seed, seeding == "replicates", args.draws) for seeding in args.seeding for s in args.scenarios
+            for seed in range(args.tables)]
+    start = time.perf_counter()
+    with Pool(args.workers) as pool:
+        rows = pool.map(one, jobs, chunksize=2)
+    for seeding in args.seeding:
+        for s in args.scenarios:
+            part = [r for r in rows if r["scenario"] == s and r["replicates"] == (seeding == "replicates")]
+            print(f"{s:10s} {seeding:10s} n={len(part):4d}  {summary(part)}", flush=True)
+    print(f"all: {summary(rows)}; {time.perf_counter() - start:.0f} s in all")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f)
+
+
+if __name__ == "__main__":
+    main()
