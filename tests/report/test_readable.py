@@ -24,12 +24,12 @@ from tests.analysis.helpers import arm
 from tests.report.synthetic import crossing_study, l2_study, lr_study
 
 
-def _compute_axis(lo: float, hi: float, size=style.WIDE) -> Figure:
-    """The compute axis as the report draws it: log x from lo to hi, a long legend outside on the right."""
+def _compute_axis(lo: float, hi: float, size=style.WIDE, label="constant (lr 1.5/48): runs and a long label") -> Figure:
+    """The compute axis as the report draws it: log x from lo to hi, a legend outside on the right."""
     fig = Figure(figsize=size, dpi=style.DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.plot([lo, hi], [5.0, 4.0], label="constant (lr 1.5/48): runs and a long label beside them")
+    ax.plot([lo, hi], [5.0, 4.0], label=label)
     style.log_x(ax)
     ax.set_xlim(lo, hi)
     style.log_loss_axis(ax)
@@ -56,10 +56,21 @@ def test_matplotlibs_own_minor_labels_collide_where_the_demo_drew_them():
 @pytest.mark.parametrize("size", [style.FIGSIZE, style.WIDE])
 def test_log_axes_are_labelled_without_overlap_at_every_scale(lo, decades, size, tmp_path):
     fig = _compute_axis(lo, lo * 10**decades, size)
+    fig.draw_without_rendering()
     style.readable_ticks(fig)
     assert style.overlapping_text(fig) == []
     labels = _x_labels(fig)
     assert len(labels) >= 2, labels  # thinned, never emptied: a narrow axis still names its ticks
+
+
+def test_crowded_minor_labels_are_thinned_until_none_touch():
+    # Under half a decade every minor tick starts labelled; on a small axis 2-9×10¹⁰ cannot all fit.
+    fig = _compute_axis(2e10, 2e10 * 10**0.45, (3.0, 2.5), label="runs")
+    fig.draw_without_rendering()
+    before = _x_labels(fig)
+    assert style.readable_ticks(fig) and style.overlapping_text(fig) == []
+    after = _x_labels(fig)
+    assert 2 <= len(after) < len(before) and set(after) < set(before)
 
 
 def test_render_warns_when_text_overlaps(tmp_path):
@@ -157,6 +168,7 @@ def test_a_loss_axis_names_several_ticks_however_narrow(lo, hi):
     ax.plot([1, 2], [lo, hi])
     ax.set_ylim(lo, hi)
     style.log_loss_axis(ax)
+    fig.draw_without_rendering()
     style.readable_ticks(fig)
     labels = [float(t.get_text()) for t in style.tick_labels(ax.yaxis)]
     assert len(labels) >= 3 and style.overlapping_text(fig) == [], labels

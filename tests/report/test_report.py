@@ -118,8 +118,9 @@ def test_summary_md_and_page_say_the_verdict(trained):
     # An LR sweep opens with its best LR per budget (0.01, the only LR that did not diverge), then the forecast.
     head = result.headline
     assert head.kind == "learning rate" and result.verdict == head.text
-    assert head.finding[0].startswith("Best learning rate: 0.01 at 7.3e8 FLOPs, 0.01 at ")
-    assert "FLOPs (at the edge of the stable grid: the best may lie beyond it); no law (it needs" in head.finding[0]
+    assert head.finding[0].startswith("Best learning rate: 0.01 (the smallest tried) at 7.3e8 FLOPs, 0.01 (the "
+                                      "smallest tried) at ")
+    assert "FLOPs; at an end of the grid the best LR may lie beyond it; no law (it needs" in head.finding[0]
     assert head.forecast.startswith("Loss forecast at ") and "from the fitted law: base " in head.forecast
     assert "; broken (source files:" in head.forecast and "): no fit (0 complete runs at distinct compute, 6 " \
         "failed;" in head.forecast

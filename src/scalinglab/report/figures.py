@@ -249,6 +249,9 @@ def hparam_law(ax: Axes, groups: Sequence[Optima], hparam: str, by: str) -> Axes
                 ax.fill_between(g.law.x, g.law.lo, g.law.hi, color=c, alpha=style.BAND_ALPHA, linewidth=0)
             ax.plot(g.law.x, g.law.loss, color=c, label=g.law.label or None)
     style.log_x(ax, base=2 if by == "width" else 10, plain=by == "width")
+    if by == "width":  # every width measured, not only the powers of 2 (48 between 32 and 64)
+        ax.set_xticks(sorted({float(w) for g in groups for w in g.by}))
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_yscale("log", base=2)
     if hparam == "batch_size":
         style.plain_ticks(ax.yaxis)

@@ -193,18 +193,19 @@ def batch_sentences(h: Hyper, data: StudyData) -> list[str]:
 
 
 def _best_list(h: Hyper, optima, name: str) -> str:
-    """'0.026 at width 32, 0.017 at 48', then which of them sit at the edge of the grid they were
-    sought in (the optimum of an LR curve is its parabola's vertex; a batch size is the grid's best)."""
+    """'0.026 at width 32, 0.017 at 48' (an LR curve's optimum is its parabola's vertex, a batch
+    size the grid's best), saying which sit at an end of the grid, where the optimum may lie beyond."""
     def best(o) -> str:
         if o.status == "all_diverged":
             return f"none (every {name} diverged)"
+        if o.status == "edge":
+            end = "smallest" if o.best_grid == min(o.grid) else "largest stable" if o.diverged_in_grid else "largest"
+            return f"{o.best_grid:.3g} (the {end} tried)"
         return f"{o.optimum if o.status == 'ok' and name == 'LR' else o.best_grid:.3g}"
 
     text = ", ".join(f"{best(o)} at {_at(h, o.by_value, i == 0)}" for i, o in enumerate(optima))
-    edges = [o for o in optima if o.status == "edge"]
-    if edges:
-        where = "" if len(edges) == len(optima) else " at " + ", ".join(_at(h, o.by_value) for o in edges)
-        text += f" (at the edge of the stable grid{where}: the best may lie beyond it)"
+    if any(o.status == "edge" for o in optima):
+        text += f"; at an end of the grid the best {name} may lie beyond it"
     return text
 
 

@@ -108,9 +108,14 @@ def _line(linestyle: str) -> str:
 
 def _compute_caption(data: StudyData, findings: Findings) -> str:
     n_div = len(data.diverged())
-    parts = [f"Final eval loss of each complete run against training compute (log-log); per arm the fitted "
-             f"L(C) = E + A·C^-α (solid over the runs, {_line(figures.FORECAST_LINE)} beyond: a forecast) with its 95% "
-             f"bootstrap band."]
+    fits = [f.fit for f in findings.fits.values() if f.fit is not None]
+    if fits:
+        band = " with its 95% bootstrap band" if any(fit.has_spread for fit in fits) else ""
+        curves = (f"; per fitted arm L(C) = E + A·C^-α (solid over the runs, {_line(figures.FORECAST_LINE)} beyond: a "
+                  f"forecast){band}.")
+    else:
+        curves = "; no arm could be fitted, so no curve is drawn."
+    parts = [f"Final eval loss of each complete run against training compute (log-log){curves}"]
     if any(axis in data.swept for axis in TUNED_AXES):
         parts.append("Swept hyperparameters are tuned out: each compute point shows its best run.")
     if n_div:
@@ -170,12 +175,14 @@ def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
         return out  # one width or budget: no law to draw
     png, svg = _save(lambda canvas: figures.hparam_law(canvas.add_subplot(), optima, h.hparam, h.by),
                      folder, f"{stem}_law")
+    laws = [g.law for g in optima if g.law is not None]
+    banded = any(law.lo is not None and np.isfinite(law.lo).any() for law in laws)
+    fitted = ("" if not laws else ", with the power law fitted to the interior optima"
+              + (" and its 95% band" if banded else " (through two points: no band)"))
+    edges = f" and largest stable {name} (open triangles)" if any(np.isfinite(g.stable).any() for g in optima) else ""
     out.append(Panel(png, svg, f"Optimal {name} vs {'width' if h.by == 'width' else 'compute'}",
-                       f"Optimal {name} (stars)"
-                       + (f" and largest stable {name} (open triangles)" if any(np.isfinite(g.stable).any() for g in optima)
-                          else "") + " per "
-                       f"{'width' if h.by == 'width' else 'budget'}, log-log, with the power law fitted to the "
-                       f"interior optima and its 95% band.", stem))
+                     f"Optimal {name} (stars){edges} per {'width' if h.by == 'width' else 'budget'}, log-log"
+                     f"{fitted}.", stem))
     return out
 
 

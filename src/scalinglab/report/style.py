@@ -79,25 +79,32 @@ class TextOverlapWarning(UserWarning):
 
 
 def render(draw: Callable[[Figure], None], paths: Sequence[Path], size: tuple[float, float] = FIGSIZE) -> list[Path]:
-    """Make a figure, let `draw` fill it, thin its tick labels until none touch, and save it to each
-    of `paths` (PNG or SVG by suffix). Text that still overlaps is a TextOverlapWarning.
+    """Make a figure, let `draw` fill it, and save it to each of `paths` (PNG or SVG by suffix), its
+    tick labels thinned until none touch. Text that still overlaps is a TextOverlapWarning.
 
     rcParams are read when artists are created, so the whole drawing happens inside the context.
+    The first save's drawing is the one checked, so the checks cost no drawing of their own.
     """
     with _rc():
         fig = Figure(figsize=size, dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         draw(fig)
-        readable_ticks(fig)
+        _save(fig, paths[0])
+        if readable_ticks(fig):
+            _save(fig, paths[0])
         overlaps = overlapping_text(fig)
         if overlaps:
             shown = "; ".join(f"'{a}' and '{b}'" for a, b in overlaps[:5])
             warnings.warn(f"{paths[0].stem}: {len(overlaps)} overlapping text pair(s): {shown}", TextOverlapWarning,
                           stacklevel=2)
-        for path in paths:
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=path.suffix.lstrip("."), metadata=_metadata(path.suffix))
+        for path in paths[1:]:
+            _save(fig, path)
     return list(paths)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), metadata=_metadata(path.suffix))
 
 
 def _metadata(suffix: str) -> dict:
@@ -239,9 +246,10 @@ def empty(ax: Axes, message: str) -> Axes:
 
 # --- readable text: tick labels thinned at save time, and what still overlaps ---------------------
 
-def readable_ticks(fig: Figure) -> None:
-    """Thin each log axis's minor labels (MinorLabels.thin) while two labels of that axis touch."""
-    fig.draw_without_rendering()
+def readable_ticks(fig: Figure) -> bool:
+    """Thin each log axis's minor labels (MinorLabels.thin) while two labels of that axis touch, on a
+    figure already drawn; True when it thinned any (and drew the figure again)."""
+    thinned_any = False
     for _ in MINOR_LABELS:
         thinned = False
         for axis in _axes_of(fig):
@@ -249,8 +257,10 @@ def readable_ticks(fig: Figure) -> None:
             if isinstance(formatter, MinorLabels) and _touching(tick_labels(axis)) and formatter.thin():
                 thinned = True
         if not thinned:
-            return
+            return thinned_any
+        thinned_any = True
         fig.draw_without_rendering()
+    return thinned_any
 
 
 def _axes_of(fig: Figure) -> list[Axis]:
