@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -12,10 +13,15 @@ from scalinglab.analysis import compare_arms
 from scalinglab.report import write_report
 from scalinglab.report.findings import Pair, analyse
 from scalinglab.report.sentences import backtest_sentence, observed_sentence
-from scalinglab.report.summary import pair_sentences, verdict
+from scalinglab.report.headline import headline
+from scalinglab.report.summary import pair_sentences
 from tests.analysis.helpers import arm, crossing_a
 from tests.report.synthetic import (CROSSING, crossing_study, l2_study, law, lr_batch_study, lr_for_batch,
                                     lr_study, optimal_lr)
+
+
+def verdict(data, findings) -> str:
+    return headline(data, findings).text
 
 
 def _winner_and_loser(sentence: str) -> tuple[str, str]:
@@ -42,7 +48,12 @@ def test_verdict_names_the_winner_on_each_side_of_the_crossing(tmp_path):
 def test_crossing_report_page(tmp_path):
     result = write_report(crossing_study(tmp_path), tmp_path / "report", bootstrap=100)
     page = result.index_html.read_text()
-    assert result.verdict in page
+    # The headline: the verdict at the target, then each arm's loss forecast there.
+    (finding,), forecast = result.headline.finding, result.headline.forecast
+    assert result.headline.kind == "crossover" and finding.startswith("At 1.4e17 FLOPs, scaled (lr 2/width) is predicted")
+    assert forecast.startswith("Loss forecast at 1.4e17 FLOPs (10× the largest compute run) from the fitted "
+                               "laws: constant (lr 2/192) 2.8")
+    assert f'<p class="finding">{html.escape(finding)}</p><p class="forecast">{html.escape(forecast)}</p>' in page
     assert "The fitted frontiers cross at" in page and "Backtest: refitted without the largest N" in page
     # The measured differences come first, before any fit: one per width, and where the leader changes.
     measured = next(line for line in (result.out_dir / "summary.md").read_text().splitlines()
@@ -79,6 +90,7 @@ def test_too_few_points_still_make_a_report(tmp_path):
     data.table.loc[wide, "status"] = "pending"
     result = write_report(data, tmp_path / "report", bootstrap=10)
     assert result.verdict.startswith("No scaling law could be fitted")
+    assert result.headline.kind == "ladder" and result.headline.finding == ()
     fits = result.summary["fits"]
     assert all(f["status"] == "insufficient data" and "needs at least 3" in f["reason"] for f in fits.values())
     assert result.summary["forecast"] is None
@@ -108,7 +120,7 @@ def test_l2_sweep_reports_loss_against_the_setting(tmp_path):
             assert e["worst"] == 0.001 and e["worst_loss"] - e["best_loss"] == pytest.approx(0.1, abs=0.02)
     assert {"loss_vs_l2.png", "loss_vs_l2.svg"} <= {p.name for p in result.figures}
     page = result.index_html.read_text()
-    assert "Other swept settings" in page and "none (decay_mode none), l2: D=64: best 0 (" in page
+    assert "Other swept settings" in page and "none (decay_mode none), l2: width 64: best 0 (" in page
 
 
 def test_batch_sweep_retunes_the_lr_per_batch_size(tmp_path):
@@ -150,7 +162,7 @@ def test_verdict_forecasts_the_baseline_alone_when_no_other_arm_can_be_compared(
     assert findings.headline is None and findings.baseline == "constant"
     text = verdict(data, findings)
     expected = law("constant", 1e17)
-    assert text.startswith("At 1e17 FLOPs, constant (lr 2/192) is predicted to reach a loss of ")
-    assert "95% interval" in text and "no other arm could be compared (scaled:" in text
-    predicted = float(text.split("reach a loss of ")[1].split(" ")[0])
+    assert text.startswith("Loss forecast at 1e17 FLOPs (given) from the fitted law: constant (lr 2/192) ")
+    assert "95% interval" in text and "; scaled (lr 2/width): no fit (0 complete runs at distinct compute" in text
+    predicted = float(text.split("constant (lr 2/192) ")[1].split(" ")[0])
     assert abs(predicted - expected) < 0.05

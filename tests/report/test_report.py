@@ -115,9 +115,17 @@ def test_report_counts_and_fits(trained):
 @pytest.mark.slow
 def test_summary_md_and_page_say_the_verdict(trained):
     _, result = trained
-    assert result.verdict.startswith("At ") and "base is predicted to reach a loss of" in result.verdict
-    assert "no other arm could be compared (broken: " in result.verdict
-    assert result.verdict in (result.out_dir / "summary.md").read_text()
+    # An LR sweep opens with its best LR per budget (0.01, the only LR that did not diverge), then the forecast.
+    head = result.headline
+    assert head.kind == "learning rate" and result.verdict == head.text
+    assert head.finding[0].startswith("Best learning rate: 0.01 (the smallest tried) at 7.3e8 FLOPs, 0.01 (the "
+                                      "smallest tried) at ")
+    assert "FLOPs; at an end of the grid the best LR may lie beyond it; no law (it needs" in head.finding[0]
+    assert head.forecast.startswith("Loss forecast at ") and "from the fitted law: base " in head.forecast
+    assert "; broken (source files:" in head.forecast and "): no fit (0 complete runs at distinct compute, 6 " \
+        "failed;" in head.forecast
+    md = (result.out_dir / "summary.md").read_text()
+    assert f"**Finding.** {' '.join(head.finding)}\n\n**Forecast.** {head.forecast}" in md
     page = result.index_html.read_text()
     assert "6 run(s) failed" in page
     assert "w64-L1-broken-lr0.01-0.05xN" in page  # failed runs are listed, with their error
@@ -132,7 +140,7 @@ def test_cli_report_prints_verdict_and_path(trained, tmp_path):
     res = CliRunner().invoke(app, ["report", str(path), "--out", str(out), "--bootstrap", "20",
                                    "--target-compute", "1e12"])
     assert res.exit_code == 0, res.output
-    assert "At 1e12 FLOPs" in res.output and str(out / "index.html") in res.output.replace("\n", "")
+    assert "Loss forecast at 1e12 FLOPs" in res.output and str(out / "index.html") in res.output.replace("\n", "")
     assert json.loads((out / "summary.json").read_text())["target_compute_source"] == "given"
 
 

@@ -1,7 +1,7 @@
 """Building a study's report: read, analyse, draw, write, and swap the finished folder into place.
 
     build_report(study, out_dir=None, target_compute=None, bootstrap=1000, seed=0, results_dir=None)
-        -> ReportResult(out_dir, index_html, figures, verdict, summary)
+        -> ReportResult(out_dir, index_html, figures, verdict, summary, headline)
     write_report(data: StudyData, out_dir, ...)    the same from a table already read (collect.read_study)
 
 Everything is written into a temporary folder that replaces the report folder only when complete,
@@ -22,6 +22,7 @@ from scalinglab.config.paths import check_folder, make_folder
 from scalinglab.report import html, summary
 from scalinglab.report.collect import StudyData, read_study
 from scalinglab.report.findings import analyse
+from scalinglab.report.headline import Headline, headline, own_section_first
 from scalinglab.report.panels import draw_panels
 
 MARKER_FILES = ("index.html", "summary.json")
@@ -35,8 +36,10 @@ class ReportResult:
     figures: list[Path]
     """Every image written (PNG and SVG)."""
     verdict: str
+    """The headline in one paragraph: the study's finding, then the loss forecast."""
     summary: dict
     """The content of summary.json."""
+    headline: Headline
 
 
 def build_report(study: Study | str | Path, out_dir: str | Path | None = None, target_compute: float | None = None,
@@ -63,19 +66,19 @@ def write_report(data: StudyData, out_dir: Path, target_compute: float | None = 
     tmp.mkdir()
     try:
         panels = draw_panels(data, findings, tmp)
-        verdict = summary.verdict(data, findings)
-        sections = summary.sections(data, findings)
+        head = headline(data, findings)
+        sections = own_section_first(summary.sections(data, findings), head.kind)
         names = [path.name for panel in panels for path in (panel.png, panel.svg) if path]
-        doc = summary.summary_dict(data, findings, verdict, names)
+        doc = summary.summary_dict(data, findings, head, names)
         (tmp / "summary.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
         (tmp / "summary.md").write_text(summary.markdown(doc, sections))
-        (tmp / "index.html").write_text(html.study_page(data, findings, verdict, panels, sections))
+        (tmp / "index.html").write_text(html.study_page(data, findings, head, panels, sections))
         _swap(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     images = [out_dir / n for n in names]
-    return ReportResult(out_dir, out_dir / "index.html", images, verdict, doc)
+    return ReportResult(out_dir, out_dir / "index.html", images, head.text, doc, head)
 
 
 def _check_replaceable(out_dir: Path) -> None:

@@ -131,7 +131,7 @@ def traces(data: StudyData, arm: str, max_runs: int = 8) -> list[Trace]:
         m = data.metrics[data.metrics["run_id"] == row["run_id"]].sort_values("step")
         train = m[m["train_loss"].notna()]
         ev = m[m["eval_loss"].notna()]
-        label = f"D={row['width']}, L={row['depth']}" + regimes.epochs_suffix(row["epochs"])
+        label = f"width {row['width']}, depth {row['depth']}" + regimes.epochs_suffix(row["epochs"])
         out.append(Trace(label, train["step"].to_numpy(float), train["train_loss"].to_numpy(float),
                          ev["step"].to_numpy(float), ev["eval_loss"].to_numpy(float),
                          diverged=row["status"] == "diverged"))
@@ -140,7 +140,7 @@ def traces(data: StudyData, arm: str, max_runs: int = 8) -> list[Trace]:
 
 def run_rows(data: StudyData) -> list[dict]:
     """The run table as plain dicts (JSON-ready: NaN and pandas NA become None)."""
-    cols = ["name", "arm", "status", "width", "depth", "lr", "batch_size", "params", "params_total", "tokens",
+    cols = ["name", "arm", "status", "width", "depth", "lr", "batch_size", "l2", "weight_decay", "params", "params_total", "tokens",
             "compute", "planned_compute", "final_train_loss", "final_eval_loss", "final_eval_loss_se",
             "final_unseen_train_loss", "diverged_step", "steps", "steps_planned", "wall_time_s", "error", "run_id",
             "epochs", "unique_tokens"]

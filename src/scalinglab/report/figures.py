@@ -19,6 +19,18 @@ from matplotlib.ticker import NullLocator
 from scalinglab.report import style
 
 
+# Line styles that captions name (style.LINE_NAMES turns them into words), so a caption says what is drawn.
+FORECAST_LINE = "--"
+"""A fitted curve beyond the largest run (solid up to it)."""
+CROSSING_LINE = "-."
+TARGET_LINE = ":"
+STABLE_LINE = ":"
+"""The largest hyperparameter value that did not diverge."""
+ZERO_LINE = ":"
+EVAL_LINE = "--"
+"""Eval loss in learning curves (the train loss is solid)."""
+
+
 def _array(values=()) -> np.ndarray:
     return np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
 
@@ -61,6 +73,8 @@ class Mark:
     label: str
     lo: float | None = None
     hi: float | None = None
+    linestyle: str = TARGET_LINE
+    colour: str = "#333333"
 
 
 @dataclass(frozen=True)
@@ -97,12 +111,12 @@ def loss_vs_compute(ax: Axes, groups: Sequence[Points], curves: Sequence[Curve |
         beyond = np.flatnonzero(~inside)
         if beyond.size:
             start = max(beyond[0] - 1, 0)
-            ax.plot(curve.x[start:], curve.loss[start:], color=c, linestyle="--")
+            ax.plot(curve.x[start:], curve.loss[start:], color=c, linestyle=FORECAST_LINE)
     if any(g.hollow().any() for g in groups):
         ax.plot([], [], marker="o", color="#555555", markerfacecolor="white", linestyle="none",
                 label="hollow: repeats data (> 1 epoch)")
-    for j, m in enumerate(marks):
-        _vertical(ax, m, "#444444" if j == 0 else "#999999", ":" if j else "-.")
+    for m in marks:
+        _vertical(ax, m)
     style.log_x(ax)
     ax.set_xlabel(x_label)
     ax.set_ylabel("final eval loss (nats/token)")
@@ -123,17 +137,17 @@ def _hollow(ax: Axes, g: Points, i: int) -> None:
                 markerfacecolor="white", zorder=4)
 
 
-def _vertical(ax: Axes, m: Mark, colour: str, linestyle: str) -> None:
+def _vertical(ax: Axes, m: Mark) -> None:
     if m.lo is not None and m.hi is not None and np.isfinite([m.lo, m.hi]).all() and m.hi > m.lo:
-        ax.axvspan(m.lo, m.hi, color=colour, alpha=0.08, linewidth=0)
-    ax.axvline(m.x, color=colour, linestyle=linestyle, linewidth=1.2, label=m.label)
+        ax.axvspan(m.lo, m.hi, color=m.colour, alpha=0.08, linewidth=0)
+    ax.axvline(m.x, color=m.colour, linestyle=m.linestyle, linewidth=1.2, label=m.label)
 
 
 HPARAM_LABELS = {
     "lr": "peak learning rate η (log₂ scale)",
     "batch_size": "batch size (sequences per step, log₂ scale)",
 }
-BY_LABELS = {"width": "width D (residual dimension)", "compute": "training compute C (FLOPs, 6·N·D)",
+BY_LABELS = {"width": "model width (residual dimension)", "compute": "training compute C (FLOPs, 6·N·D)",
              "params": "non-embedding parameters N"}
 
 
@@ -155,12 +169,12 @@ def loss_vs_hparam(ax: Axes, groups: Sequence[Points], hparam: str, optimum: Seq
                     markeredgewidth=0.6, linestyle="none", zorder=5)
         stable = largest_stable[i] if i < len(largest_stable) else None
         if stable is not None and np.isfinite(stable):
-            ax.axvline(stable, color=c, linestyle=":", linewidth=1.2)
+            ax.axvline(stable, color=c, linestyle=STABLE_LINE, linewidth=1.2)
     # Legend entries that explain the symbols once, not per group.
     ax.plot([], [], marker="*", markersize=11, color="white", markeredgecolor="black", linestyle="none",
             label="optimum")
     if any(s is not None and np.isfinite(s) for s in largest_stable):
-        ax.plot([], [], color="#555555", linestyle=":", label="largest stable")
+        ax.plot([], [], color="#555555", linestyle=STABLE_LINE, label="largest stable")
     if any(len(g.diverged_x) for g in groups):
         ax.plot([], [], marker=style.DIVERGED_MARKER, color="#555555", linestyle="none", markeredgewidth=1.8,
                 label="diverged (no final loss)")
@@ -235,6 +249,9 @@ def hparam_law(ax: Axes, groups: Sequence[Optima], hparam: str, by: str) -> Axes
                 ax.fill_between(g.law.x, g.law.lo, g.law.hi, color=c, alpha=style.BAND_ALPHA, linewidth=0)
             ax.plot(g.law.x, g.law.loss, color=c, label=g.law.label or None)
     style.log_x(ax, base=2 if by == "width" else 10, plain=by == "width")
+    if by == "width":  # every width measured, not only the powers of 2 (48 between 32 and 64)
+        ax.set_xticks(sorted({float(w) for g in groups for w in g.by}))
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_yscale("log", base=2)
     if hparam == "batch_size":
         style.plain_ticks(ax.yaxis)
@@ -253,11 +270,11 @@ def learning_curves(ax: Axes, traces: Sequence[Trace], title: str = "") -> Axes:
         label = t.label + (" (diverged)" if t.diverged else "")
         ax.plot(t.step, t.train, color=c, label=label, linewidth=1.3)
         if len(t.eval_step):
-            ax.plot(t.eval_step, t.eval, color=c, linestyle="--", marker=style.marker(i), markersize=4)
+            ax.plot(t.eval_step, t.eval, color=c, linestyle=EVAL_LINE, marker=style.marker(i), markersize=4)
         if t.diverged and len(t.step):
             style.diverged_rug(ax, t.step[-1:], c)
     ax.plot([], [], color="#555555", label="train loss")
-    ax.plot([], [], color="#555555", linestyle="--", marker="o", markersize=4, label="eval loss")
+    ax.plot([], [], color="#555555", linestyle=EVAL_LINE, marker="o", markersize=4, label="eval loss")
     # A diverged run's last loss can be 1e4: keep the scale where the learning happens, and where the
     # eval loss of a run that did not diverge goes (over many epochs it rises above where it started).
     starts = [v for t in traces for v in (t.eval[:1] if len(t.eval) else t.train[:1]) if np.isfinite(v)]
@@ -294,7 +311,7 @@ def by_width(ax: Axes, lines: Sequence[Line], y_label: str, title: str = "") -> 
         order = np.argsort(line.width)
         ax.plot(line.width[order], line.value[order], marker=style.marker(line.colour), color=style.color(line.colour),
                 label=line.label)
-    ax.axhline(0.0, color="#555555", linewidth=0.9, linestyle=":")
+    ax.axhline(0.0, color="#555555", linewidth=0.9, linestyle=ZERO_LINE)
     style.log_x(ax, base=2, plain=True)
     ax.set_xticks(sorted({float(w) for line in lines for w in line.width}))  # every width measured
     ax.set_xlabel(BY_LABELS["width"])

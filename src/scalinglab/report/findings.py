@@ -5,7 +5,8 @@ records why instead of raising, so a report is always made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -16,6 +17,7 @@ from scalinglab.analysis.table import size_key
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
 from scalinglab.config import ConfigError
 from scalinglab.report.collect import StudyData, envelope
+from scalinglab.report.levers import LeverEffect, arm_levers, setting_levers
 from scalinglab.report.regimes import Repeats, analyse_repeats
 
 
@@ -87,11 +89,28 @@ class Findings:
     """Per swept setting of SETTINGS present in the study."""
     repeats: Repeats | None = None
     """When runs repeat data: the two regimes side by side and the data-constrained law (report.regimes)."""
+    levers: list[LeverEffect] = field(default_factory=list)
+    """When a setting of SETTINGS is swept: each of its values against its first, per arm, then each
+    arm against the first at those first values (report.levers)."""
 
     @property
     def headline(self) -> Pair | None:
         """The comparison the verdict speaks about: the first one that worked."""
         return next((p for p in self.pairs if p.comparison is not None), None)
+
+    def forecasts(self) -> dict[str, tuple[float, float, float]]:
+        """Per fitted arm, its loss at the target compute and the 95% interval (NaN when the fit has
+        no spread); empty without a target."""
+        if self.target_compute is None:
+            return {}
+        out = {}
+        for arm, fit in self.fits.items():
+            if fit.fit is None:
+                continue
+            lo, hi = ((float(v[0]) for v in fit.fit.frontier_interval(self.target_compute)) if fit.fit.has_spread
+                      else (math.nan, math.nan))
+            out[arm] = (float(fit.fit.frontier(self.target_compute)[0]), lo, hi)
+        return out
 
 
 def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed: int) -> Findings:
@@ -135,7 +154,21 @@ def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed:
     hyper = {h: analyse_hyper(data, h) for h in ("lr", "batch_size") if h in data.swept}
     settings = {s: setting_effects(data, s) for s in SETTINGS if s in data.swept}
     return Findings(fits, pairs, baseline, target, source, rows, hyper, settings,
-                    analyse_repeats(data.study, data.table, data.metrics, bootstrap, seed))
+                    analyse_repeats(data.study, data.table, data.metrics, bootstrap, seed), regularization_levers(data))
+
+
+def regularization_levers(data: StudyData) -> list[LeverEffect]:
+    """Each value of a swept setting against its first, per arm; then each arm against the first, both
+    at those first values ([] when no setting of SETTINGS is swept)."""
+    swept = [s for s in SETTINGS if s in data.swept]
+    done = data.finished()
+    if not swept or done.empty:
+        return []
+    arms = data.study.arms
+    out = [e for s in swept for e in setting_levers(done, s, arms, data.swept)]
+    if len(arms) > 1:
+        out += arm_levers(done, arms, {s: float(done[s].min()) for s in swept}, data.swept)
+    return out
 
 
 def setting_effects(data: StudyData, setting: str) -> list[SettingEffect]:

@@ -11,9 +11,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scalinglab.report import regimes, summary
+from scalinglab.report import caveats, regimes, summary
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import Findings
+from scalinglab.report.headline import Headline, own_section_first
 from scalinglab.report.panels import Panel
 
 CSS = """
@@ -22,22 +23,30 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 34px 0 8px;
      border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .meta { color: #666; font-size: 13px; }
-.verdict { background: #eef5fb; border-left: 5px solid #0072B2; padding: 12px 16px; margin: 18px 0;
-           font-size: 17px; }
+.headline { background: #eef5fb; border-left: 5px solid #0072B2; padding: 4px 16px; margin: 18px 0; }
+.headline p { margin: 8px 0; } .headline .finding { font-size: 17px; }
+.headline .forecast { font-size: 14.5px; color: #333; }
 .note { color: #555; font-size: 13.5px; }
 .warn { background: #fff6e5; border-left: 5px solid #E69F00; padding: 8px 14px; margin: 10px 0; }
 ul.facts { margin: 6px 0; padding-left: 22px; } ul.facts li { margin: 3px 0; }
-figure { margin: 14px 0 22px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure { margin: 14px 0 22px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; box-sizing: border-box; }
 figcaption { color: #444; font-size: 13.5px; margin-top: 4px; }
 figcaption a { color: #0072B2; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; }
-th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
-th { background: #f4f4f4; position: sticky; top: 0; }
+th, td { padding: 3px 7px; border-bottom: 1px solid #e6e6e6; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; white-space: normal; vertical-align: bottom; }
 td.text, th.text { text-align: left; }
-td.err { text-align: left; white-space: normal; color: #a33; min-width: 230px; max-width: 380px; font-size: 11.5px; }
+td.err { text-align: left; white-space: normal; color: #a33; min-width: 140px; max-width: 340px; font-size: 11.5px; }
 tr.diverged td { background: #fdf1e8; } tr.failed td { background: #f6e6e6; }
 tr.pending td, tr.running td { color: #888; }
-.scroll { overflow-x: auto; }
+/* A table wider than the page scrolls sideways in its own box, never the page, and shows it: a
+   shadow on the side that has more (Lea Verou's scrolling shadows), a scrollbar that stays. */
+.scroll { overflow-x: auto; max-width: 100%; scrollbar-gutter: stable;
+  background: linear-gradient(to right, #fff 30%, #fff0) left / 40px 100% no-repeat local,
+              linear-gradient(to left, #fff 30%, #fff0) right / 40px 100% no-repeat local,
+              radial-gradient(farthest-side at 0 50%, #0003, #0000) left / 14px 100% no-repeat scroll,
+              radial-gradient(farthest-side at 100% 50%, #0003, #0000) right / 14px 100% no-repeat scroll; }
+.scroll::-webkit-scrollbar { height: 10px; } .scroll::-webkit-scrollbar-thumb { background: #bbb; border-radius: 5px; }
 code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
 """
 
@@ -79,6 +88,8 @@ def fmt(value: object, kind: str) -> str:
 
 
 def table(columns: Sequence[Column], rows: Sequence[dict], row_class: str | None = None) -> str:
+    """A table in its own sideways-scrolling box; a column empty in every row is left out."""
+    columns = [c for c in columns if not c.title or any(fmt(row.get(c.key), c.kind) for row in rows)]
     head = "".join(f'<th class="{"text" if c.kind in ("text", "err") else "num"}">{esc(c.title)}</th>'
                    for c in columns)
     body = []
@@ -99,17 +110,19 @@ def bullets(items: Sequence[str]) -> str:
     return '<ul class="facts">' + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>" if items else ""
 
 
-def page(title: str, meta: str, verdict: str, warnings: Sequence[str],
+def page(title: str, meta: str, head: Headline, warnings: Sequence[str],
          sections: Sequence[tuple[str, str]]) -> str:
     """The whole document. `sections` are (heading, body HTML already escaped by the helpers above)."""
     warn = "".join(f'<div class="warn">{esc(w)}</div>' for w in warnings)
+    finding = "".join(f'<p class="finding">{esc(line)}</p>' for line in head.finding)
+    forecast = f'<p class="{"forecast" if head.finding else "finding"}">{esc(head.forecast)}</p>'
     body = "".join(f"<section><h2>{esc(h)}</h2>{b}</section>" for h, b in sections if b)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
         f"<style>{CSS}</style></head><body>"
         f"<h1>{esc(title)}</h1><div class=\"meta\">{esc(meta)}</div>"
-        f"<div class=\"verdict\">{esc(verdict)}</div>{warn}{body}"
+        f"<div class=\"headline\">{finding}{forecast}</div>{warn}{body}"
         "<p class=\"meta\">Files beside this page: summary.md, summary.json, and every figure as PNG and SVG.</p>"
         "</body></html>\n"
     )
@@ -131,6 +144,15 @@ RUNS_TABLE = [
     Column("eval", "eval loss ± se", "text"), Column("unseen", "unseen train", "num"),
     Column("gap", "gap", "num"), Column("note", "note", "err"),
 ]
+
+
+SETTING_COLUMNS = {"l2": Column("l2", "L2 λ", "sci"), "weight_decay": Column("weight_decay", "weight decay", "sci")}
+"""Shown after the batch size when the study sweeps them."""
+
+
+def _runs_columns(data: StudyData) -> list[Column]:
+    at = next(i for i, c in enumerate(RUNS_TABLE) if c.key == "batch_size") + 1
+    return RUNS_TABLE[:at] + [c for key, c in SETTING_COLUMNS.items() if key in data.swept] + RUNS_TABLE[at:]
 
 
 def _table_rows(data: StudyData) -> list[dict]:
@@ -164,9 +186,9 @@ def _regime_sections(data: StudyData, findings: Findings, text: dict[str, list[s
     return out
 
 
-def study_page(data: StudyData, findings: Findings, verdict: str, panels: list[Panel],
+def study_page(data: StudyData, findings: Findings, head: Headline, panels: list[Panel],
                sections: list[tuple[str, list[str]]]) -> str:
-    """index.html of a study: its verdict, warnings, each section's panels and sentences, the runs."""
+    """index.html of a study: its headline, warnings, each section's panels and sentences, the runs."""
     counts = data.counts()
     meta = (f"{data.study.path} · {len(data.table)} runs: {counts['complete']} complete, {counts['diverged']} "
             f"diverged, {counts['failed']} failed, {counts['pending'] + counts['running']} not finished · "
@@ -178,9 +200,9 @@ def study_page(data: StudyData, findings: Findings, verdict: str, panels: list[P
     if counts["pending"] + counts["running"]:
         warnings.append(f"{counts['pending'] + counts['running']} run(s) have no result yet: this report covers the "
                         f"finished ones.")
-    for arm, fit in findings.fits.items():
-        if fit.fit is not None and fit.status != "ok":
-            warnings.append(f"The fit of {arm} ended with status '{fit.status}': read its curve with care.")
+    careful = caveats.by_caveat({arm: fit.fit for arm, fit in findings.fits.items() if fit.fit is not None})
+    if careful:
+        warnings.append(f"Fits to read with care: {careful}. Section Loss vs compute says why.")
     text = dict(sections)
     by_section = {}
     for panel in panels:
@@ -199,10 +221,11 @@ def study_page(data: StudyData, findings: Findings, verdict: str, panels: list[P
     if data.decisions is not None and len(data.decisions):
         body.append(("Adaptive decisions", bullets(text.get("Adaptive decisions", []))
                      + table(DECISIONS_TABLE, data.decisions.to_dict("records"))))
+    body = own_section_first(body, head.kind)
     rows = _table_rows(data)
     body.append((f"Runs ({len(rows)})", f'<p class="note">{esc(summary.CONVENTION)}. Eval loss in nats per '
-                 f"token on held-out documents; gap = eval − train.</p>" + table(RUNS_TABLE, rows, "status")))
+                 f"token on held-out documents; gap = eval − train.</p>" + table(_runs_columns(data), rows, "status")))
     desc = data.study.description.strip()
     if desc:
         meta += f" · {desc}"
-    return page(f"Study {data.study.name}", meta, verdict, warnings, body)
+    return page(f"Study {data.study.name}", meta, head, warnings, body)

@@ -28,7 +28,8 @@ class Panel:
 
 
 def _save(draw, folder: Path, name: str, size=style.FIGSIZE) -> tuple[Path, Path]:
-    return style.render(draw, folder / f"{name}.png", size), style.render(draw, folder / f"{name}.svg", size)
+    png, svg = style.render(draw, [folder / f"{name}.png", folder / f"{name}.svg"], size)
+    return png, svg
 
 
 def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel]:
@@ -60,9 +61,10 @@ def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel
         png, svg = _save(draw_curves, folder, "learning_curves",
                          (style.FIGSIZE[0] * (1.0 if cols == 1 else 1.6), style.FIGSIZE[1] * rows))
         out.append(Panel(png, svg, "Train and eval loss vs step",
-                           "Per width, the longest run (at the best LR when LR is swept): train loss (solid, mean "
-                           "over each logging window) and held-out eval loss (dashed). The distance between them is "
-                         "the generalization gap. " + regimes.caption_note(data.table), "curves"))
+                         f"Per width, the longest run (at the best LR when LR is swept): train loss (solid, mean over "
+                         f"each logging window) and held-out eval loss ({_line(figures.EVAL_LINE)}, with markers). The "
+                         f"distance between them is the generalization gap. " + regimes.caption_note(data.table),
+                         "curves"))
     return out
 
 
@@ -80,15 +82,9 @@ def _compute_axes(ax, data: StudyData, findings: Findings):
         if xs.size:
             lo = xs.min() if lo is None else min(lo, xs.min())
             hi = xs.max() if hi is None else max(hi, xs.max())
-    marks = []
-    head = findings.headline
-    crossing = plot.crossing_mark(head.comparison, findings.target_compute) if head is not None else None
-    if crossing is not None:
-        marks.append(crossing)
-        hi = max(hi, crossing.x)
-    if findings.target_compute:
-        marks.append(plot.target_mark(findings.target_compute))
-        hi = max(hi, findings.target_compute) if hi is not None else findings.target_compute
+    marks = _marks(findings)
+    if marks:
+        hi = max([m.x for m in marks] + ([hi] if hi is not None else []))
     for arm in data.study.arms:
         fit = findings.fits[arm].fit
         if fit is None or lo is None:
@@ -98,16 +94,36 @@ def _compute_axes(ax, data: StudyData, findings: Findings):
     return figures.loss_vs_compute(ax, groups, curves, marks)
 
 
+def _marks(findings: Findings) -> list[figures.Mark]:
+    """The vertical lines of the compute figure: the headline comparison's crossover, the target."""
+    head = findings.headline
+    crossing = plot.crossing_mark(head.comparison, findings.target_compute) if head is not None else None
+    target = plot.target_mark(findings.target_compute) if findings.target_compute else None
+    return [m for m in (crossing, target) if m is not None]
+
+
+def _line(linestyle: str) -> str:
+    return style.LINE_NAMES[linestyle]
+
+
 def _compute_caption(data: StudyData, findings: Findings) -> str:
     n_div = len(data.diverged())
-    parts = ["Final eval loss of each complete run against training compute (log-log); per arm the fitted "
-             "L(C) = E + A·C^-α (solid over the runs, dashed beyond: a forecast) with its 95% bootstrap band."]
+    fits = [f.fit for f in findings.fits.values() if f.fit is not None]
+    if fits:
+        band = " with its 95% bootstrap band" if any(fit.has_spread for fit in fits) else ""
+        curves = (f"; per fitted arm L(C) = E + A·C^-α (solid over the runs, {_line(figures.FORECAST_LINE)} beyond: a "
+                  f"forecast){band}.")
+    else:
+        curves = "; no arm could be fitted, so no curve is drawn."
+    parts = [f"Final eval loss of each complete run against training compute (log-log){curves}"]
     if any(axis in data.swept for axis in TUNED_AXES):
         parts.append("Swept hyperparameters are tuned out: each compute point shows its best run.")
     if n_div:
         parts.append(f"× on the top edge: the {n_div} diverged run(s), at their planned compute, not fitted.")
-    if findings.target_compute:
-        parts.append(f"Dotted line: the target compute ({findings.target_source}).")
+    for m in _marks(findings):
+        what = ("where the fitted curves cross" + (" (shaded: its 95% interval)" if m.lo is not None else "")
+                if m.linestyle == figures.CROSSING_LINE else f"the target compute ({findings.target_source})")
+        parts.append(f"{_line(m.linestyle).capitalize()} line: {what}.")
     parts.append(regimes.caption_note(findings.fit_rows, drawn_hollow=True))
     parts.append(f"{summary.CONVENTION}.")
     return " ".join(parts)
@@ -121,7 +137,7 @@ def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
     groups, optimum, stable, optima = [], [], [], []
     for arm, law in h.report.laws.items():
         for o in law.optima:
-            at = f"D={o.by_value:g}" if h.by == "width" else f"C={summary.flops(o.by_value)}"
+            at = f"width {o.by_value:g}" if h.by == "width" else f"C={summary.flops(o.by_value)}"
             label = f"{arm}, {at}" if multi else at
             grid, loss, div = np.array(o.grid), np.array(o.loss), np.array(o.diverged, dtype=bool)
             groups.append(figures.Points(label, grid[~div], loss[~div], grid[div]))
@@ -135,7 +151,7 @@ def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
             if optimum_law.status in ("ok", "exact"):
                 grid = np.geomspace(by.min() / 1.2, by.max() * 1.2, 50)
                 band = optimum_law.predict_interval(grid)
-                var = "D" if h.by == "width" else "C"
+                var = "width" if h.by == "width" else "C"
                 curve = figures.Curve(grid, optimum_law.predict(grid), band[0], band[1],
                                       f"{data.labels.get(arm, arm) if multi else 'fit'}: "
                                       f"{optimum_law.coefficient:.3g}·{var}^{optimum_law.exponent:.2f}")
@@ -150,16 +166,23 @@ def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
                        f"Final eval loss against {name}, one curve per {'width' if h.by == 'width' else 'budget'}"
                        f"{' and batch size' if h.hparam == 'lr' and 'batch_size' in data.swept else ''}. "
                        f"Star: the optimum (vertex of a parabola in log {name} through the best point and its "
-                       f"neighbours; the best grid point when that is at the edge). Dotted: the largest {name} that "
-                       f"did not diverge. ×: diverged runs. {regimes.caption_note(data.table)}", stem))
+                       f"neighbours; the best grid point when that is at the edge)."
+                       + (f" {_line(figures.STABLE_LINE).capitalize()} line: the largest {name} that did not diverge."
+                          if any(v is not None for v in stable) else "")
+                       + (" ×: diverged runs." if any(len(g.diverged_x) for g in groups) else "")
+                       + f" {regimes.caption_note(data.table)}", stem))
     if max(len(law.optima) for law in h.report.laws.values()) < 2:
         return out  # one width or budget: no law to draw
     png, svg = _save(lambda canvas: figures.hparam_law(canvas.add_subplot(), optima, h.hparam, h.by),
                      folder, f"{stem}_law")
+    laws = [g.law for g in optima if g.law is not None]
+    banded = any(law.lo is not None and np.isfinite(law.lo).any() for law in laws)
+    fitted = ("" if not laws else ", with the power law fitted to the interior optima"
+              + (" and its 95% band" if banded else " (through two points: no band)"))
+    edges = f" and largest stable {name} (open triangles)" if any(np.isfinite(g.stable).any() for g in optima) else ""
     out.append(Panel(png, svg, f"Optimal {name} vs {'width' if h.by == 'width' else 'compute'}",
-                       f"Optimal {name} (stars) and largest stable {name} (open triangles) per "
-                       f"{'width' if h.by == 'width' else 'budget'}, log-log, with the power law fitted to the "
-                       f"interior optima and its 95% band.", stem))
+                     f"Optimal {name} (stars){edges} per {'width' if h.by == 'width' else 'budget'}, log-log"
+                     f"{fitted}.", stem))
     return out
 
 
@@ -169,7 +192,7 @@ def _setting_panel(setting: str, effects: list[SettingEffect], data: StudyData, 
     for e in effects:
         x, loss = np.array(e.values), np.array(e.loss)
         ok = np.isfinite(loss)
-        label = f"{e.arm}, D={e.width}" if multi else f"D={e.width}"
+        label = f"{e.arm}, width {e.width}" if multi else f"width {e.width}"
         groups.append(figures.Points(label, x[ok], loss[ok], x[~ok]))
     arms = list(dict.fromkeys(e.arm for e in effects))
     widths = sorted({e.width for e in effects})

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from scalinglab.analysis import COMPUTE, Columns, Comparison, LawFit, select_runs
-from scalinglab.report import figures
+from scalinglab.report import caveats, figures
 from scalinglab.report.sentences import flops
 
 MARGIN = 1.3
@@ -36,7 +36,7 @@ def fit_curve(fit: LawFit, grid: np.ndarray, observed_max: float) -> figures.Cur
     band = fit.frontier_interval(grid) if fit.has_spread else (None, None)
     p = fit.params
     label = (f"fit: {p['E']:.2f} + {p['A']:.3g}·C^-{p['alpha']:.3f}" if fit.law.name == COMPUTE.name
-             else f"fit: best loss at C from {fit.law.formula}")
+             else f"fit: best loss at C from {fit.law.formula}") + caveats.legend_note(fit)
     return figures.Curve(grid, fit.frontier(grid), band[0], band[1], label, observed_max)
 
 
@@ -50,11 +50,11 @@ def crossing_mark(c: Comparison, target: float | None) -> figures.Mark | None:
     shaded = (math.isfinite(lo) and math.isfinite(hi) and hi > 1.01 * lo
               and c.fit_a.has_spread and c.fit_b.has_spread)
     return figures.Mark(crossing.compute, f"crossover {c.a}/{c.b}" + (" (95% interval shaded)" if shaded else ""),
-                        lo if shaded else None, hi if shaded else None)
+                        lo if shaded else None, hi if shaded else None, figures.CROSSING_LINE, "#444444")
 
 
 def target_mark(target: float) -> figures.Mark:
-    return figures.Mark(target, f"target {flops(target)} FLOPs")
+    return figures.Mark(target, f"target {flops(target)} FLOPs", linestyle=figures.TARGET_LINE)
 
 
 def draw_comparison(ax: Axes, runs, comparison: Comparison, columns: Columns | None = None) -> Axes:

@@ -21,6 +21,7 @@ from scalinglab.analysis.constrained import LAW, PAPER_R_D_STAR, ConstrainedFit,
 from scalinglab.analysis.bootstrap import group_seed
 from scalinglab.config import ConfigError, Study
 from scalinglab.data.epochs import repeats_data
+from scalinglab.report.levers import LeverEffect, effect, per_width, said, signed
 
 ONE, MANY = "at most one epoch", "many epochs"
 CONSTRAINED_RESAMPLES = 200
@@ -123,41 +124,6 @@ def recipes(study: Study) -> dict[str, str]:
 # --- the two regimes side by side ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class LeverEffect:
-    """One arm against its regime's baseline, width by width (final eval loss, lever − baseline)."""
-
-    arm: str
-    recipe: str
-    widths: tuple[int, ...]
-    delta: tuple[float, ...]
-    se: tuple[float, ...]
-    """Standard error of each difference from the two runs' eval sampling (no seed noise)."""
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.delta))
-
-    @property
-    def verdict(self) -> str:
-        """'helps' / 'hurts' (beyond twice its standard error at every width), 'no clear effect' (at
-        none), or where it does which: 'helps at widths 48, 64', 'helps at width 64, hurts at 32'.
-
-        The standard errors are the eval loss's across rows, unpaired. That errs two ways: the two
-        runs are scored on the same rows, so the paired error would be smaller ('no clear effect' too
-        often); and seed-to-seed noise is not in it (the two seeds at width 48 in crossover-cpu.toml
-        differ by 0.025 nats), so a 'helps' or 'hurts' under ~0.05 nats may be a different seed's luck."""
-        d, se = np.array(self.delta), np.nan_to_num(np.array(self.se))
-        sides = {"helps": d < -2 * se, "hurts": d > 2 * se}
-        for word, where in sides.items():
-            if where.all():
-                return word
-        parts = [f"{word} at width{'s' if where.sum() > 1 else ''} "
-                 f"{', '.join(str(w) for w, x in zip(self.widths, where) if x)}" for word, where in sides.items()
-                 if where.any()]
-        return ", ".join(parts) or "no clear effect"
-
-
-@dataclass(frozen=True)
 class Regime:
     name: str
     """ONE or MANY."""
@@ -186,30 +152,19 @@ class Contrast:
         return list(dict.fromkeys(e.recipe for r in (self.one, self.many) for e in r.levers))
 
 
-def _per_width(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean final eval loss, train loss and eval se per width (seeds averaged)."""
-    g = rows.groupby("width")
-    return pd.DataFrame({"loss": g["loss"].mean(), "train": g["final_train_loss"].mean(),
-                         "se": g["final_eval_loss_se"].apply(lambda s: float(np.sqrt((s**2).sum())) / len(s))})
-
-
 def _regime(table: pd.DataFrame, name: str, arms: list[str], recipe_of: dict[str, str]) -> Regime:
     done = _finished(table)
     rows = done[done["arm"].isin(arms)]
     baseline = arms[0]
-    base = _per_width(done[done["arm"] == baseline])
     gaps, levers = {}, []
     for arm in arms:
-        mine = _per_width(done[done["arm"] == arm])
+        mine = per_width(done[done["arm"] == arm])
         ok = mine["train"].notna()
         gaps[arm] = (tuple(int(w) for w in mine.index[ok]), tuple(float(v) for v in (mine["loss"] - mine["train"])[ok]))
-        if arm == baseline:
-            continue
-        widths = mine.index.intersection(base.index)
-        if len(widths):
-            levers.append(LeverEffect(arm, recipe_of.get(arm, arm), tuple(int(w) for w in widths),
-                                      tuple(float(v) for v in mine.loc[widths, "loss"] - base.loc[widths, "loss"]),
-                                      tuple(float(v) for v in np.hypot(mine.loc[widths, "se"], base.loc[widths, "se"]))))
+        lever = None if arm == baseline else effect(arm, recipe_of.get(arm, arm), done[done["arm"] == arm],
+                                                    done[done["arm"] == baseline])
+        if lever is not None:
+            levers.append(lever)
     return Regime(name, tuple(arms), baseline, (float(rows["epochs"].min()), float(rows["epochs"].max())), gaps,
                   tuple(levers))
 
@@ -226,46 +181,33 @@ def contrast(study: Study, table: pd.DataFrame) -> Contrast | None:
 
 
 def contrast_headline(c: Contrast) -> str:
-    """The contrast in one sentence for the verdict: per regime, what each lever did."""
-    def verb(verdict: str, plural: bool) -> str:
-        if verdict == "no clear effect":
-            return f"{'have' if plural else 'has'} no clear effect"
-        return verdict.replace("helps", "help").replace("hurts", "hurt") if plural else verdict
-
+    """The contrast in one sentence: per regime, what each lever did (its range over widths), and
+    the levers whose effect changes with the regime."""
     def listed(r: Regime) -> str:
-        by: dict[str, list[str]] = {}
-        for e in r.levers:
-            by.setdefault(e.verdict, []).append(e.recipe)
-        return "; ".join(f"{' and '.join(names)} {verb(v, len(names) > 1)}" for v, names in by.items()) or \
-            "no lever was measured"
-    return (f"Two regimes: over many epochs ({span(c.many.epochs)}), {listed(c.many)}; in one epoch, "
-            f"{listed(c.one)} (each against its regime's baseline; section Two regimes).")
+        return ", ".join(said(e, e.recipe) for e in r.levers) or "no lever was measured"
+
+    one = {e.recipe: e.verdict for e in c.one.levers}
+    flips = [e.recipe for e in c.many.levers if e.recipe in one and one[e.recipe] != e.verdict]
+    flipped = (f" What {' and '.join(flips)} do{'es' if len(flips) == 1 else ''} changes with the regime." if flips
+               else " No lever changes with the regime." if one else "")
+    return (f"Each lever against its regime's baseline, over many epochs ({span(c.many.epochs)}): {listed(c.many)}; "
+            f"in one epoch ({span(c.one.epochs)}): {listed(c.one)}.{flipped}")
 
 
-def verdict_notes(data, f) -> list[str]:
-    """What the verdict adds (data: StudyData, f: Findings): a warning when its comparison mixes
-    regimes, and the contrast of the two regimes when the study has both."""
-    out = []
-    if f.headline is not None:
-        out += mix_sentences(f.fit_rows, f.headline.a, f.headline.b)
-    if f.repeats is not None and f.repeats.contrast is not None:
-        out.append(contrast_headline(f.repeats.contrast))
-    return out
-
-
-def _signed(x: float) -> str:
-    return f"{x:+.3f}" if abs(x) < 10 else f"{x:+.1f}"
+def verdict_notes(f) -> list[str]:
+    """What a comparison's verdict adds (f: Findings): a warning when its comparison mixes regimes."""
+    return [] if f.headline is None else mix_sentences(f.fit_rows, f.headline.a, f.headline.b)
 
 
 def contrast_sentences(c: Contrast, labels: dict[str, str]) -> list[str]:
     """Per regime: its gap and each lever's effect; then the levers whose effect changed with the regime."""
     out = []
     for r in (c.one, c.many):
-        effects = "; ".join(f"{labels.get(e.recipe, e.recipe)} {_signed(e.mean)} ({e.verdict}: "
-                            f"{', '.join(f'{_signed(d)} at {w}' for w, d in zip(e.widths, e.delta))})"
+        effects = "; ".join(f"{labels.get(e.recipe, e.recipe)} {signed(e.mean)} ({e.verdict}: "
+                            f"{', '.join(f'{signed(d)} at {w}' for w, d in zip(e.widths, e.delta))})"
                             for e in r.levers) or "no other arm"
         out.append(f"{r.name.capitalize()} ({span(r.epochs)} epochs, {len(r.arms)} arms): generalization gap (final "
-                   f"eval − train loss) median {_signed(r.gap_median)} nats; against {r.baseline}, "
+                   f"eval − train loss) median {signed(r.gap_median)} nats; against {r.baseline}, "
                    f"mean change of the final eval loss (per width): {effects}.")
     one = {e.recipe: e for e in c.one.levers}
     many = {e.recipe: e for e in c.many.levers}
@@ -282,15 +224,15 @@ def contrast_sentences(c: Contrast, labels: dict[str, str]) -> list[str]:
 
 def contrast_rows(c: Contrast, labels: dict[str, str]) -> list[dict]:
     """The side-by-side table: one row per lever (and the baselines' gap), one column pair per regime."""
-    rows = [{"lever": "generalization gap (median, all arms)", "one": _signed(c.one.gap_median), "one_verdict": "",
-             "many": _signed(c.many.gap_median), "many_verdict": ""}]
+    rows = [{"lever": "generalization gap (median, all arms)", "one": signed(c.one.gap_median), "one_verdict": "",
+             "many": signed(c.many.gap_median), "many_verdict": ""}]
     one = {e.recipe: e for e in c.one.levers}
     many = {e.recipe: e for e in c.many.levers}
     for name in c.lever_names():
         a, b = one.get(name), many.get(name)
         rows.append({"lever": labels.get(name, name) + f" vs {c.one.baseline} / {c.many.baseline}",
-                     "one": _signed(a.mean) if a else "", "one_verdict": a.verdict if a else "not run",
-                     "many": _signed(b.mean) if b else "", "many_verdict": b.verdict if b else "not run"})
+                     "one": signed(a.mean) if a else "", "one_verdict": a.verdict if a else "not run",
+                     "many": signed(b.mean) if b else "", "many_verdict": b.verdict if b else "not run"})
     return rows
 
 

@@ -1,4 +1,4 @@
-"""The report in words: the verdict sentence, findings a person can act on, summary.json and summary.md.
+"""The report in words: the sections' sentences under the headline (report.headline), summary.json and summary.md.
 
 Sentences name arms by their label ('scaled (lr 2/width)'), compute in FLOPs under the 6·N·D
 convention (N non-embedding, the analysis default), losses in nats per token.
@@ -7,17 +7,18 @@ convention (N non-embedding, the analysis default), losses in nats per token.
 from __future__ import annotations
 
 import html
-import math
 
 import numpy as np
 
 from scalinglab.analysis.advice import ENDINGS
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.report import regimes
+from scalinglab.report import caveats, regimes
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import ArmFit, Findings, Hyper, Pair
+from scalinglab.report.headline import Headline
+from scalinglab.report.levers import LeverEffect, signed
 from scalinglab.report.sentences import (backtest_sentence, crossing_sentence, flops, forecast_sentence, interval, loss,
-                                         models_sentence, observed_sentence, runner_up_sentence, verdict_sentence)
+                                         models_sentence, observed_sentence, runner_up_sentence)
 
 CONVENTION = "compute C = 6·N·D FLOPs, N = non-embedding parameters, D = training tokens"
 
@@ -26,30 +27,6 @@ def exact(fit) -> bool:
     """No spread: the curve passes through its runs (as many as the law's parameters), so the
     bootstrap cannot vary it and its band says nothing."""
     return not fit.has_spread
-
-
-def verdict(data: StudyData, findings: Findings) -> str:
-    """One sentence on what the study says at the target compute, and what repeated data does to it."""
-    return " ".join([_verdict(data, findings), *regimes.verdict_notes(data, findings)])
-
-
-def _verdict(data: StudyData, findings: Findings) -> str:
-    label = data.labels
-    pair = findings.headline
-    if pair is not None:
-        return verdict_sentence(pair.comparison, label[pair.a], label[pair.b])
-    if findings.baseline is not None and findings.target_compute is not None:
-        fit = findings.fits[findings.baseline].fit
-        lo, hi = (float(v[0]) for v in fit.frontier_interval(findings.target_compute)) if fit.has_spread else (math.nan,) * 2
-        band = interval(lo, hi)
-        failed = [p for p in findings.pairs if p.comparison is None]
-        tail = f"; no other arm could be compared ({failed[0].b}: {failed[0].reason})" if failed else ""
-        return (f"At {flops(findings.target_compute)} FLOPs, {label[findings.baseline]} is predicted to reach a loss of "
-                f"{loss(float(fit.frontier(findings.target_compute)[0]))}" + (f" (95% interval {band})" if band else "")
-                + f"{tail}.")
-    first = next(iter(findings.fits.values()), None)
-    why = f"{first.arm}: {first.reason}" if first is not None else "the study has no arms"
-    return f"No scaling law could be fitted, so there is no forecast ({why}); the figures show the runs as observed."
 
 
 def fit_sentence(fit: ArmFit, label: str) -> str:
@@ -63,9 +40,10 @@ def fit_sentence(fit: ArmFit, label: str) -> str:
     if exact(fit.fit):
         return (f"{label}: L(C) = {p['E']:.3f} + {p['A']:.3g}·C^-{p['alpha']:.3g}{shared} through {fit.fit.n_runs} "
                 f"runs: the curve passes through them, so there is no real interval (more sizes would give one)"
-                f"{status}.")
+                f"{status}.{caveats.sentence(fit.fit)}")
     return (f"{label}: L(C) = {p['E']:.3f} + {p['A']:.3g}·C^-{p['alpha']:.3g}{shared} from {fit.fit.n_points} runs"
-            + (f"; α 95% interval {alpha_iv}" if alpha_iv else "") + (f", E {e_iv}" if e_iv else "") + f"{status}.")
+            + (f"; α 95% interval {alpha_iv}" if alpha_iv else "") + (f", E {e_iv}" if e_iv else "") + f"{status}."
+            + caveats.sentence(fit.fit))
 
 
 def pair_sentences(pair: Pair, labels: dict[str, str]) -> list[str]:
@@ -101,7 +79,7 @@ def setting_sentences(setting: str, effects, labels: dict[str, str]) -> list[str
     """Per arm: the best value of a swept setting at each width, and what the worst one costs."""
     out = []
     for arm in dict.fromkeys(e.arm for e in effects):
-        parts = [f"D={e.width}: best {e.best:g} ({loss(e.best_loss)}), worst {e.worst:g} "
+        parts = [f"width {e.width}: best {e.best:g} ({loss(e.best_loss)}), worst {e.worst:g} "
                  f"({e.worst_loss - e.best_loss:+.3f})" for e in effects if e.arm == arm]
         out.append(f"{labels.get(arm, arm)}, {setting}: " + "; ".join(parts) + ".")
     return out
@@ -114,7 +92,7 @@ def hyper_sentences(h: Hyper, labels: dict[str, str]) -> list[str]:
     out = []
     for arm, law in h.report.laws.items():
         for o in law.optima:
-            at = f"D={o.by_value:g}" if h.by == "width" else f"C={flops(o.by_value)} FLOPs"
+            at = f"width {o.by_value:g}" if h.by == "width" else f"C={flops(o.by_value)} FLOPs"
             if o.status == "all_diverged":
                 out.append(f"{labels.get(arm, arm)}, {at}: every {name} in the grid diverged.")
                 continue
@@ -125,7 +103,7 @@ def hyper_sentences(h: Hyper, labels: dict[str, str]) -> list[str]:
                       else f"nothing diverged up to {o.largest_stable:.3g}")
             out.append(f"{labels.get(arm, arm)}, {at}: {opt}, loss {loss(o.best_loss)}; {stable}.")
         lw = law.optimum_law
-        var = "D" if h.by == "width" else "C"
+        var = "width" if h.by == "width" else "C"
         if lw.status in ("ok", "exact"):
             iv = interval(*lw.intervals["exponent"], fmt=lambda x: f"{x:.2f}")
             out.append(f"{labels.get(arm, arm)}: optimal {name} ≈ {lw.coefficient:.3g}·{var}^{lw.exponent:.2f}"
@@ -136,14 +114,22 @@ def hyper_sentences(h: Hyper, labels: dict[str, str]) -> list[str]:
     return out
 
 
-def summary_dict(data: StudyData, findings: Findings, verdict_text: str, figures: list[str]) -> dict:
+def lever_sentences(levers: list[LeverEffect], labels: dict[str, str]) -> list[str]:
+    """Each lever width by width: 'coupled, l2 = 0.001 against l2 = 0: +0.16 at width 32, ... (hurts)'."""
+    return [f"{labels.get(e.arm, e.arm)}" + ("" if e.recipe == e.arm else f", {e.recipe.replace(' ', ' = ', 1)}")
+            + f": {', '.join(f'{signed(d)} at width {w}' for w, d in zip(e.widths, e.delta))} nats "
+              f"(± {2 * max(e.se):.3f}: {e.verdict})" for e in levers]
+
+
+def summary_dict(data: StudyData, findings: Findings, head: Headline, figures: list[str]) -> dict:
     """summary.json: everything the page says, for machines."""
     counts = data.counts()
     return jsonable({
         "study": {"name": data.study.name, "path": str(data.study.path), "description": data.study.description,
                   "arms": list(data.study.arms), "swept": list(data.swept)},
         "convention": CONVENTION,
-        "verdict": verdict_text,
+        "verdict": head.text,
+        "headline": head.to_dict(),
         "runs": counts | {"total": len(data.table)},
         "target_compute": findings.target_compute,
         "target_compute_source": findings.target_source,
@@ -155,6 +141,7 @@ def summary_dict(data: StudyData, findings: Findings, verdict_text: str, figures
                                 {"status": "insufficient data", "reason": hy.reason, "by": hy.by})
                             for h, hy in findings.hyper.items()},
         "settings": {name: [e.__dict__ for e in effects] for name, effects in findings.settings.items()},
+        "levers": [e.__dict__ | {"verdict": e.verdict} for e in findings.levers],
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
         "decisions": [] if data.decisions is None else data.decisions.to_dict("records"),
@@ -166,20 +153,14 @@ def summary_dict(data: StudyData, findings: Findings, verdict_text: str, figures
 def _fit_dict(fit: ArmFit) -> dict:
     if fit.fit is None:
         return {"status": "insufficient data", "reason": fit.reason, "n_points": fit.n_points}
-    return fit.fit.to_dict()
+    return fit.fit.to_dict() | {"caveats": [c.text for c in caveats.caveats(fit.fit)]}
 
 
 def _forecast(findings: Findings) -> dict | None:
     """Each fitted arm's predicted loss at the target, and the headline comparison's probabilities."""
     if findings.target_compute is None:
         return None
-    arms = {}
-    for arm, fit in findings.fits.items():
-        if fit.fit is None:
-            continue
-        lo, hi = (float(v[0]) for v in fit.fit.frontier_interval(findings.target_compute)) if fit.fit.has_spread \
-            else (math.nan, math.nan)
-        arms[arm] = {"loss": float(fit.fit.frontier(findings.target_compute)[0]), "interval": [lo, hi]}
+    arms = {arm: {"loss": value, "interval": [lo, hi]} for arm, (value, lo, hi) in findings.forecasts().items()}
     head = findings.headline
     return {"compute": findings.target_compute, "source": findings.target_source, "arms": arms,
             "headline": None if head is None else {
@@ -194,7 +175,7 @@ def _pair_dict(p: Pair) -> dict:
 
 
 def markdown(summary: dict, sections: list[tuple[str, list[str]]]) -> str:
-    """summary.md: the verdict, then each section's sentences as bullets, then the run counts."""
+    """summary.md: the headline (finding, forecast), then each section's sentences as bullets, then the run counts."""
     s = summary["study"]
     runs = summary["runs"]
     # The study's name and description are the user's text: Markdown passes raw HTML through, so
@@ -202,8 +183,11 @@ def markdown(summary: dict, sections: list[tuple[str, list[str]]]) -> str:
     lines = [f"# Study {html.escape(s['name'])}", ""]
     if s["description"]:
         lines += [html.escape(s["description"].strip()), ""]
-    lines += [f"**Verdict.** {summary['verdict']}", "",
-              f"Runs: {runs['total']} ({runs['complete']} complete, {runs['diverged']} diverged, "
+    head = summary["headline"]
+    for title, text in (("Finding", " ".join(head["finding"])), ("Forecast", head["forecast"])):
+        if text:
+            lines += [f"**{title}.** {text}", ""]
+    lines += [f"Runs: {runs['total']} ({runs['complete']} complete, {runs['diverged']} diverged, "
               f"{runs['failed']} failed, {runs['pending'] + runs['running']} not finished). {CONVENTION}.", ""]
     for title, sentences in sections:
         if sentences:
@@ -229,7 +213,8 @@ def sections(data: StudyData, findings: Findings) -> list[tuple[str, list[str]]]
         out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], hyper_sentences(h, labels)))
     if findings.settings:
         out.append(("Other swept settings", [line for setting, effects in findings.settings.items()
-                                             for line in setting_sentences(setting, effects, labels)]))
+                                             for line in setting_sentences(setting, effects, labels)]
+                     + lever_sentences(findings.levers, labels)))
     out.append(("Training curves", gap_sentences(data)))
     if data.decisions is not None and len(data.decisions):
         out.append(("Adaptive decisions", decision_sentences(data)))
