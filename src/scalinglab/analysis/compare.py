@@ -36,6 +36,7 @@ from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.table import Columns, Runs, select_runs, without_highest
 from scalinglab.analysis.verdict import Verdict, decide
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import check_numbers, check_within_data
 
 if TYPE_CHECKING:
     from scalinglab.analysis.calibration import Backtest
@@ -131,6 +132,7 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
             resample: str | None = None, drop_highest: int = 0, bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0,
             delta: float = DEFAULT_DELTA, level: float = DEFAULT_LEVEL) -> tuple[Setup, Runs]:
     """Check the table and the options, find the design and the frontier: no fitting yet."""
+    check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, level=level, drop_highest=drop_highest)
     columns = columns or Columns()
     runs = select_runs(df, columns, need=("compute", "loss"), checkpoints="all")
     source = runs.source
@@ -189,6 +191,7 @@ def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_c
                           resample=resample, drop_highest=drop_highest, bootstrap=bootstrap, seed=seed, delta=delta,
                           level=level)
     target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
+    check_within_data(target.compute, runs.frame["compute"], "target_params" if target.is_model else "target_compute")
     comparison = analyse(runs.frame, setup, target)
     # Imported here: calibration refits through analyse(), so it imports this module.
     from scalinglab.analysis.calibration import holdout_backtest

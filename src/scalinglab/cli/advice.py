@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
+from scalinglab.cli.analysis import AllowSlow, check_work
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
-from scalinglab.cli.study import duration
+from scalinglab.cli.study import check_target, duration
 from scalinglab.config import ConfigError, Study, load_study
+from scalinglab.config.numbers import check_numbers
 
 STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 SETTLE = typer.Option(0.05, "--settle", help="Settled when P(B beats A) is below this or above 1 − this.")
@@ -43,15 +44,17 @@ def next_run(
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape for time estimates."),
     out: Optional[Path] = typer.Option(None, "--out", help="The study's results folder (default: beside the file)."),
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
+    allow_slow: AllowSlow = False,
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
     from scalinglab.execute.adaptive import advise_study
 
     band = _band(settle)
     with user_errors():
+        check_numbers(budget=budget, bootstrap=bootstrap)
         study = load_study(study_file)
-        if budget is not None and not (math.isfinite(budget) and budget > 0):
-            raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
+        check_target(study, target_compute)
+        check_work(bootstrap, len(study.runs), allow_slow)
         speeds = _speeds(study, extend) if probe else None
         result = advise_study(study, out or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
                               extend=extend, bootstrap=bootstrap, band=band, tokens_per_s=speeds)

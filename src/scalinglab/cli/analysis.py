@@ -17,6 +17,7 @@ from scalinglab.analysis import Columns, compare_arms, fit_hyper_law, fit_law, l
 from scalinglab.analysis.table import filter_rows
 from scalinglab.cli.app import app, out_console, user_errors
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import MAX_BOOTSTRAP_WORK, MAX_RESAMPLES, bootstrap_work, check_numbers
 
 Data = Annotated[Path, typer.Argument(help="Table of runs: .csv, .parquet, .jsonl or .json.", show_default=False)]
 Group = Annotated[Optional[str], typer.Option(help="Column of the arm (default 'arm'; absent: one group).")]
@@ -33,7 +34,8 @@ SeedCol = Annotated[Optional[str], typer.Option("--seed-column", help="Column of
 LossSe = Annotated[Optional[str], typer.Option(
     "--loss-se", help="Column of the loss's standard error (default 'loss_se', else 'final_eval_loss_se').")]
 Where = Annotated[Optional[str], typer.Option(
-    help="Keep the rows matching a pandas query on the table's columns, e.g. \"eval_set == 'c4_val'\".")]
+    help="Keep the rows meeting a condition on the table's columns, e.g. \"eval_set == 'c4_val'\": comparisons, "
+         "in [...], and, or, not (nothing else runs).")]
 Drop = Annotated[int, typer.Option("--drop-highest", help="Leave out each arm's K highest-loss rows (Epoch drops 5).")]
 Checkpoints = Annotated[Optional[str], typer.Option(
     help="Rows of one run at several steps: all (default when present) or last.")]
@@ -41,12 +43,14 @@ Frontier = Annotated[Optional[str], typer.Option(
     help="params-tokens (Approach 3), isoflop (Approach 2), envelope (Approach 1) or points; default: by design.")]
 Resample = Annotated[Optional[str], typer.Option(
     help="Bootstrap: residuals (by run) or runs (whole runs); default: runs with 20+ runs per arm.")]
-Bootstrap = Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")]
+Bootstrap = Annotated[int, typer.Option(help=f"Bootstrap resamples (0: none; at most {MAX_RESAMPLES:,}).")]
 Seed = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
 Delta = Annotated[float, typer.Option(help="Huber δ on log loss (Hoffmann et al. 2022: 1e-3).")]
 Method = Annotated[str, typer.Option(help="grid (multi-start L-BFGS) or varpro (variable projection).")]
 Target = Annotated[Optional[float], typer.Option(help="Compute (FLOPs) to forecast at (default: 10× the largest run).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+AllowSlow = Annotated[bool, typer.Option(
+    "--allow-slow", help=f"Run a bootstrap beyond {MAX_BOOTSTRAP_WORK:.0e} (resamples + 1) × rows all the same.")]
 
 LAWS = ("compute", "params-tokens", "data-constrained", "lr", "batch-size")
 
@@ -97,8 +101,20 @@ def _params_table(title: str, fits) -> Table:
     return t
 
 
-def _table_of(data: Path, where: Optional[str]):
-    return filter_rows(load_table(data), where)
+def _table_of(data: Path, where: Optional[str], bootstrap: int, allow_slow: bool):
+    """The table, its rows filtered, once the bootstrap it asks for is known to be within reach."""
+    df = filter_rows(load_table(data), where)
+    check_work(bootstrap, len(df), allow_slow)
+    return df
+
+
+def check_work(resamples: int, rows: int, allow_slow: bool) -> None:
+    """Refuse up front a bootstrap that would take hours (config.numbers.MAX_BOOTSTRAP_WORK), unless told to."""
+    work = bootstrap_work(resamples, rows)
+    if work > MAX_BOOTSTRAP_WORK and not allow_slow:
+        raise ConfigError(f"{resamples:,} resamples of {rows:,} rows: {work:.2g} row refits, beyond the limit of "
+                          f"{MAX_BOOTSTRAP_WORK:.0e} (hours of fitting); lower it, or pass --allow-slow",
+                          option="bootstrap")
 
 
 @app.command()
@@ -111,7 +127,7 @@ def fit(
     resample: Resample = None,
     by: Annotated[str, typer.Option(help="For --law lr|batch-size: width, compute or params.")] = "width",
     method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3,
-    target_compute: Target = None, json_out: Json = False,
+    target_compute: Target = None, json_out: Json = False, allow_slow: AllowSlow = False,
     unique_tokens: Annotated[Optional[str], typer.Option(
         "--unique-tokens", help="For --law data-constrained: column of each run's unique training tokens "
                                 "(default 'unique_tokens').")] = None,
@@ -122,7 +138,9 @@ def fit(
     with user_errors():
         if law not in LAWS:
             raise ConfigError(f"unknown law '{law}' (choose from {', '.join(LAWS)})", option="law")
-        df = _table_of(data, where)
+        check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, target_compute=target_compute,
+                      drop_highest=drop_highest)
+        df = _table_of(data, where, bootstrap, allow_slow)
         if law == "data-constrained":
             return _fit_constrained(df, columns, unique_tokens, bootstrap, seed, delta, resample, json_out)
         if unique_tokens is not None:
@@ -220,16 +238,19 @@ def compare(
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
     bootstrap: Bootstrap = 1000, seed: Seed = 0, delta: Delta = 1e-3, json_out: Json = False,
+    allow_slow: AllowSlow = False,
 ) -> None:
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
     from scalinglab.report import sentences as say_
 
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
-        result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
-                              target_params=target_params, target_tokens=target_tokens, law=law, frontier=frontier,
-                              checkpoints=checkpoints, share=share, resample=resample, drop_highest=drop_highest,
-                              bootstrap=bootstrap, seed=seed, delta=delta)
+        check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, target_compute=target_compute,
+                      target_params=target_params, target_tokens=target_tokens, drop_highest=drop_highest)
+        result = compare_arms(_table_of(data, where, bootstrap, allow_slow), a, b, columns=columns,
+                              target_compute=target_compute, target_params=target_params, target_tokens=target_tokens,
+                              law=law, frontier=frontier, checkpoints=checkpoints, share=share, resample=resample,
+                              drop_highest=drop_highest, bootstrap=bootstrap, seed=seed, delta=delta)
     if json_out:
         return _print_json(result)
     r = result
@@ -268,16 +289,17 @@ def backtest(
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples per fold.")] = 200, seed: Seed = 0,
-    delta: Delta = 1e-3, json_out: Json = False,
+    delta: Delta = 1e-3, json_out: Json = False, allow_slow: AllowSlow = False,
 ) -> None:
     """Rolling-origin backtest: fit on the k smallest sizes, forecast every larger one, for every k; score."""
     from scalinglab.report.sentences import calibration_lines
 
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
-        cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,
-                               checkpoints=checkpoints, share=share, resample=resample, drop_highest=drop_highest,
-                               bootstrap=bootstrap, seed=seed, delta=delta)
+        check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, drop_highest=drop_highest)
+        cal = rolling_backtest(_table_of(data, where, bootstrap, allow_slow), a, b, columns=columns, law=law,
+                               frontier=frontier, checkpoints=checkpoints, share=share, resample=resample,
+                               drop_highest=drop_highest, bootstrap=bootstrap, seed=seed, delta=delta)
     if json_out:
         return _print_json(cal)
     t = _table(f"reliability: forecasts binned by the named winner's probability ({cal.setup.source})",

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from scalinglab.config import ConfigError
+from scalinglab.config.errors import one_line
 
 class _OneLineUsageErrors(TyperGroup):
     """Command-line usage errors (an unknown option, a missing argument, `--width abc`) as one line,
@@ -56,7 +57,7 @@ out_console = Console(markup=False, highlight=False)
 
 def error_line(message: str) -> Text:
     """`error: <message>`, the message as plain text whatever brackets it holds."""
-    return Text.assemble(("error:", "bold red"), " ", str(message))
+    return Text.assemble(("error:", "bold red"), " ", one_line(str(message)))
 
 
 def warning_line(message: str) -> Text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +26,13 @@ from scalinglab.data import (TokenData, batch_rows, eval_batches, get_batch, loa
 from scalinglab.data.epochs import epochs
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
-from scalinglab.train.checkpoint import RESULT, damage, load_state, save_state, save_text
+from scalinglab.train.checkpoint import damage, load_state, save_state, save_text
 from scalinglab.train.optim import build_optimizer
-from scalinglab.train.result import MetricRow, RunResult
+from scalinglab.train.result import CONFIG, RESULT, EditedResult, MetricRow, RunResult, read_result, result_json
 from scalinglab.train.schedules import lr_multiplier
 from scalinglab.train.state import TrainState
 from scalinglab.train.step import autocast, train_step
 
-CONFIG = "config.json"
 log = logging.getLogger(__name__)
 
 
@@ -104,7 +104,12 @@ def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
     if not path.exists():
         return None
     try:
-        stored = RunResult.model_validate_json(path.read_text())
+        stored = read_result(path)
+    except EditedResult as e:
+        aside = path.with_name("result.edited.json")  # kept, not lost: the user may want to see it
+        os.replace(path, aside)
+        log.warning(f"{e}; set aside as {aside.name}, and the run is finished again from its checkpoint")
+        return None
     except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
         log.warning(f"{path}: damaged result ({damage(e)}); finishing the run from its checkpoint")
         return None
@@ -273,7 +278,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
         reporter.on_start(run.budget.steps, state.step, run.budget)
     diverged_step = _train(cfg, out_dir, run, state, reporter, t_session)
     result = _result(cfg, run, state, diverged_step, time.perf_counter() - t_session)
-    save_text(out_dir / RESULT, result.model_dump_json(indent=1))
+    save_text(out_dir / RESULT, result_json(result))
     if reporter:
         reporter.on_end(result)
     return result
