@@ -28,8 +28,8 @@ table of 1e6 rows with the default resamples would not finish in a day."""
 HUBER_DELTA = (1e-6, 10.0)
 """The range of the Huber δ on log loss (Hoffmann et al. 2022 use 1e-3). Above 10 every residual of a
 log loss is inside it (least squares), and 1e300 overflowed; below 1e-6 L-BFGS stops near its start
-(measured on a planted ladder: δ = 1e-8 fitted E = 0.40 where 1e-7 to 10 fit 1.79 ± 0.03, and
-1e-300 doubled the noise read from the fit)."""
+(measured on a planted ladder: δ = 1e-8 fitted E = 0.40 where 1e-7 to 10 fit 1.79 ± 0.03, and with
+1e-300 `compare` read 70 times the run-to-run noise from the fit)."""
 
 
 def _positive(value: Any) -> float:
