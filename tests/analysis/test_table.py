@@ -84,3 +84,23 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "empty.csv").write_text("a,b\n")
     with pytest.raises(ConfigError, match="empty.csv: no rows"):
         load_table(tmp_path / "empty.csv")
+
+
+def test_exact_copies_of_a_row_are_merged_and_counted(runs_frame):
+    doubled = pd.concat([runs_frame, runs_frame.head(3)], ignore_index=True)
+    doubled.attrs["source"] = "runs.csv"
+    runs = select_runs(doubled)
+    assert len(runs.frame) == 4  # the 4 complete runs, each once: copies add no information
+    assert runs.excluded == {"exact copies of another row": 3, "status diverged": 1, "status failed": 1}
+    # Equal in every column but one (another seed, another checkpoint) is another row.
+    other = runs_frame.head(1).assign(run_id="a-0-seed1")
+    assert len(select_runs(pd.concat([runs_frame, other], ignore_index=True)).frame) == 5
+
+
+def test_a_row_of_no_arm_is_left_out_and_counted(runs_frame):
+    df = runs_frame.copy()
+    df.loc[0, "arm"] = None
+    df.loc[1, "arm"] = "  "
+    runs = select_runs(df)
+    assert set(runs.frame["group"]) == {"a"} and len(runs.frame) == 2
+    assert runs.excluded["empty arm"] == 2

@@ -105,7 +105,7 @@ def test_fit_lr_law(tmp_path):
     (["--checkpoints", "all", "--run", "nope"], "column 'nope' not found"),
     (["--law", "params-tokens"], "runs.csv: --law: params-tokens needs N and D that vary apart"),
     (["--bootstrap", "-1"], "--bootstrap: must be 0 or more, got -1"),
-    (["--target-compute", "inf"], "--target-compute: must be a positive, finite number of FLOPs, got inf"),
+    (["--target-compute", "inf"], "--target-compute: must be a finite positive number, got inf"),
 ])
 def test_bad_flags_exit_2_with_one_line(arms_csv, args, message):
     res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "0", *args])
@@ -133,3 +133,57 @@ def test_compare_unknown_arm_and_missing_file_exit_2(arms_csv, tmp_path):
     assert res.exit_code == 2 and "--b: arm 'wide' not found (arms: const, scaled)" in res.output
     res = runner.invoke(app, ["fit", str(tmp_path / "nope.csv")])
     assert res.exit_code == 2 and "nope.csv: file not found" in res.output
+
+
+NUMBERS = [  # (flag, value, message) for every number fit, compare and backtest take
+    ("--delta", "nan", "--delta: must be a finite number in [1e-06, 10], got nan"),
+    ("--delta", "-1", "--delta: must be a finite number in [1e-06, 10], got -1.0"),
+    ("--delta", "0", "--delta: must be a finite number in [1e-06, 10], got 0.0"),
+    ("--delta", "inf", "--delta: must be a finite number in [1e-06, 10], got inf"),
+    ("--delta", "1e-300", "--delta: must be a finite number in [1e-06, 10], got 1e-300"),
+    ("--delta", "1e300", "--delta: must be a finite number in [1e-06, 10], got 1e+300"),
+    ("--seed", "-1", "--seed: must be 0 or more, got -1"),
+    ("--seed", "4294967296", "--seed: must be at most 4294967295, got 4294967296"),
+    ("--bootstrap", "-1", "--bootstrap: must be 0 or more, got -1"),
+    ("--bootstrap", "100000000", "--bootstrap: must be at most 100000, got 100000000"),
+    ("--drop-highest", "-1", "--drop-highest: must not be negative"),
+]
+TARGETS = [
+    ("--target-compute", "nan", "--target-compute: must be a finite positive number, got nan"),
+    ("--target-compute", "0", "--target-compute: must be a finite positive number, got 0.0"),
+    ("--target-compute", "1e300", "--target-compute: must be at most 1e+40, got 1e+300"),
+    ("--target-compute", "1e-300", "--target-compute: a target of 1e-300 FLOPs is below the data, whose runs span "),
+]
+
+
+@pytest.mark.parametrize("command", ["fit", "compare", "backtest"])
+@pytest.mark.parametrize(("flag", "value", "message"), NUMBERS + TARGETS)
+def test_every_number_is_checked_before_any_work(arms_csv, command, flag, value, message):
+    if command == "backtest" and flag == "--target-compute":
+        pytest.skip("backtest has no target")
+    arms = ["--a", "const", "--b", "scaled"] if command != "fit" else []
+    res = runner.invoke(app, [command, str(arms_csv), *arms, "--bootstrap", "0", flag, value])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith(f"error: {message}") and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--target-params", "-1"), ("--target-tokens", "nan")])
+def test_a_target_model_is_checked_too(arms_csv, flag, value):
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "0",
+                              "--target-params", "1e9", "--target-tokens", "2e10", flag, value])
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: {flag}: must be a finite positive number"), res.stderr
+
+
+def test_a_bootstrap_beyond_the_work_limit_is_refused_unless_allowed(arms_csv, monkeypatch):
+    import scalinglab.cli.analysis as cli
+
+    # 17 rows: 99,999 resamples are 1.7e6 refits of a row; with the limit at 1e6 they are refused at once.
+    monkeypatch.setattr(cli, "MAX_BOOTSTRAP_WORK", 1e6)
+    res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "99999"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: --bootstrap: 99,999 resamples of 17 rows: 1.7e+06 row refits, beyond the "
+                                 "limit of 1e+06") and "pass --allow-slow" in res.stderr
+    monkeypatch.setattr(cli, "MAX_BOOTSTRAP_WORK", 50.0)  # 3 × 17 rows: refused, unless allowed
+    assert runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "2"]).exit_code == 2
+    res = runner.invoke(app, ["fit", str(arms_csv), "--bootstrap", "2", "--allow-slow"])
+    assert res.exit_code == 0, res.output

@@ -1,32 +1,50 @@
-"""Random bad input, from a seeded generator: every case is exit 2 and one line on stderr, never a
-traceback, and nothing is written.
+"""Random bad input, from a seeded generator: every case ends in one line on stderr and exit 2, or in a
+right answer; never a traceback or a hang, and a refused input writes nothing.
 
-Each section makes one kind of input (a study file, a `--set` value); another kind (an analysis
-table for `fit` / `compare`) is one more entry in SECTIONS. A case says whether the library
-refuses it (`invalid`), found by loading it in-process, where anything but a ConfigError is a
-failure (a traceback); the command is then run through the CLI and must refuse it cleanly. A
-case the library accepts is counted and not run (it would train). `invalid=None` leaves it to
-the command: exit 0 or a clean exit 2.
+Each section makes one kind of input:
+- a study file, a `--set` value, an analysis table for `fit` / `compare` / `backtest` (a cell, a
+  column or a flag made wrong);
+- `--where`: conditions that ran code, wrote files or hung in pandas' DataFrame.query, grammar soup,
+  long and deep ones;
+- deep nesting: TOML files, `--set` values and keys nested 5 to 100,000 levels deep;
+- long names: arm and study names long, odd, or holding control characters; the run ids of an
+  accepted study must stay short, distinct and on one line;
+- numbers: every numeric flag of every command that takes one (fit, compare, backtest, report, next,
+  run --adaptive, plan, train) given NaN, infinities, negatives, zero, tiny, huge and non-numbers;
+- hand-edited results: a finished run's result.json edited, then `train` on its folder again: the
+  edit is said in one warning and the run's own result comes back, or the file is one it cannot tell.
 
-The cases are fixed by the seed (the same on every machine). The suite runs the first third of
-each section (~15 s on 2 cores); SCALINGLAB_FUZZ_SCALE=1 runs all of them (500 study files, 300
-`--set` values, 120 tables, ~40 s).
+A case says whether the library refuses it (`invalid`), found by loading it in-process, where
+anything but a ConfigError is a traceback; the command is then run through the CLI. A case the
+library accepts is counted and not run when it would train. `invalid=None` leaves it to the command.
+
+The cases are fixed by the seed (the same on every machine). The suite runs a share of each
+section (SCALE × Section.share: 406 cases, ~20 s of CPU); SCALINGLAB_FUZZ_SCALE=1 runs all of
+them, 1,966 cases in ~3 min (the numbers section: its whole product of flags and values). The
+tally prints as a table (pytest -s): tried, clean errors, accepted, tracebacks, hangs (a case over
+CASE_SECONDS) and other faults (two lines, exit 1, a file written, a wrong answer); the test fails
+on any of the last three.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
+import shutil
+import signal
+import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
 from typer.exceptions import TyperException
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from scalinglab.cli import app
 from scalinglab.cli.train import build_run_config
@@ -63,6 +81,16 @@ class Case:
     if_valid: list[str] | None = None
     """A command that must succeed, writing nothing, when the library accepts the input (`plan
     --no-probe` for a study: it prints the user's text); None: an accepted case is not run."""
+    check: Callable[[Result], str | None] | None = None
+    """For a command that succeeds: what is wrong with its answer, or None."""
+
+
+class LibraryTraceback(AssertionError):
+    """The library raised something other than a ConfigError while loading a case."""
+
+
+class Fault(Exception):
+    """A case's input was accepted and gave a wrong result (a run id with a newline, say)."""
 
 
 def _fields() -> list[tuple[str, str]]:
@@ -82,8 +110,10 @@ def _refused(load: Callable[[], object], what: str) -> bool:
         load()
     except ConfigError:
         return True
+    except Fault:
+        raise
     except Exception:  # noqa: BLE001 - what a user would see as a traceback
-        raise AssertionError(f"{what}: traceback instead of a one-line error:\n{traceback.format_exc()}") from None
+        raise LibraryTraceback(f"{what}: traceback instead of a one-line error:\n{traceback.format_exc()}") from None
     return False
 
 
@@ -93,7 +123,7 @@ def _base_study() -> dict:
             "sweep": {"width": [64]}, "arms": {"a": {"lr": 0.01}}}
 
 
-def study_case(rng: random.Random, tmp: Path) -> Case:
+def study_case(rng: random.Random, tmp: Path, i: int) -> Case:
     """A study file with one setting, sweep, arm key or stretch of text made wrong."""
     study = _base_study()
     value = rng.choice(VALUES)
@@ -119,7 +149,7 @@ def study_case(rng: random.Random, tmp: Path) -> Case:
     return Case(["run", str(path)], _refused(lambda: load_study(path), text), ["plan", "--no-probe", str(path)])
 
 
-def set_case(rng: random.Random, tmp: Path) -> Case:
+def set_case(rng: random.Random, tmp: Path, i: int) -> Case:
     """`scalinglab train --config tiny.toml --set key=value` with a wrong key or value."""
     config = tmp / "run.toml"
     config.write_text(tomli_w.dumps(tiny_settings()))
@@ -144,7 +174,7 @@ TABLE_FLAGS = [["--a", "z"], ["--b", "a"], ["--frontier", "isoflop"], ["--fronti
                ["--bootstrap", "-1"], ["--run", "arm"]]
 
 
-def table_case(rng: random.Random, tmp: Path) -> Case:
+def table_case(rng: random.Random, tmp: Path, i: int) -> Case:
     """`scalinglab fit | compare | backtest` on a small two-arm table with a cell, column or flag made wrong."""
     import pandas as pd
 
@@ -179,7 +209,7 @@ def table_case(rng: random.Random, tmp: Path) -> Case:
             params = cmd.make_context(command, argv[1:]).params
         except TyperException as e:  # a flag the command does not have: a usage error, refused too
             raise ConfigError(e.format_message()) from None
-        frame = _table_of(params.pop("data"), params.pop("where", None))
+        frame = _table_of(params.pop("data"), params.pop("where", None), params["bootstrap"], False)
         if command == "fit":
             return fit_law(frame, "compute", bootstrap=params["bootstrap"], frontier=params["frontier"],
                            checkpoints=params["checkpoints"], drop_highest=params["drop_highest"],
@@ -202,6 +232,267 @@ def _columns(params: dict):
     return Columns(group=params.get("group"), loss=params.get("loss"), run_id=params.get("run"))
 
 
+def _two_arm_table(rng: random.Random, tmp: Path) -> Path:
+    from scalinglab.analysis.synthetic import table
+
+    df, _ = table(rng.choice(["inside", "never"]), seed=rng.randrange(5), sizes=5)
+    path = tmp / "runs.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+# Conditions that pandas' DataFrame.query ran, wrote files with or hung on ({dir}: the case's folder,
+# where anything written would show).
+WHERE_ATTACKS = [
+    "loss.to_frame().query('@com.builtins.__import__(\"os\").system(\"touch {dir}/pwned\")', engine='python')",
+    "loss.to_pickle('{dir}/x.pkl')",
+    "loss ** 9**9**9 > 0",
+    "__import__('os').system('touch {dir}/pwned')",
+    "compute.to_csv('{dir}/c.csv') is None",
+    "loss[loss > 0].to_json('{dir}/j.json')",
+    "(lambda: open('{dir}/f', 'w'))() == 1",
+    "[x for x in ().__class__.__base__.__subclasses__()]",
+    "loss > 0 if open('{dir}/f', 'w') else 1",
+    "f'{{open(\"{dir}/f\", \"w\")}}' == 'x'",
+    "arm == 'a'; import os",
+    "@__builtins__",
+    "loss.__class__.__mro__",
+    "arm.str.cat(others=None) == 'x'",
+]
+WHERE_ATOMS = ["arm", "loss", "params", "compute", "run_id", "nope", "`arm`", "`no such`", "1", "-1", "1e400", "0x10",
+               "'a'", "'b'", "'[/x]'", "''", "True", "None", "[1, 'a']", "('a',)", "{'a'}", "loss.max()", "arm[0]",
+               "9**9**9", "@x", "'a\nb'", "\x00", "é", "[", ")", "lambda: 1"]
+WHERE_OPS = ["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not", "+", "**", "and", "or", "&", "|", "@",
+             ".", ",", ":", ":="]
+
+
+def _soup(rng: random.Random, depth: int) -> str:
+    """A random expression: mostly the grammar's own pieces, put together right or wrong."""
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice(WHERE_ATOMS)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return f"{_soup(rng, depth - 1)} {rng.choice(WHERE_OPS)} {_soup(rng, depth - 1)}"
+    if kind == 1:
+        return f"not {_soup(rng, depth - 1)}"
+    if kind == 2:
+        return f"({_soup(rng, depth - 1)})"
+    return f"{rng.choice(['arm', 'loss', 'params'])} {rng.choice(WHERE_OPS[:8])} {rng.choice(WHERE_ATOMS)}"
+
+
+def where_case(rng: random.Random, tmp: Path, i: int) -> Case:
+    """`fit | compare | backtest --where CONDITION`: attacks, soup, and long or deep conditions."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        where = rng.choice(WHERE_ATTACKS).replace("{dir}", str(tmp))
+    elif kind == 1:
+        where = _soup(rng, rng.randrange(1, 6))
+    elif kind == 2:
+        n = rng.choice([50, 99, 100, 101, 199, 200, 1000, 100_000])
+        where = rng.choice([("(" * n) + "loss > 1" + (")" * n), "not " * n + "loss > 1", "-" * n + "1 < loss",
+                            " and ".join(["loss > 1"] * n), "x" * n, "loss in [" + ", ".join(["1"] * n) + "]"])
+    else:  # the documented kind, right or slightly wrong
+        where = rng.choice(["arm == 'a'", "arm in ['a', 'b'] and loss < 99", "1e6 <= params < 1e8", "arm == a",
+                            "arm = 'a'", "arm == 'a' and", "not arm == 'b'", "`loss` > 0", "loss > '3'"])
+    command = rng.choice(["fit", "compare", "backtest"])
+    arms = ["--a", "a", "--b", "b"] if command != "fit" else []
+    return Case([command, str(_two_arm_table(rng, tmp)), *arms, "--bootstrap", "0", "--where", where], None)
+
+
+DEPTHS = [5, 15, 16, 17, 100, 499, 500, 1000, 5000, 100_000]
+
+
+def deep_case(rng: random.Random, tmp: Path, i: int) -> Case:
+    """A study file or `--set` nested deep: arrays, inline tables, dotted headers and keys."""
+    n = rng.choice(DEPTHS)
+    kind = rng.randrange(6)
+    if kind >= 4:  # `train --set`: a value or a key nested n deep
+        config = tmp / "run.toml"
+        config.write_text(tomli_w.dumps(tiny_settings()))
+        value = rng.choice(["[" * n + "]" * n, "{" + ".".join(["k"] * n) + " = 1}"])
+        item = f"optim.lr={value}" if kind == 4 else (".".join(["optim"] * n) + "=1")
+        argv = ["train", "--config", str(config), "--set", item, "--out", str(tmp / "out")]
+        return Case(argv, _refused(lambda: build_run_config(config, [item], {}), item[:60]))
+    text = tomli_w.dumps(_base_study())
+    text = (text + "\n[loop]\nthreads = " + ("[" * n + "]" * n if kind == 0 else "{a = " * n + "1" + "}" * n)
+            if kind < 2 else text + "\n[" + ".".join(["arms"] + ["a"] * n) + "]\nlr = 0.01\n" if kind == 2
+            else ".".join(["k"] * n) + " = 1\n" + text)
+    path = tmp / "s.toml"
+    path.write_text(text)
+    return Case(["plan", "--no-probe", str(path)], _refused(lambda: load_study(path), f"depth {n}, kind {kind}"),
+                ["plan", "--no-probe", str(path)])
+
+
+NAME_PIECES = ["a", "x" * 63, "x" * 95, "x" * 96, "x" * 97, "x" * 200, "x" * 254, "x" * 255, "x" * 256, "x" * 300,
+               "x" * 5000, "a\n", "a\r", "a\t", "a\x00", "\n", "a/b", "..", ".", "-a", "a b", "é", "[/x]", "a\\", "CON",
+               ""]
+
+
+def _checked_ids(path: Path):
+    """Load a study, and fault it when an accepted study's run ids are long, odd or not distinct."""
+    study = load_study(path)
+    ids = [r.run_id for r in study.runs]
+    if len(set(ids)) != len(ids):
+        raise Fault(f"two runs share an id: {sorted(ids)[:2]}")
+    for run_id in ids:
+        if len(run_id.encode()) > 255 or "/" in run_id or any(ord(c) < 32 for c in run_id):
+            raise Fault(f"run id not fit for a folder name: {run_id!r}")
+    return study
+
+
+def long_name_case(rng: random.Random, tmp: Path, i: int) -> Case:
+    """Arm and study names long, odd, or two long ones alike up to the cut, with the same settings."""
+    study = _base_study()
+    name = rng.choice(NAME_PIECES) + rng.choice(["", "", rng.choice(NAME_PIECES)])
+    kind = rng.randrange(3)
+    if kind == 0:
+        study["arms"] = {name: {"lr": 0.01}, "b": {"lr": 0.02}}
+    elif kind == 1:
+        study["study"]["name"] = name
+    else:  # the same config twice: one digest, so only the names keep the ids apart
+        study["arms"] = {name + "a": {"lr": 0.01}, name + "b": {"lr": 0.01}}
+    path = tmp / "s.toml"
+    path.write_text(tomli_w.dumps(study))
+    return Case(["plan", "--no-probe", str(path)], _refused(lambda: _checked_ids(path), repr(name)[:60]),
+                ["plan", "--no-probe", str(path)])
+
+
+NUMBER_FLAGS = {
+    "fit": ["--bootstrap", "--seed", "--delta", "--target-compute", "--drop-highest"],
+    "compare": ["--bootstrap", "--seed", "--delta", "--target-compute", "--drop-highest", "--target-params",
+                "--target-tokens"],
+    "backtest": ["--bootstrap", "--seed", "--delta", "--drop-highest"],
+    "report": ["--target-compute", "--bootstrap", "--seed"],
+    "next": ["--target-compute", "--budget", "--bootstrap", "--settle", "--top", "--extend"],
+    "run": ["--budget", "--target-compute", "--settle", "--workers", "--threads-per-worker"],
+    "plan": ["--workers", "--threads-per-worker"],
+    "train": ["--width", "--depth", "--tokens", "--lr", "--seed"],
+}
+NUMBERS = ["nan", "-nan", "inf", "-inf", "-1", "0", "-0.0", "1e-300", "0.5", "3", "1e21", "1e39", "1e300", "1e400",
+           "100001", "4294967296", "x", ""]
+NUMBER_CASES = [(c, f, v) for c, flags in NUMBER_FLAGS.items() for f in flags for v in NUMBERS]
+random.Random(SEED).shuffle(NUMBER_CASES)
+
+
+def _small_study(tmp: Path) -> Path:
+    from tests.study_files import write_study
+
+    return write_study(tmp / "s.toml", widths=(64, 128, 192), arms={"a": {"lr": 0.01}, "b": {"lr": 0.02}})
+
+
+def number_case(rng: random.Random, tmp: Path, i: int) -> Case:
+    """Every numeric flag of every command that takes one, with each of NUMBERS (case i of their product).
+
+    Nothing trains: the analysis commands fit a small table (no bootstrap unless the flag is
+    --bootstrap), `report` and `next` read a study with no results yet, `run --adaptive` is a dry
+    run, and `train` is run only when the library refuses its settings."""
+    command, flag, value = NUMBER_CASES[i]
+    given = [f"{flag}={value}"]  # `=`: a value such as -1 is not read as a flag
+    if command in ("fit", "compare", "backtest"):
+        arms = ["--a", "a", "--b", "b"] if command != "fit" else []
+        other = {"--target-params": ["--target-tokens", "1e10"], "--target-tokens": ["--target-params", "1e9"]}
+        extra = (["--bootstrap", "0"] if flag != "--bootstrap" else []) + other.get(flag, [])
+        return Case([command, str(_two_arm_table(rng, tmp)), *arms, *extra, *given], None)
+    if command == "train":
+        config = tmp / "run.toml"
+        config.write_text(tomli_w.dumps(tiny_settings()))
+        argv = ["train", "--config", str(config), *given, "--out", str(tmp / "out")]
+        return Case(argv, _refused(lambda: _train_settings(argv), " ".join(argv[3:])))
+    study = str(_small_study(tmp))
+    extra = {"report": [], "next": ["--no-probe"], "plan": ["--no-probe"],
+             "run": ["--adaptive", "--dry-run", "--no-probe"] + (["--budget", "1e15"] if flag != "--budget" else [])}
+    return Case([command, study, *extra[command], *given], None)
+
+
+def _train_settings(argv: list[str]) -> RunConfig:
+    """`train`'s settings from its command line, as the command builds them (without training)."""
+    from typer.main import get_command
+
+    from scalinglab.cli.train import _number_or_rule
+
+    try:
+        params = get_command(app).commands["train"].make_context("train", argv[1:]).params
+    except TyperException as e:
+        raise ConfigError(e.format_message()) from None
+    return build_run_config(params["config"], params["sets"], {
+        "model.width": params["width"], "model.depth": _number_or_rule(params["depth"]),
+        "budget.tokens": params["tokens"], "optim.lr": _number_or_rule(params["lr"]), "seed": params["seed"]})
+
+
+def _finished_run(root: Path) -> tuple[Path, Path, dict]:
+    """A finished tiny run (trained once per session) to copy and edit: (config file, folder, result.json)."""
+    config, folder = root / "finished.toml", root / "finished"
+    if not folder.exists():
+        config.write_text(tomli_w.dumps(tiny_settings(budget={"tokens": 8 * 8 * 32, "batch_size": 8},
+                                                      loop={"threads": 1, "eval_tokens": 512, "log_every": 4})))
+        result = CliRunner().invoke(app, ["train", "--config", str(config), "--out", str(folder)])
+        assert result.exit_code == 0, result.output
+    return config, folder, json.loads((folder / "result.json").read_text())
+
+
+def _edits(doc: dict) -> list[tuple[str, Callable[[], str]]]:
+    """(what, the edited text) of a result.json; each keeps or drops the checksum as its name says.
+    An edit of what the result holds is told; "an extra key" leaves the result as it was."""
+    def dumped(**change):
+        return json.dumps({k: v for k, v in (doc | change).items() if v is not _DROP}, indent=1)
+
+    metrics = [dict(m) for m in doc["metrics"]]
+    metrics[-1]["eval_loss"] = 0.5
+    return [
+        ("final loss 0.52", lambda: dumped(final_eval_loss=0.52)),
+        ("a metric changed", lambda: dumped(metrics=metrics)),
+        ("status diverged", lambda: dumped(status="diverged")),
+        ("steps 1.5", lambda: dumped(steps=1.5)),
+        ("steps -5", lambda: dumped(steps=-5)),
+        ("loss a string", lambda: dumped(final_eval_loss="x")),
+        ("loss true", lambda: dumped(final_eval_loss=True)),
+        ("loss NaN", lambda: dumped(final_eval_loss=math.nan)),
+        ("loss 1e999", lambda: dumped().replace(f'"final_eval_loss": {doc["final_eval_loss"]!r}',
+                                                '"final_eval_loss": 1e999')),
+        ("an extra key", lambda: dumped(extra=1)),
+        ("a key missing", lambda: dumped(tokens=_DROP)),
+        ("checksum garbage", lambda: dumped(checksum="sha256:00")),
+        ("checksum a number", lambda: dumped(checksum=5)),
+        ("checksum null", lambda: dumped(checksum=None)),
+        ("a key twice", lambda: dumped()[:-2] + ',\n "final_eval_loss": 0.5\n}'),  # JSON reads the last
+        ("truncated", lambda: dumped()[: len(dumped()) // 2]),
+        ("a list", lambda: "[]"),
+        ("null", lambda: "null"),
+        ("empty", lambda: ""),
+        ("NUL bytes", lambda: "\x00" * 10),
+        ("not UTF-8", lambda: "\udcff"),
+        ("no checksum (before there were any)", lambda: dumped(checksum=_DROP)),
+        ("no checksum, loss edited (cannot be told)", lambda: dumped(checksum=_DROP, final_eval_loss=0.52)),
+    ]
+
+
+_DROP = object()
+
+
+def edited_result_case(rng: random.Random, tmp: Path, i: int) -> Case:
+    """A finished run's result.json edited, then `train` on the folder: the edit is said in one
+    warning naming the file and the run's own result comes back (finished again from its checkpoint)."""
+    config, finished, doc = _finished_run(tmp.parent)
+    what, edit = rng.choice(_edits(doc))
+    folder = tmp / "run"
+    shutil.copytree(finished, folder)
+    text = edit()
+    (folder / "result.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+
+    def check(result: Result) -> str | None:
+        told = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+        after = json.loads((folder / "result.json").read_text())
+        if what.startswith("no checksum") or what == "an extra key":  # the file read as it is
+            return None if not told else f"{what}: warned {told}"
+        if len(told) != 1 or str(folder / "result.json") not in told[0]:
+            return f"{what}: not one warning naming the file: {result.stderr}"
+        if after["final_eval_loss"] != doc["final_eval_loss"]:
+            return f"{what}: the run's result did not come back ({after['final_eval_loss']})"
+        return None
+
+    return Case(["train", "--config", str(config), "--out", str(folder)], None, check=check)
+
+
 def _finite_for_toml(tree):
     """tomli_w writes nan and inf as TOML's nan and inf: nothing to change, but keep lists of
     mixed tables and values out (TOML has no such arrays)."""
@@ -213,47 +504,120 @@ def _finite_for_toml(tree):
 
 
 SCALE = float(os.environ.get("SCALINGLAB_FUZZ_SCALE", "0.35"))
-SECTIONS: dict[str, tuple[Callable[[random.Random, Path], Case], int]] = {
-    "study file": (study_case, round(500 * SCALE)),
-    "--set value": (set_case, round(300 * SCALE)),
-    "analysis table": (table_case, round(120 * SCALE)),
+CASE_SECONDS = 120
+"""A case still running after this long is a hang (the slowest clean case takes a few seconds)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    make: Callable[[random.Random, Path, int], Case]
+    cases: int
+    """How many at scale 1."""
+    share: float = 1.0
+    """Of SCALE, in the suite: the sections whose cases train or fit run a smaller share."""
+    mostly_bad: bool = True
+    """The generator makes bad input, so most cases must end in a clean error."""
+
+    @property
+    def count(self) -> int:
+        return self.cases if SCALE >= 1 else round(self.cases * SCALE * self.share)
+
+
+SECTIONS: dict[str, Section] = {
+    "study file": Section(study_case, 500),
+    "--set value": Section(set_case, 300),
+    "analysis table": Section(table_case, 120),
+    "--where": Section(where_case, 200, share=0.3),
+    "deep nesting": Section(deep_case, 60, share=0.5),
+    "long names": Section(long_name_case, 80, share=0.5, mostly_bad=False),
+    "numbers": Section(number_case, len(NUMBER_CASES), share=0.15),
+    "hand-edited results": Section(edited_result_case, 40, share=0.25, mostly_bad=False),
 }
+COLUMNS = ("tried", "clean errors", "accepted", "tracebacks", "hangs", "faults")
+
+
+class _Hang(BaseException):
+    """Raised in a case that runs past CASE_SECONDS (a BaseException: no `except Exception` swallows it)."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    def stop(signum, frame):
+        raise _Hang
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
+def _outcome(runner: CliRunner, case: Case, case_dir: Path) -> tuple[str, str | None]:
+    """The column a case counts in, and what went wrong when that is a fault."""
+    before = _files(case_dir)
+    if case.invalid is False:
+        if not case.if_valid:
+            return "accepted", None
+        result = runner.invoke(app, case.if_valid)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            return "tracebacks", "".join(traceback.format_exception(result.exception))
+        if result.exit_code != 0:
+            return "faults", f"{case.if_valid}: exit {result.exit_code} on input the library accepts\n{result.output}"
+        return ("accepted", None) if _files(case_dir) == before else ("faults", f"{case.if_valid} wrote files")
+    result = runner.invoke(app, case.argv)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        return "tracebacks", "".join(traceback.format_exception(result.exception))
+    if result.exit_code == 0:
+        if case.invalid:
+            return "faults", "accepted what the library refuses"
+        problem = case.check(result) if case.check else None
+        return ("faults", problem) if problem else ("accepted", None)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    if result.exit_code != 2 or len(lines) != 1 or not lines[0].startswith("error: "):
+        return "faults", f"exit {result.exit_code}, not one line of error:\n{result.stderr}"
+    if _files(case_dir) != before:
+        return "faults", f"refused, but wrote {sorted(set(_files(case_dir)) - set(before))}"
+    return "clean errors", None
+
+
 def test_random_bad_input_is_one_line_and_writes_nothing(tmp_path):
     rng = random.Random(SEED)
     runner = CliRunner()
     tally: Counter = Counter()
-    for name, (make, count) in SECTIONS.items():
-        for i in range(count):
-            case_dir = tmp_path / f"{name.replace(' ', '-')}-{i}"
+    problems: list[str] = []
+    for name, section in SECTIONS.items():
+        start = time.perf_counter()
+        for i in range(section.count):
+            case_dir = tmp_path / f"{name.replace(' ', '-').strip('-')}-{i}"
             case_dir.mkdir()
-            case = make(rng, case_dir)
             tally[name, "tried"] += 1
-            before = _files(case_dir)
-            if case.invalid is False:
-                tally[name, "accepted"] += 1
-                if case.if_valid:
-                    result = runner.invoke(app, case.if_valid)
-                    assert result.exit_code == 0, f"{name} #{i}: {case.if_valid}\n{result.output}\n{result.exception!r}"
-                    assert _files(case_dir) == before
-                continue
-            result = runner.invoke(app, case.argv)
-            where = f"{name} #{i}: {case.argv}"
-            assert result.exit_code in ((2,) if case.invalid else (0, 2)), f"{where}\n{result.output}\n{result.exception!r}"
-            if result.exit_code == 0:
-                tally[name, "accepted"] += 1
-                continue
-            assert isinstance(result.exception, SystemExit), f"{where}: {result.exception!r}"
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
-            assert len(lines) == 1 and lines[0].startswith("error: "), f"{where}\n{result.stderr}"
-            assert "Traceback" not in result.output, where
-            assert _files(case_dir) == before, f"{where}: wrote {set(_files(case_dir)) - set(before)}"
-            tally[name, "clean errors"] += 1
-    print("\nfuzz:", {f"{n}: {k}": v for (n, k), v in sorted(tally.items())})
-    for name, (_, count) in SECTIONS.items():
-        assert tally[name, "clean errors"] > count // 2  # the generator mostly makes bad input
+            case = None
+            try:
+                with _time_limit(CASE_SECONDS):
+                    case = section.make(rng, case_dir, i)
+                    column, problem = _outcome(runner, case, case_dir)
+            except _Hang:
+                column, problem = "hangs", f"over {CASE_SECONDS} s"
+            except LibraryTraceback as e:
+                column, problem = "tracebacks", str(e)
+            except Fault as e:
+                column, problem = "faults", str(e)
+            tally[name, column] += 1
+            if problem:
+                problems.append(f"{name} #{i}: {case.argv if case else '(making the case)'}: {problem}")
+        tally[name, "seconds"] = round(time.perf_counter() - start)
+    columns = (*COLUMNS, "seconds")
+    print(f"\nfuzz at scale {SCALE:g}:\n" + f"{'section':<22}" + "".join(f"{c:>14}" for c in columns))
+    for name in SECTIONS:
+        print(f"{name:<22}" + "".join(f"{tally[name, c]:>14}" for c in columns))
+    print(f"{'all':<22}" + "".join(f"{sum(tally[n, c] for n in SECTIONS):>14}" for c in columns))
+    assert not problems, f"{len(problems)} cases went wrong; the first:\n" + "\n\n".join(problems[:3])
+    for name, section in SECTIONS.items():
+        if section.mostly_bad:
+            assert tally[name, "clean errors"] > section.count // 2  # the generator mostly makes bad input

@@ -3,7 +3,6 @@ nothing left behind."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import tomli_w
@@ -34,9 +33,16 @@ def _fails_cleanly(args: list[str], *expected: str) -> str:
      "takes an equal share of every batch)"),
     (["--set", "loop.devices=2"], "error: loop.devices: 2 needs 2 processes: start them with `torchrun "
      "--nproc-per-node 2 -m scalinglab train ...` (a study starts them itself)"),
+    # A flag's value is set as it is, not pasted into TOML text (where this one became lr = 1 and
+    # another key), and the error stays one line.
+    (["--lr", '1" \nx = "'], "error: --lr: cannot parse '1\" \\nx = \"' as a number or a rule such as '2/width' "
+                             "(unterminated string literal at character 2)"),
+    (["--depth", '1"\nx="'], "error: --depth: cannot parse '1\"\\nx=\"' as a number or a rule such as '2/width'"),
+    (["--set", "data.cache_dir=/proc/scalinglab-cache"],
+     "error: --set: data.cache_dir: /proc/scalinglab-cache: cannot create or write: /proc is not writable"),
 ])
 def test_an_error_names_the_flag_the_user_typed(tmp_path, args, expected):
-    assert _fails_cleanly([*args, "--out", str(tmp_path / "r")]) == expected
+    assert _fails_cleanly([*args, "--out", str(tmp_path / "r")]).startswith(expected)
     assert not (tmp_path / "r").exists()
 
 
@@ -57,15 +63,14 @@ def test_bad_settings_and_files_are_one_line_and_write_nothing(tmp_path, monkeyp
     ("afile", "{out}: is a file, not a folder"),
     ("afile/run", "{out}: {tmp}/afile is a file, not a folder"),
     ("afile/deeper/run", "{out}: {tmp}/afile is a file, not a folder"),
-    ("/sys/scalinglab-test/run", "{out}: cannot create folder: Operation not permitted"),
+    # Refused before anything is made, for root too (whom access() lets write anywhere): a file is tried.
+    ("/sys/scalinglab-test/run", "{out}: cannot create or write: /sys is not writable"),
 ])
 def test_an_unusable_output_folder_is_one_line(tmp_path, where, expected):
-    if where.startswith("/sys") and not os.access("/sys", os.W_OK):
-        expected = "{out}: cannot create or write: /sys is not writable"
     (tmp_path / "afile").write_text("not a folder")
     config = tmp_path / "run.toml"
     config.write_text(tomli_w.dumps(tiny_settings()))
     out = tmp_path / where
     line = _fails_cleanly(["--config", str(config), "--out", str(out)])
-    assert line == "error: " + expected.format(out=out, tmp=tmp_path)
+    assert line.startswith("error: " + expected.format(out=out, tmp=tmp_path))  # the reason may follow
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run.toml"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scalinglab.config import ConfigError, load_study
@@ -100,3 +102,46 @@ def test_missing_sweep_and_unreadable_files(tmp_path):
     (tmp_path / "latin1.toml").write_bytes('[study]\nname = "étude"\n'.encode("latin-1"))
     with pytest.raises(ConfigError, match=r"latin1.toml: not UTF-8 text \(byte 16\)"):
         load_study(tmp_path / "latin1.toml")
+
+
+def test_an_arm_name_is_checked_whole(tmp_path):
+    # A `$` anchor let "a\n" through: run ids and folders then held a newline.
+    path = tmp_path / "s.toml"
+    path.write_text('[sweep]\nwidth = [64]\n[arms."a\\n"]\nlr = 0.01\n')
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert str(err.value) == f"{path}: arms.a\\n: arm names may use letters, digits and _ . + - only"
+
+
+def test_long_arm_names_give_run_ids_of_bounded_length_that_stay_apart(tmp_path):
+    long = "x" * 300
+    # Two arms that differ only past the cut, with the same settings: one digest, so only the
+    # hash of the whole name keeps their ids apart.
+    study = load_study(write_study(tmp_path / "s.toml", arms={long + "a": {"lr": 0.01}, long + "b": {"lr": 0.01}}))
+    ids = [r.run_id for r in study.runs]
+    assert len(set(ids)) == 2 and study.runs[0].digest == study.runs[1].digest
+    assert all(len(i) <= 107 and i.startswith("w64-L1-xxx") for i in ids)  # a file name is at most 255 bytes
+    short = load_study(write_study(tmp_path / "t.toml", arms={"a": {"lr": 0.01}}))
+    assert short.runs[0].run_id == f"w64-L1-a-2.05ktok-{short.runs[0].digest}"  # short names are unchanged
+
+
+@pytest.mark.parametrize("text", [
+    "x = " + "[" * 100_000 + "]" * 100_000,     # the TOML parser's own stack
+    "[" + ".".join(["a"] * 100_000) + "]\n",    # read, then too deep for anything that walks it
+    "[sweep]\nwidth = [64]\n[model]\ndepth = " + "[" * 20 + "]" * 20,
+])
+def test_a_file_nested_deep_is_one_line(tmp_path, text):
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"deep.toml: (not valid TOML: )?nested more than 16 levels deep$"):
+        load_study(path)
+
+
+def test_a_cache_folder_that_cannot_be_written_is_refused_at_load(tmp_path):
+    # /proc: no one can make a folder there, root included (whom access() lets write anywhere).
+    path = write_study(tmp_path / "s.toml", cache_dir=Path("/proc/scalinglab-cache"))
+    with pytest.raises(ConfigError, match=r"s.toml: data.cache_dir: /proc/scalinglab-cache: cannot create or write: "
+                                          r"/proc is not writable"):
+        load_study(path)
+    assert load_study(write_study(tmp_path / "t.toml", cache_dir=tmp_path / "new" / "cache")).runs
+    assert not (tmp_path / "new").exists()  # checked, not made

@@ -14,6 +14,7 @@ from scalinglab.config import ConfigError, load_study
 from scalinglab.analysis import compare_arms
 from scalinglab.analysis.advice import PlanForecast, advise
 from scalinglab.analysis.synthetic import table
+from scalinglab.execute import Observer
 from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive, seed_runs
 from scalinglab.store import Store, export_table, load_decisions, study_paths
 from tests.study_files import write_study
@@ -57,8 +58,9 @@ def test_a_rerun_resumes_from_the_results_and_trains_nothing_twice(adaptive):
     study, decisions, last = adaptive
     before = len(load_decisions(study))
     again = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=200)
-    assert again.action == last.action or again.action in ("settled", "out_of_reach", "exhausted")
-    assert len(load_decisions(study)) > before
+    # The same results decide the same: the last decision again, not a row repeating it.
+    assert (again.action, again.step) == (last.action, last.step)
+    assert len(load_decisions(study)) == before
 
 
 @pytest.mark.slow
@@ -97,6 +99,26 @@ def test_a_budget_below_the_cheapest_run_is_refused(adaptive):
     study, _, _ = adaptive
     res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--budget", "10"])
     assert res.exit_code == 2 and "--budget: 10 FLOPs is below the cheapest run to train" in res.output
+
+
+class _Killed(Exception):
+    """Stands for a SIGKILL of the driver once a round's runs have started."""
+
+
+class _KillOnStart(Observer):
+    def on_start(self, plan, todo, skipped):
+        raise _Killed
+
+
+def test_a_study_killed_mid_round_does_not_record_its_decision_again(tmp_path):
+    path = write_study(tmp_path / "tiny.toml", widths=(16, 32, 48, 64), arms=ARMS, tokens=1024)
+    path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
+    study = load_study(path)
+    for _ in range(2):  # killed, resumed and killed again in the same round, as two kill -9s did
+        with pytest.raises(_Killed):
+            run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, observer=_KillOnStart())
+    # The resumed study decided the same on the same results: one row, not one per resumption.
+    assert list(load_decisions(study)["action"]) == ["train"]
 
 
 @pytest.mark.slow

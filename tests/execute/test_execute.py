@@ -129,3 +129,13 @@ def test_status_and_export_cli(ran, tmp_path):
     assert {r["run_id"] for r in counts["failed_runs"]} == set(table.loc[table["status"] == "failed", "run_id"])
     assert table.loc[table["status"] == "complete", "loss"].notna().all()
     assert table.loc[table["status"] != "complete", "loss"].isna().all()
+
+
+def test_a_long_arm_name_trains_into_a_folder_whose_name_fits(tmp_path, cache_dir):
+    # A 300-character arm name made a 330-character folder name: the driver died on "File name too long".
+    path = write_study(tmp_path / "s.toml", arms={"a" * 300: {"lr": 0.01}}, tokens=1024, cache_dir=cache_dir)
+    study = load_study(path)
+    summary = run_study(plan_study(study, workers=1, threads=1, probe=False), tmp_path / "s")
+    assert summary.counts == {"complete": 1}
+    (folder,) = (tmp_path / "s" / "runs").iterdir()
+    assert folder.name == study.runs[0].run_id and len(folder.name) <= 107

@@ -151,8 +151,26 @@ def test_cli_report_user_errors(tmp_path):
     study = tmp_path / "fresh.toml"
     study.write_text('[data]\ntokenizer = "bytes"\n[sweep]\nwidth = [64]\n')
     res = runner.invoke(app, ["report", str(study)])
-    assert res.exit_code == 2 and "no results yet" in res.output
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1 and "no results yet" in res.stderr
     assert not (tmp_path / "fresh" / "report").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--out", "/proc/scalinglab-report"], "/proc/scalinglab-report: cannot create or write: /proc is not writable"),
+    (["--out", "/proc/x/report"], "/proc/x/report: cannot create or write: /proc is not writable"),
+    (["--seed", "-1"], "--seed: must be 0 or more, got -1"),
+    (["--bootstrap", "-1"], "--bootstrap: must be 0 or more, got -1"),
+    (["--target-compute", "nan"], "--target-compute: must be a finite positive number, got nan"),
+    (["--target-compute", "1e-300"], "--target-compute: a target of 1e-300 FLOPs is below the data, whose runs span"),
+])
+def test_cli_report_refuses_bad_flags_before_any_work(tmp_path, args, message):
+    study = tmp_path / "s.toml"
+    study.write_text('[data]\ntokenizer = "bytes"\n[sweep]\nwidth = [64, 128]\n')
+    res = CliRunner().invoke(app, ["report", str(study), *args])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()  # no "fitting and drawing" first: nothing was started
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 
 def test_report_never_replaces_a_folder_it_did_not_write(tmp_path):

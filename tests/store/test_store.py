@@ -126,3 +126,23 @@ def test_a_results_file_of_schema_1_gains_the_new_columns_and_keeps_its_rows(tmp
     conn.close()
     with pytest.raises(ConfigError, match=f"schema {SCHEMA_VERSION + 1}; this scalinglab reads up to {SCHEMA_VERSION}"):
         Store.open_writer(db)
+
+
+def _decision(action: str = "train", runs: str = '["r1"]', spent: float = 1e12, p: float = 0.6) -> dict:
+    return {"a": "x", "b": "y", "target_compute": 1e15, "p_b_beats_a": p, "delta": 0.01, "delta_lo": -0.02,
+            "delta_hi": 0.04, "spent_flops": spent, "action": action, "runs": runs, "reason": "because"}
+
+
+def test_a_decision_made_again_on_resuming_is_recorded_once(tmp_path):
+    db = tmp_path / "results.sqlite"
+    with Store.open_writer(db) as store:
+        assert store.record_decision(_decision()) == 0
+        # Killed while training its runs, the study resumes on the same results and decides the
+        # same again (P refitted, to the last bits): the same decision, not a new row.
+        assert store.record_decision(_decision(p=0.6000000000000001)) == 0
+        assert store.record_decision(_decision(spent=2e12, runs='["r2"]')) == 1  # the next round
+        assert store.record_decision(_decision("failed", "[]", spent=2e12)) == 2
+        # Rerun after the failure: the same choice again after another decision is a new row (a retry).
+        assert store.record_decision(_decision(spent=2e12, runs='["r2"]')) == 3
+    with Store.open_reader(db) as reader:
+        assert [d["step"] for d in reader.decisions()] == [0, 1, 2, 3]

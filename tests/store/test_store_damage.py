@@ -97,11 +97,28 @@ def test_the_way_back_rebuilds_the_results_without_training(tmp_path, cache_dir)
     aside.mkdir()
     for p in out.glob("results.sqlite*"):
         shutil.move(p, aside / p.name)
-    summary = run_study(plan_study(study, workers=1, threads=1, probe=False), out)
-    assert summary.counts["complete"] == 2
+    # One result edited by hand, still valid: it must not come back as the run's result, silently.
+    a, b = (r.run_id for r in study.runs)
+    edited = study_paths(out).runs / a / "result.json"
+    edited.write_text(edited.read_text().replace(repr(before[a][0]), repr(round(before[a][0] - 1.4, 2))))
+    rerun = CliRunner().invoke(app, ["run", str(path), "--workers", "1"])
+    assert rerun.exit_code == 0, rerun.output
+    # The unedited run is read back before the plan is said, so it is not announced as "to train"
+    # (it was, and then nothing trained); the edited one is finished again from its checkpoint,
+    # with one warning naming its file.
+    assert "2 runs, 1 already done, 1 to train" in rerun.stderr
+    warnings = [line for line in rerun.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and f"{edited}: its content does not match its checksum" in warnings[0]
+    assert (edited.parent / "result.edited.json").exists()
     with Store.open_reader(db) as reader:
         after = {r["run_id"]: (r["final_eval_loss"], r["wall_time_s"]) for r in reader.runs()}
-    assert after == before  # the same wall times: read back from result.json, not trained again
+    assert after[a][0] == before[a][0]  # the checkpoint's loss, not the edit's
+    assert after[b] == before[b]  # the same wall time: read back from result.json, not trained again
+    # Rebuilt once more, every result whole: nothing is announced to train.
+    for p in out.glob("results.sqlite*"):
+        p.unlink()
+    again = CliRunner().invoke(app, ["run", str(path), "--workers", "1"])
+    assert again.exit_code == 0 and "2 runs, 2 already done, 0 to train" in again.stderr, again.output
 
 
 @pytest.mark.parametrize("command", [

@@ -16,6 +16,7 @@ from scalinglab.cli import app
 from scalinglab.config import RunConfig
 from scalinglab.train import train_run
 from scalinglab.train.checkpoint import CHECKPOINT, PREVIOUS, RESULT, load_checkpoint, save_checkpoint
+from scalinglab.train.result import read_result
 from tests.conftest import tiny_settings
 
 # 24 steps, a checkpoint at every log window (4 steps): a checkpoint.pt and a checkpoint.prev.pt.
@@ -120,10 +121,34 @@ def test_a_truncated_result_is_finished_again_from_the_checkpoint(finished, tmp_
     (out / RESULT).write_text(text[: len(text) // 3])
     with caplog.at_level(logging.WARNING):
         again = train_run(cfg, out)
-    assert f"{out / RESULT}: damaged result (ValidationError" in caplog.text
+    assert f"{out / RESULT}: damaged result (JSONDecodeError" in caplog.text
     assert "https://" not in caplog.text  # pydantic's error pages stay out of the line
     assert again.final_eval_loss == result.final_eval_loss
-    assert (out / RESULT).read_text() == again.model_dump_json(indent=1)
+    assert read_result(out / RESULT) == again
+
+
+def test_a_result_edited_by_hand_is_set_aside_with_one_warning_and_the_run_finished_again(finished, tmp_path, caplog):
+    cfg, out, result = _copy(finished, tmp_path)
+    text = (out / RESULT).read_text()
+    assert '"checksum": "sha256:' in text
+    edited = text.replace(f'"final_eval_loss": {result.final_eval_loss!r}', '"final_eval_loss": 0.52')
+    assert edited != text
+    (out / RESULT).write_text(edited)  # still valid JSON and a valid result: only the checksum tells
+    with caplog.at_level(logging.WARNING):
+        again = train_run(cfg, out)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and lines[0].startswith(f"{out / RESULT}: its content does not match its checksum")
+    assert again.final_eval_loss == result.final_eval_loss  # the checkpoint's, not the edit's
+    assert (out / "result.edited.json").read_text() == edited  # kept, not lost
+    assert read_result(out / RESULT) == again
+
+
+def test_a_result_written_before_checksums_is_read_as_it_is(finished, tmp_path, caplog):
+    cfg, out, result = _copy(finished, tmp_path)
+    (out / RESULT).write_text(result.model_dump_json(indent=1))
+    with caplog.at_level(logging.WARNING):
+        assert train_run(cfg, out) == result
+    assert not caplog.records
 
 
 def test_a_missing_config_json_is_vouched_for_by_the_checkpoint(finished, tmp_path, caplog):

@@ -53,7 +53,7 @@ __all__ = [
     "PARAMS_TOKENS",
     "Allocation",
     "Backtest",
-    "Bootstrap",
+    "Draws",
     "Calibration",
     "Columns",
     "Comparison",

@@ -41,6 +41,7 @@ from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.table import Columns, Runs, select_runs, without_highest
 from scalinglab.analysis.verdict import LEVEL, Verdict, check_level, check_margin, decide, margin
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import check_numbers, check_within_data
 
 if TYPE_CHECKING:
     from scalinglab.analysis.calibration import Backtest
@@ -146,6 +147,7 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
             draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = LEVEL,
             margin: float | None = None) -> tuple[Setup, Runs]:
     """Check the table and the options, find the design and the frontier: no fitting yet."""
+    check_numbers(draws=draws, seed=seed, level=level, drop_highest=drop_highest, margin=margin)
     columns = columns or Columns()
     runs = select_runs(df, columns, need=("compute", "loss"), checkpoints="all")
     source = runs.source
@@ -159,8 +161,6 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
         raise ConfigError(f"arm '{a}' is also a; compare it with another", option="b", where=source)
     if share != "auto" and share not in SHARINGS:
         raise ConfigError(f"unknown model '{share}' (choose from auto, {', '.join(SHARINGS)})", option="share")
-    if draws < 0:
-        raise ConfigError(f"must be 0 or more, got {draws}", option="draws")
     check_level(level)
     frame = runs.frame[runs.frame["group"].isin([a, b])]
     check_margin(margin, frame["loss"].to_numpy(float))
@@ -204,6 +204,7 @@ def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_c
     setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, share=share,
                           drop_highest=drop_highest, draws=draws, seed=seed, level=level, margin=margin)
     target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
+    check_within_data(target.compute, runs.frame["compute"], "target_params" if target.is_model else "target_compute")
     comparison = replace(analyse(runs.frame, setup, target), excluded=runs.excluded)
     if not backtest:
         return comparison

@@ -36,6 +36,7 @@ from scalinglab.analysis.serialize import jsonable
 from scalinglab.analysis.table import Columns, select_runs
 from scalinglab.analysis.threads import single_threaded_blas
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import check_numbers
 
 PAPER_R_D_STAR = 15.387
 PAPER_R_N_STAR = 5.309
@@ -330,6 +331,7 @@ def fit_table(df: pd.DataFrame, *, columns: Columns | None = None, bootstrap: in
               resampling: str | None = None) -> ConstrainedReport:
     """Fit the data-constrained law to each group of a table with params, tokens, unique_tokens and loss
     columns, every row a point (checkpoints included, as for L(N, D))."""
+    check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, level=level)
     runs = select_runs(df, columns, need=(*INPUTS, "loss"), checkpoints="all")
     frame = runs.frame
     resampling = resampling or default_resampling(frame.groupby("group")["run"].nunique())

@@ -27,6 +27,7 @@ from scalinglab.analysis.design import MIN_SIZES_FOR_ND, Design, check_frontier,
 from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
 from scalinglab.analysis.table import Columns, Runs, last_rows, select_runs, without_highest
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import check_numbers, check_within_data
 
 METHODS = ("grid", "varpro")
 DEFAULT_DELTA = 1e-3  # Hoffmann et al. 2022: Huber δ = 1e-3 on log loss
@@ -241,13 +242,11 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
     leaves the others unchanged.
     """
     law = get_law(law)
-    if bootstrap < 0:
-        raise ConfigError(f"must be 0 or more, got {bootstrap}", option="bootstrap")
-    if target_compute is not None and not (np.isfinite(target_compute) and target_compute > 0):
-        raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
+    check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, level=level, target_compute=target_compute)
     if resample is not None and resample not in RESAMPLINGS:
         raise ConfigError(f"unknown choice '{resample}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
     runs = select_runs(df, columns, need=(*law.inputs, "loss"), checkpoints="all")
+    check_within_data(target_compute, runs.frame["compute"])
     design = detect_design(runs.frame, runs.source)
     runs, design = choose_checkpoints(runs, design, checkpoints, columns)
     runs = without_highest(runs, drop_highest)

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalinglab.analysis.where import matching
 from scalinglab.config import ConfigError
+from scalinglab.config.checks import MAX_COUNT
 from scalinglab.model.accounting import chinchilla_flops, chinchilla_tokens
 
 SINGLE_GROUP = "all"
@@ -60,9 +62,6 @@ _DEFAULT_NAMES = {f.name: (f.name,) for f in fields(Columns)} | {
     "group": ("arm",), "run_id": ("run_id", "run"), "loss_se": ("loss_se", "final_eval_loss_se")}
 NUMERIC = ("params", "tokens", "compute", "loss", "step", "seed", "loss_se", "width", "lr", "batch_size",
            "initial_loss", "vocab_size", "unique_tokens")
-MAX_COUNT = 1e40
-"""Parameters, tokens and FLOPs above this are not a real run (the largest runs are ~1e26 FLOPs); a
-value like 1e308 would overflow 6·N·D and every log-space fit."""
 MAX_LOSS = 1e6
 """Cross-entropy in nats (or bits, or a perplexity) stays far below this."""
 
@@ -144,18 +143,12 @@ def _check_unique_header(path: Path, names: list) -> None:
 
 
 def filter_rows(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
-    """Rows matching a pandas query on the table's own column names, e.g. "eval_set == 'c4_val'"."""
+    """Rows meeting a condition on the table's own column names, e.g. "eval_set == 'c4_val'" (analysis.where)."""
     if not where:
         return df
-    source = _source(df)
-    try:
-        # The python engine evaluates the query on the table alone: no access to local names.
-        kept = df.query(where, engine="python", local_dict={}, global_dict={})
-    except Exception as e:  # a syntax error, an unknown column, a comparison of strings and numbers
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"cannot apply {where!r}: {first}", option="where", where=source) from None
-    if not isinstance(kept, pd.DataFrame) or kept.empty:
-        raise ConfigError(f"no row matches {where!r}", option="where", where=source)
+    kept = df[matching(df, where)]
+    if kept.empty:
+        raise ConfigError(f"no row matches {where!r}", option="where", where=_source(df))
     kept.attrs = dict(df.attrs)
     return kept
 
@@ -230,10 +223,23 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
             why = " and cannot be derived as 6·N·D (needs params and tokens)" if std == "compute" else ""
             why = " and cannot be derived as C/(6·N) (needs params and compute)" if std == "tokens" else why
             raise _missing(source, getattr(columns, std) or _DEFAULT_NAMES[std][0], df, why)
+    excluded: dict[str, int] = {}
+    # An exact copy of a row (a table concatenated twice, an export appended to itself) is merged
+    # into it and counted, not refused: it adds no information, and the analysis can go on. Counted
+    # as a run of its own it narrowed every interval ("24 rows, 24 runs" of 12).
+    copies = _copies(df)
+    if copies.any():
+        excluded["exact copies of another row"] = int(copies.sum())
+        frame = frame[~copies].copy()
+    if "group" in frame:  # a row of no arm belongs to no comparison: said, not dropped unseen
+        raw = frame["group"]
+        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
+        if blank.any():
+            excluded[f"empty {names['group']}"] = int(blank.sum())
+            frame = frame[~blank].copy()
     frame["group"] = frame["group"].astype(str) if "group" in frame else SINGLE_GROUP
     frame["run"] = frame["run_id"].astype(str) if "run_id" in frame else frame.index.astype(str)
 
-    excluded: dict[str, int] = {}
     if "status" in frame:
         status = frame["status"].astype(str).str.strip().str.lower()
         frame["status"] = status
@@ -259,6 +265,14 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
             raise ConfigError(f"{source}: column '{names[std]}' has a missing value (row {i + 1})")
         _check_range(frame, std, names, source, MAX_LOSS if std == "loss" else MAX_COUNT)
     return Runs(frame.reset_index(drop=True), source, excluded, names)
+
+
+def _copies(df: pd.DataFrame) -> np.ndarray:
+    """Which rows repeat an earlier row in every column (by position)."""
+    try:
+        return df.duplicated().to_numpy()
+    except TypeError:  # cells pandas cannot hash (lists from a JSON table): compare them as text
+        return df.astype(str).duplicated().to_numpy()
 
 
 def last_rows(frame: pd.DataFrame) -> pd.DataFrame:

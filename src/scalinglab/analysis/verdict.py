@@ -83,11 +83,10 @@ def margin(noise: Noise, loss_at_target: float, given: float | None = None) -> t
 
 
 def check_margin(given: float | None, losses: np.ndarray) -> None:
-    """A margin must be a non-negative finite number of nats, below the losses it is compared with."""
+    """A margin (a non-negative finite number of nats: config.numbers) must be below the losses it is
+    compared with."""
     if given is None:
         return
-    if not (math.isfinite(given) and given >= 0):
-        raise ConfigError(f"must be a non-negative number of nats, got {given:g}", option="margin")
     top = float(np.max(losses)) if len(losses) else math.inf
     if given >= top:
         raise ConfigError(f"{given:g} nats is not below the losses it would judge (the largest is {top:.4g})",
@@ -95,6 +94,7 @@ def check_margin(given: float | None, losses: np.ndarray) -> None:
 
 
 def check_level(level: float, option: str = "level") -> None:
+    """A decision's level is above one half: below it a winner would be named on the lesser chance."""
     if not (math.isfinite(level) and 0.5 < level < 1):
         raise ConfigError(f"must be between 0.5 and 1, got {level:g}", option=option)
 

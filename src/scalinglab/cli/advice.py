@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
+from scalinglab.cli.analysis import POSTERIOR_REFITS, AllowSlow, check_work
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
 from scalinglab.cli.progress import duration
-from scalinglab.cli.study import RESULTS
+from scalinglab.cli.study import RESULTS, check_target
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import check_numbers
 
 if TYPE_CHECKING:
     from scalinglab.config import Study
@@ -78,6 +80,7 @@ def next_run(
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape for time estimates."),
     results: Optional[Path] = RESULTS,
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON on stdout."),
+    allow_slow: AllowSlow = False,
 ) -> None:
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
     from scalinglab.config import load_study
@@ -86,9 +89,10 @@ def next_run(
     level = 1 - error_rate_of(error_rate, settle)
     draws = draws_of(draws, bootstrap)
     with user_errors():
+        check_numbers(budget=budget, draws=draws)
         study = load_study(study_file)
-        if budget is not None and not (math.isfinite(budget) and budget > 0):
-            raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
+        check_target(study, target_compute)
+        check_work(POSTERIOR_REFITS, len(study.runs), allow_slow, "draws")
         speeds = _speeds(study, extend) if probe else None
         result = advise_study(study, results or study.default_out_dir(), a=a, b=b, target_compute=target_compute,
                               extend=extend, draws=draws, level=level, tokens_per_s=speeds)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from scalinglab.cli.app import app, bootstrap_seed, err_console, fail, out_console, user_errors, warning_line
 from scalinglab.config import ConfigError
+from scalinglab.config.numbers import MAX_BOOTSTRAP_WORK, MAX_RESAMPLES, bootstrap_work, check_numbers
 
 if TYPE_CHECKING:  # analysis (scipy, pandas) is imported by the commands, not for --help
     from scalinglab.analysis import Columns
@@ -34,7 +35,8 @@ SeedCol = Annotated[Optional[str], typer.Option("--seed-column", help="Column of
 LossSe = Annotated[Optional[str], typer.Option(
     "--loss-se", help="Column of the loss's standard error (default 'loss_se', else 'final_eval_loss_se').")]
 Where = Annotated[Optional[str], typer.Option(
-    help="Keep the rows matching a pandas query on the table's columns, e.g. \"eval_set == 'c4_val'\".")]
+    help="Keep the rows meeting a condition on the table's columns, e.g. \"eval_set == 'c4_val'\": comparisons, "
+         "in [...], and, or, not (nothing else runs).")]
 Drop = Annotated[int, typer.Option("--drop-highest", help="Leave out each arm's K highest-loss rows (Epoch drops 5).")]
 Checkpoints = Annotated[Optional[str], typer.Option(
     help="Rows of one run at several steps: all (default when present) or last.")]
@@ -42,8 +44,9 @@ Frontier = Annotated[Optional[str], typer.Option(
     help="params-tokens (Approach 3), isoflop (Approach 2), envelope (Approach 1) or points; default: by design.")]
 Resample = Annotated[Optional[str], typer.Option(
     help="Bootstrap: residuals (by run) or runs (whole runs); default: runs with 20+ runs per arm.")]
-Bootstrap = Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")]
-Seed = Annotated[Optional[int], typer.Option("--bootstrap-seed", help="Seed of the bootstrap (default 0).")]
+Bootstrap = Annotated[int, typer.Option(help=f"Bootstrap resamples (0: none; at most {MAX_RESAMPLES:,}).")]
+Seed = Annotated[Optional[int], typer.Option("--bootstrap-seed", help="Seed of the bootstrap or the posterior "
+                                             "sampler (default 0).")]
 OldSeed = Annotated[Optional[int], typer.Option("--seed", help="Deprecated: the old name of --bootstrap-seed, "
                                                 "kept for this release.")]
 Delta = Annotated[float, typer.Option(help="Huber δ on log loss (Hoffmann et al. 2022: 1e-3).")]
@@ -60,7 +63,12 @@ Margin = Annotated[Optional[float], typer.Option(
 Level = Annotated[float, typer.Option(help="The decision's level: a winner when P(B better) is beyond "
                                            "(1 ± level)/2, equivalent when P(|Δ| < margin) reaches it.")]
 Ignored = Annotated[Optional[str], typer.Option(hidden=True, help="Deprecated for compare and backtest: ignored.")]
+POSTERIOR_REFITS = 3000
+"""A comparison's posteriors, in bootstrap refits' worth of work on its rows (three joint models, 32
+walkers × 1,500 steps each), for the up-front check of check_work."""
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+AllowSlow = Annotated[bool, typer.Option(
+    "--allow-slow", help=f"Run a bootstrap beyond {MAX_BOOTSTRAP_WORK:.0e} (resamples + 1) × rows all the same.")]
 
 LAWS = ("compute", "params-tokens", "data-constrained", "lr", "batch-size")
 
@@ -111,10 +119,23 @@ def _params_table(title: str, fits) -> Table:
     return t
 
 
-def _table_of(data: Path, where: Optional[str]):
+def _table_of(data: Path, where: Optional[str], refits: int, allow_slow: bool, option: str = "bootstrap"):
+    """The table, its rows filtered, once the work it asks for is known to be within reach."""
     from scalinglab.analysis import filter_rows, load_table  # scipy and pandas: not for --help
 
-    return filter_rows(load_table(data), where)
+    df = filter_rows(load_table(data), where)
+    check_work(refits, len(df), allow_slow, option)
+    return df
+
+
+def check_work(resamples: int, rows: int, allow_slow: bool, option: str = "bootstrap") -> None:
+    """Refuse up front a bootstrap that would take hours (config.numbers.MAX_BOOTSTRAP_WORK), unless told to."""
+    work = bootstrap_work(resamples, rows)
+    if work > MAX_BOOTSTRAP_WORK and not allow_slow:
+        what = (f"{resamples:,} resamples of {rows:,} rows" if option == "bootstrap" else
+                f"the comparison's posteriors on {rows:,} rows (about {resamples:,} refits' worth)")
+        raise ConfigError(f"{what}: {work:.2g} row refits, beyond the limit of {MAX_BOOTSTRAP_WORK:.0e} (hours of "
+                          f"fitting); lower it, or pass --allow-slow", option=option)
 
 
 @app.command()
@@ -127,7 +148,7 @@ def fit(
     resample: Resample = None,
     by: Annotated[str, typer.Option(help="For --law lr|batch-size: width, compute or params.")] = "width",
     method: Method = "grid", bootstrap: Bootstrap = 1000, seed: Seed = None, old_seed: OldSeed = None,
-    delta: Delta = 1e-3, target_compute: Target = None, json_out: Json = False,
+    delta: Delta = 1e-3, target_compute: Target = None, json_out: Json = False, allow_slow: AllowSlow = False,
     unique_tokens: Annotated[Optional[str], typer.Option(
         "--unique-tokens", help="For --law data-constrained: column of each run's unique training tokens "
                                 "(default 'unique_tokens').")] = None,
@@ -141,7 +162,9 @@ def fit(
     with user_errors():
         if law not in LAWS:
             raise ConfigError(f"unknown law '{law}' (choose from {', '.join(LAWS)})", option="law")
-        df = _table_of(data, where)
+        check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, target_compute=target_compute,
+                      drop_highest=drop_highest)
+        df = _table_of(data, where, bootstrap, allow_slow)
         if law == "data-constrained":
             return _fit_constrained(df, columns, unique_tokens, bootstrap, seed, delta, resample, json_out)
         if unique_tokens is not None:
@@ -260,6 +283,7 @@ def compare(
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
     draws: Draws = None, margin: Margin = None, level: Level = 0.95, seed: Seed = None, old_seed: OldSeed = None,
     bootstrap: OldBootstrap = None, resample: Ignored = None, delta: Ignored = None, json_out: Json = False,
+    allow_slow: AllowSlow = False,
 ) -> None:
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
     from scalinglab.analysis import compare_arms
@@ -270,10 +294,12 @@ def compare(
     draws = _posterior_draws(draws, bootstrap, DEFAULT_DRAWS, resample=resample, delta=delta)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
-        result = compare_arms(_table_of(data, where), a, b, columns=columns, target_compute=target_compute,
-                              target_params=target_params, target_tokens=target_tokens, law=law, frontier=frontier,
-                              checkpoints=checkpoints, share=share, drop_highest=drop_highest, draws=draws, seed=seed,
-                              margin=margin, level=level)
+        check_numbers(draws=draws, seed=seed, margin=margin, target_compute=target_compute,
+                      target_params=target_params, target_tokens=target_tokens, drop_highest=drop_highest)
+        result = compare_arms(_table_of(data, where, POSTERIOR_REFITS, allow_slow, "draws"), a, b, columns=columns,
+                              target_compute=target_compute, target_params=target_params, target_tokens=target_tokens,
+                              law=law, frontier=frontier, checkpoints=checkpoints, share=share,
+                              drop_highest=drop_highest, draws=draws, seed=seed, margin=margin, level=level)
     if json_out:
         return _print_json(result)
     r = result
@@ -313,6 +339,7 @@ def backtest(
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,
     draws: Draws = None, margin: Margin = None, level: Level = 0.95, seed: Seed = None, old_seed: OldSeed = None,
     bootstrap: OldBootstrap = None, resample: Ignored = None, delta: Ignored = None, json_out: Json = False,
+    allow_slow: AllowSlow = False,
 ) -> None:
     """Rolling-origin backtest: redo the comparison on the k smallest sizes, forecast every larger one; score."""
     from scalinglab.analysis import rolling_backtest
@@ -323,9 +350,10 @@ def backtest(
     draws = _posterior_draws(draws, bootstrap, DEFAULT_BACKTEST_DRAWS, resample=resample, delta=delta)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
-        cal = rolling_backtest(_table_of(data, where), a, b, columns=columns, law=law, frontier=frontier,
-                               checkpoints=checkpoints, share=share, drop_highest=drop_highest, draws=draws, seed=seed,
-                               margin=margin, level=level)
+        check_numbers(draws=draws, seed=seed, margin=margin, drop_highest=drop_highest)
+        cal = rolling_backtest(_table_of(data, where, POSTERIOR_REFITS, allow_slow, "draws"), a, b, columns=columns,
+                               law=law, frontier=frontier, checkpoints=checkpoints, share=share,
+                               drop_highest=drop_highest, draws=draws, seed=seed, margin=margin, level=level)
     if json_out:
         return _print_json(cal)
     t = _table(f"reliability: forecasts binned by the named winner's probability ({cal.setup.source})",

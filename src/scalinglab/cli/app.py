@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from scalinglab.config import ConfigError
+from scalinglab.config.errors import one_line
 
 BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
 
@@ -103,7 +104,7 @@ out_console = Console(markup=False, highlight=False)
 
 def error_line(message: str) -> Text:
     """`error: <message>`, the message as plain text whatever brackets it holds."""
-    return Text.assemble(("error:", "bold red"), " ", str(message))
+    return Text.assemble(("error:", "bold red"), " ", one_line(str(message)))
 
 
 def warning_line(message: str) -> Text:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from scalinglab.cli.app import app, bootstrap_seed, err_console, fail, out_console, user_errors
+from scalinglab.cli.analysis import AllowSlow, check_work
+from scalinglab.cli.app import app, bootstrap_seed, err_console, out_console, user_errors
+from scalinglab.cli.study import check_target
+from scalinglab.config.numbers import check_numbers
 
 
 @app.command()
@@ -19,22 +21,29 @@ def report(
         None, "--target-compute", help="Forecast at this compute in FLOPs (default: 10x the largest run, as `compare`)."),
     results: Optional[Path] = typer.Option(
         None, "--results", help="The study's results folder, if `run --out` put it elsewhere."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for bands and intervals."),
-    seed: Optional[int] = typer.Option(None, "--bootstrap-seed", help="Seed of the bootstrap (default 0)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the bands and intervals of "
+                                  "the report's fits (its comparisons sample posteriors: analysis.posterior)."),
+    seed: Optional[int] = typer.Option(None, "--bootstrap-seed", help="Seed of the bootstrap and posteriors "
+                                       "(default 0)."),
     old_seed: Optional[int] = typer.Option(None, "--seed", help="Deprecated: the old name of --bootstrap-seed, kept "
                                            "for this release."),
+    allow_slow: AllowSlow = False,
 ) -> None:
     """Write index.html (static, no server), the figures (PNG and SVG), summary.md and summary.json."""
     from scalinglab.config import load_study
-    from scalinglab.report import build_report
+    from scalinglab.report import write_report
+    from scalinglab.report.build import report_folder
+    from scalinglab.report.collect import read_study
 
     seed = bootstrap_seed(seed, old_seed)
-    if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
-        fail("--target-compute: must be a positive number of FLOPs, e.g. 1e21")
     with user_errors():
+        check_numbers(bootstrap=bootstrap, seed=seed)
         study = load_study(study_file)  # a broken study file is one line of error, before any progress
+        check_target(study, target_compute)
+        check_work(bootstrap, len(study.runs), allow_slow)
+        out = report_folder(study, out, results)
+        data = read_study(study, results or study.default_out_dir())  # no results yet: one line, before progress
         err_console.print(f"fitting and drawing {study_file} ...", soft_wrap=True)
-        result = build_report(study, out_dir=out, target_compute=target_compute, bootstrap=bootstrap,
-                              seed=seed, results_dir=results)
+        result = write_report(data, out, target_compute=target_compute, bootstrap=bootstrap, seed=seed)
     out_console.print(result.verdict, highlight=False, soft_wrap=True)
     out_console.print(f"report: {result.index_html}", highlight=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from scalinglab.cli.app import app, err_console, fail, out_console, resume_command, user_errors, warning_line
 from scalinglab.cli.progress import StudyProgress, duration
+from scalinglab.config.numbers import check_numbers, check_within_data
 
 if TYPE_CHECKING:  # the study's models (pydantic) are built when a command loads one, not for --help
     from scalinglab.config import Study
@@ -36,6 +37,15 @@ def _load(path: Path) -> Study:
 
     with user_errors():
         return load_study(path)
+
+
+def check_target(study: Study, target_compute: Optional[float]) -> None:
+    """--target-compute: a finite positive number of FLOPs, not below the study's smallest run."""
+    from scalinglab.plan import make_plan
+
+    check_numbers(target_compute=target_compute)
+    if target_compute is not None:
+        check_within_data(target_compute, (r.budget.flops_6nd for r in make_plan(study, order="listed").runs))
 
 
 def _order(order: str) -> str:
@@ -199,6 +209,9 @@ def run(
         check_owner(study, out or study.default_out_dir())  # before an adaptive study records its first choice
     if adaptive != (budget is not None):
         fail("--adaptive and --budget: give both (an adaptive study stops when its budget is spent)")
+    with user_errors():
+        check_numbers(budget=budget, settle=settle)
+        check_target(study, target_compute)
     if dry_run:
         show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)
         return

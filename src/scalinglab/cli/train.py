@@ -28,20 +28,22 @@ def build_run_config(config: Optional[Path], sets: list[str], shortcuts: dict[st
 
     data = read_toml(config) if config else {}
     given = {key: value for key, value in shortcuts.items() if value is not None}
-    tree = apply_overrides(data, [f"{key}={value}" for key, value in given.items()] + list(sets))
+    tree = apply_overrides(data, list(sets), values=given)
+    set_keys = {item.partition("=")[0].strip() for item in sets}
     loop = tree.get("loop", {})
     if "WORLD_SIZE" in os.environ and isinstance(loop, dict) and "devices" not in loop:
         # Under torchrun the run trains on the processes it started (a different loop.devices is refused).
-        tree = apply_overrides(tree, [f"loop.devices={os.environ['WORLD_SIZE']}"])
+        tree = apply_overrides(tree, [], values={"loop.devices": int(os.environ["WORLD_SIZE"])})
     try:
-        return RunConfig.model_validate(tree)
+        cfg = RunConfig.model_validate(tree)
     except ValidationError as e:
         key, _, message = str(from_validation(e)).partition(": ")
-        set_keys = {item.partition("=")[0].strip() for item in sets}
         if key in given and key not in set_keys:
             raise ConfigError(f"{FLAGS[key]}: {message}") from None
         where = "--set" if key in set_keys or not config else str(config)
         raise ConfigError(f"{where}: {key}: {message}") from None
+    cfg.data.check_cache_dir("--set" if "data.cache_dir" in set_keys or not config else str(config))
+    return cfg
 
 
 @app.command()
@@ -65,11 +67,9 @@ def train(
     if "WORLD_SIZE" in os.environ:  # a rank of torchrun's: a killed torchrun leaves none training on
         die_with_parent()
 
-    depth_value = depth if depth is None or depth.isdigit() else f'"{depth}"'
-    lr_value = lr if lr is None or _is_number(lr) else f'"{lr}"'
     with user_errors():
-        cfg = build_run_config(config, sets, {"model.width": width, "model.depth": depth_value,
-                                              "budget.tokens": tokens, "optim.lr": lr_value, "seed": seed})
+        cfg = build_run_config(config, sets, {"model.width": width, "model.depth": _number_or_rule(depth),
+                                              "budget.tokens": tokens, "optim.lr": _number_or_rule(lr), "seed": seed})
         out_dir = out or Path("runs") / f"w{cfg.model.width}-L{cfg.model.resolved_depth()}-{cfg.digest()}"
         check_folder(out_dir)
         main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for the run
@@ -94,9 +94,11 @@ def train(
         out_console.print(summary_table(result))
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+def _number_or_rule(text: str | None) -> int | float | str | None:
+    """A flag that takes a number or a rule: '4' → 4, '0.004' → 0.004, '2/width' stays a rule (text)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text

@@ -25,6 +25,9 @@ MAX_TOKENS = 1e15
 MAX_THREADS = 1024
 MAX_DEVICES = 4096
 MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_COUNT = 1e40
+"""Parameters, tokens and FLOPs above this are not a real run (the largest runs are ~1e26 FLOPs); a
+value like 1e308 would overflow 6·N·D and every log-space fit."""
 
 
 def shown(value: Any) -> str:
@@ -66,42 +69,54 @@ def _bounds_text(ge, gt, le, lt) -> str:
         f"{op} {bound:g}" for op, bound in (("≥", ge), (">", gt), ("≤", le), ("<", lt)) if bound is not None)
 
 
-def real(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
-         lt: float | None = None, cap: float | None = None, optional: bool = False) -> Any:
-    """A float field: finite, within the bounds given, e.g. `real(gt=0)` for a learning rate.
+def in_range(value: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+             lt: float | None = None, cap: float | None = None) -> float:
+    """`value` as a finite float within the bounds, else ValueError saying what it must be.
 
     `le`/`lt` are part of the meaning (a fraction ≤ 1) and shown with the range; `cap` is a sanity
     bound on a size, reported on its own ("must be at most 1e+15").
     """
-    wanted = f"must be a finite {_bounds_text(ge, gt, le, lt)}"
+    x = real_number(value)
+    if not (math.isfinite(x) and (ge is None or x >= ge) and (gt is None or x > gt)
+            and (le is None or x <= le) and (lt is None or x < lt)):
+        raise ValueError(f"must be a finite {_bounds_text(ge, gt, le, lt)}, got {shown(value)}")
+    if cap is not None and x > cap:
+        raise ValueError(f"must be at most {cap:g}, got {shown(value)}")
+    return x
+
+
+def real(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
+         lt: float | None = None, cap: float | None = None, optional: bool = False) -> Any:
+    """A float field: finite, within the bounds given (in_range), e.g. `real(gt=0)` for a learning rate."""
 
     def check(value: Any) -> float | None:
         if value is None and optional:
             return None
-        x = real_number(value)
-        if not (math.isfinite(x) and (ge is None or x >= ge) and (gt is None or x > gt)
-                and (le is None or x <= le) and (lt is None or x < lt)):
-            raise ValueError(f"{wanted}, got {shown(value)}")
-        if cap is not None and x > cap:
-            raise ValueError(f"must be at most {cap:g}, got {shown(value)}")
-        return x
+        return in_range(value, ge=ge, gt=gt, le=le, lt=lt, cap=cap)
 
     return Annotated[float | None if optional else float, BeforeValidator(check)]
 
 
+def whole_in_range(value: Any, *, ge: int, le: int | None = None, message: str | None = None) -> int:
+    """`value` as an int in [ge, le], else ValueError; the message for a value below `ge` may be
+    given, with {n} for the value."""
+    n = whole_number(value)
+    if n < ge:
+        low = message or ("must not be negative" if ge == 0 else "must be positive" if ge == 1
+                          else f"must be at least {ge}")
+        raise ValueError(low.format(n=n))
+    if le is not None and n > le:
+        raise ValueError(f"must be at most {le}, got {n}")
+    return n
+
+
 def whole(*, ge: int, le: int | None = None, optional: bool = False, message: str | None = None) -> Any:
-    """An int field within [ge, le]; the message for a value below `ge` may be given, with {n} for the value."""
-    low = message or ("must not be negative" if ge == 0 else "must be positive" if ge == 1 else f"must be at least {ge}")
+    """An int field within [ge, le] (whole_in_range)."""
 
     def check(value: Any) -> int | None:
         if value is None and optional:
             return None
-        n = whole_number(value)
-        if n < ge:
-            raise ValueError(low.format(n=n))
-        if le is not None and n > le:
-            raise ValueError(f"must be at most {le}, got {n}")
-        return n
+        return whole_in_range(value, ge=ge, le=le, message=message)
 
     return Annotated[int | None if optional else int, BeforeValidator(check)]
 

@@ -22,11 +22,20 @@ class ConfigError(ValueError):
     def line(self, flag=None) -> str:
         """The one line; `flag` maps an option to how the reader knows it (a CLI flag)."""
         name = None if self.option is None else (flag(self.option) if flag else self.option)
-        return ": ".join(part for part in (self.where, name, self.text) if part)
+        return one_line(": ".join(part for part in (self.where, name, self.text) if part))
 
     def at(self, where: str) -> ConfigError:
         """The same error, said of a file or table."""
         return ConfigError(self.text, option=self.option, where=f"{where}: {self.where}" if self.where else where)
+
+
+def one_line(text: str) -> str:
+    """Control characters escaped as Python writes them ('\\n'): a name or value with a newline in it
+    (an arm 'a\\n', an `--lr` of '1" \\nx = "') keeps an error on one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def from_validation(err: ValidationError, where: str = "") -> ConfigError:

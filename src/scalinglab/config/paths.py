@@ -31,15 +31,22 @@ def check_folder(path: str | Path) -> Path:
     """Refuse, writing nothing, a folder that cannot be used: a file at it or above it, or a
     nearest existing folder this process may not write in. Returns the path."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{path}: is a file, not a folder")
-    nearest = path
-    while not nearest.is_dir():
-        if nearest.exists() or nearest.is_symlink():  # a file, or a link to nowhere, in the way
-            raise ConfigError(f"{path}: {nearest} is a file, not a folder")
-        nearest = nearest.parent
+    try:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{path}: is a file, not a folder")
+        nearest = path
+        while not nearest.is_dir():
+            if nearest.exists() or nearest.is_symlink():  # a file, or a link to nowhere, in the way
+                raise ConfigError(f"{path}: {nearest} is a file, not a folder")
+            nearest = nearest.parent
+    except OSError as e:  # a name too long for the filesystem, a loop of links
+        raise os_problem(path, e, "use it as a folder") from None
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise ConfigError(f"{path}: cannot create or write: {nearest} is not writable")
+    try:  # access() says yes to root everywhere, /proc and /sys included: a file nobody sees tells
+        tempfile.TemporaryFile(dir=nearest).close()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot create or write: {nearest} is not writable ({e.strerror or e})") from None
     return path
 
 

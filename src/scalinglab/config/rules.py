@@ -4,8 +4,8 @@
 A rule is a tiny arithmetic expression over named variables (numbers, + - * / ** ^, parentheses,
 and `a if <comparison> else b`, the comparison's parts arithmetic too), parsed once with `ast` so
 a typo fails at validation time with a suggestion, not mid-study. It is evaluated by walking the
-tree, never by eval(), in floats, with limits: a rule is short (so neither the parser nor the walk
-can recurse deeply), every step must stay a finite real number (so
+tree, never by eval(), in floats, with limits: a rule is short and shallow (config.expressions:
+neither the parser nor the walk can recurse deeply), every step must stay a finite real number (so
 `9**9**9`, `width*1e400` and `(-width)**0.5` are refused rather than hang, overflow or turn
 complex), and a division by zero says where.
 """
@@ -18,9 +18,10 @@ import math
 import operator
 
 from scalinglab.config.checks import shown
+from scalinglab.config.expressions import ExpressionError, clipped, parse_expression
 
 MAX_RULE_LENGTH = 200
-"""Characters in a rule. Real rules are a dozen; a 5,000-term sum once overflowed the parser's stack."""
+"""Characters in a rule. Real rules are a dozen."""
 
 _BINARY = {
     ast.Add: operator.add,
@@ -67,12 +68,13 @@ def _check(node: ast.AST, names: tuple[str, ...], text: str) -> None:
 
 
 def _parse(text: str) -> ast.Expression:
-    if len(text) > MAX_RULE_LENGTH:
-        raise ValueError(f"cannot parse '{text[:20]}...': a rule may have at most {MAX_RULE_LENGTH} characters")
     try:
-        return ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError, MemoryError, RecursionError):  # ValueError: a NUL byte
-        raise ValueError(f"cannot parse '{text}' as a number or a rule such as '2/width'") from None
+        return parse_expression(text, MAX_RULE_LENGTH)
+    except ExpressionError as e:
+        if len(text) > MAX_RULE_LENGTH:
+            raise ValueError(f"cannot parse '{clipped(text, 23)}': a rule may have at most {MAX_RULE_LENGTH} "
+                             "characters") from None
+        raise ValueError(f"cannot parse '{text}' as a number or a rule such as '2/width' ({e})") from None
 
 
 def check_rule(value: float | int | str, names: tuple[str, ...] = ("width",)) -> float | int | str:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
 
 from scalinglab.config.checks import (MAX_BATCH, MAX_DEPTH, MAX_DEVICES, MAX_SEED, MAX_SEQ_LEN, MAX_THREADS,
                                       MAX_TOKENS, MAX_WIDTH, Boolean, real, real_number, shown, whole, whole_number)
+from scalinglab.config.errors import ConfigError
+from scalinglab.config.paths import check_folder
 from scalinglab.config.rules import RuleError, check_rule, evaluate_rule
 
 
@@ -111,6 +114,16 @@ class DataConfig(Frozen):
         if self.max_train_tokens is None:
             out.pop("max_train_tokens", None)
         return out
+
+    def check_cache_dir(self, where: str = "") -> None:
+        """Refuse a cache folder this process cannot create or write in, when the settings are loaded:
+        found by the first run instead, every run of a study failed on it."""
+        if self.cache_dir is None:
+            return
+        try:
+            check_folder(Path(self.cache_dir).expanduser())
+        except ConfigError as e:
+            raise ConfigError(f"data.cache_dir: {e.text}", where=where or None) from None
 
     @field_validator("source")
     @classmethod

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import itertools
 import re
 from dataclasses import dataclass
@@ -94,7 +95,11 @@ def anchor_path(value: Any, folder: Path) -> Any:
     return value
 
 
-_ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+"""Matched against the whole name (fullmatch): `$` would let a trailing newline into run ids and folders."""
+MAX_NAME = 96
+"""Characters of a run's readable name. A longer one (a long arm name) keeps its start and a hash of
+the whole, so run ids stay unique and their folders within the filesystem's 255 bytes per name."""
 
 
 class StudyInfo(Frozen):
@@ -216,7 +221,10 @@ class RunSpec(Frozen):
             parts.append(f"{si(b.tokens)}tok")
         else:
             parts.append(f"{b.tokens_per_param:g}xN" + ("tot" if b.param_count == "total" else ""))
-        return "-".join(parts)
+        name = "-".join(parts)
+        if len(name) > MAX_NAME:
+            name = f"{name[:MAX_NAME - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        return name
 
     @property
     def digest(self) -> str:
@@ -269,7 +277,7 @@ def load_study(path: str | Path, widths: list[int] | None = None) -> Study:
     arms = spec.arms or {"base": {}}
     runs: list[RunSpec] = []
     for arm, table in arms.items():
-        if not _ARM_NAME.match(arm):
+        if not _ARM_NAME.fullmatch(arm):
             raise ConfigError(f"{where}: arms.{arm}: arm names may use letters, digits and _ . + - only")
         overrides = _arm_overrides(arm, table, axes, where)
         tree = copy.deepcopy(base)
@@ -289,6 +297,8 @@ def load_study(path: str | Path, widths: list[int] | None = None) -> Study:
                 run_sources[AXES[axis]] = f"sweep.{axis}" if axis in axes else f"replicates.{axis}"
             cfg = _validate_run(run_tree, run_sources, point, where)
             runs.append(RunSpec(study=name, arm=arm, axes=point, config=_resolved(cfg)))
+    for run in {r.config.data.cache_dir: r for r in runs}.values():
+        run.config.data.check_cache_dir(where)
     return Study(path=path, name=name, description=spec.study.description, arms=tuple(arms), runs=tuple(runs))
 
 

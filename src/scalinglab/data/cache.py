@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from scalinglab.config.paths import atomic_path
+from scalinglab.config.paths import atomic_path, make_folder
 
 MAGIC = b"SLTOKENS"
 VERSION = 1
@@ -130,7 +130,7 @@ def locked(directory: Path):
     """Hold an exclusive lock on `directory` so parallel workers build a cache once, not N times
     (the others wait, then find it). Without fcntl (Windows) there is no lock, and concurrent
     builds are merely wasteful: each writes the same bytes and renames atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)  # a cache folder made unwritable since the settings were loaded: one line
     try:
         import fcntl
     except ImportError:

@@ -122,6 +122,8 @@ def make_executor(kind: ExecutorKind, resources: Resources, address: str | None 
 def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "local", address: str | None = None,
               observer: Observer | None = None) -> Summary:
     """Train every run of `plan` that has no result yet in `out_dir` (results.sqlite + runs/)."""
+    from scalinglab.train.result import stored_result
+
     check_executor(executor, address)
     check_owner(plan.study, out_dir)
     paths = study_paths(out_dir)
@@ -140,6 +142,12 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
                 summary.skipped += 1
             elif spec.digest in done_digests:  # the same training run is stored under another id
                 store.copy_result(done_digests[spec.digest], spec.run_id)
+                summary.skipped += 1
+            elif (found := stored_result(_run_dir(paths.runs, run), spec.config.model_dump_json())) is not None:
+                # Finished before this results file existed (a damaged one moved aside): read back
+                # here, so the plan says it is done instead of "to train" and then training nothing.
+                store.record_result(spec.run_id, found, None)
+                done_digests[spec.digest] = spec.run_id
                 summary.skipped += 1
             else:
                 todo.append(run)

@@ -49,9 +49,16 @@ def build_report(study: Study | str | Path, out_dir: str | Path | None = None, t
     if not isinstance(study, Study):
         study = load_study(study)
     results_dir = Path(results_dir) if results_dir else study.default_out_dir()
-    out_dir = Path(out_dir) if out_dir else results_dir / "report"
-    _check_replaceable(out_dir)
+    out_dir = report_folder(study, out_dir, results_dir)
     return write_report(read_study(study, results_dir), out_dir, target_compute, bootstrap, seed)
+
+
+def report_folder(study: Study, out_dir: str | Path | None = None, results_dir: str | Path | None = None) -> Path:
+    """Where the report goes (default: report/ in the results folder), checked before any fit: a
+    folder that cannot be written, or that holds something other than a report, is one line."""
+    out_dir = Path(out_dir) if out_dir else Path(results_dir or study.default_out_dir()) / "report"
+    _check_replaceable(out_dir)
+    return out_dir
 
 
 def write_report(data: StudyData, out_dir: Path, target_compute: float | None = None, bootstrap: int = 1000,
@@ -63,7 +70,7 @@ def write_report(data: StudyData, out_dir: Path, target_compute: float | None = 
     make_folder(out_dir.parent)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    make_folder(tmp)
     try:
         panels = draw_panels(data, findings, tmp)
         head = headline(data, findings)

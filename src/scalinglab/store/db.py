@@ -40,6 +40,9 @@ RESULT_COLUMNS = (
 STEP_COLUMNS = ("step", "tokens", "train_loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_loss_se")
 DECISION_COLUMNS = ("a", "b", "target_compute", "p_b_beats_a", "delta", "delta_lo", "delta_hi", "spent_flops",
                     "action", "runs", "reason")
+DECISION_KEY = ("a", "b", "target_compute", "spent_flops", "action", "runs")
+"""What makes two decisions one: the arms, the target, the compute of the results it was made on, and
+the choice. (Not P or the reason's figures: a refit of the same results may differ in the last bits.)"""
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -229,8 +232,9 @@ class Store:
             c.executemany("UPDATE runs SET status = 'running', error = NULL, attempts = attempts + 1, "
                           "updated_at = ? WHERE run_id = ?", [(now, r) for r in run_ids])
 
-    def record_result(self, run_id: str, result: RunResult, host: str) -> None:
-        """A finished run (complete or diverged) and its curve, in one transaction."""
+    def record_result(self, run_id: str, result: RunResult, host: str | None) -> None:
+        """A finished run (complete or diverged) and its curve, in one transaction (host None: not known,
+        a result read back from its result.json)."""
         values = [getattr(result, k) for k in RESULT_COLUMNS]
         with self._transaction() as c:
             c.execute(
@@ -262,8 +266,17 @@ class Store:
                       (error, host, time.time(), run_id))
 
     def record_decision(self, decision: dict[str, Any]) -> int:
-        """Append one adaptive decision (the columns of `decisions` but step and made_at); returns its step."""
+        """Append one adaptive decision (the columns of `decisions` but step and made_at); returns its step.
+
+        A decision the same as the last one recorded (DECISION_KEY: the same choice in the same state
+        of the results) is that decision made again by a study resumed after a kill mid-round, and
+        is not recorded twice: its step is returned. A choice repeated after another decision (a run
+        retried after the study stopped on its failure) is a new row.
+        """
         with self._transaction() as c:
+            last = c.execute("SELECT * FROM decisions ORDER BY step DESC LIMIT 1").fetchone()
+            if last is not None and all(last[k] == decision[k] for k in DECISION_KEY):
+                return last["step"]
             step = c.execute("SELECT COALESCE(MAX(step) + 1, 0) FROM decisions").fetchone()[0]
             cols = ["step", "made_at", *DECISION_COLUMNS]
             c.execute(f"INSERT INTO decisions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",

@@ -21,11 +21,11 @@ import torch
 
 from scalinglab.config import ConfigError, RunConfig
 from scalinglab.config.paths import atomic_path, write_atomically
+from scalinglab.train.result import RESULT  # noqa: F401 - where tests and callers have found it
 from scalinglab.train.state import TrainState
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
-RESULT = "result.json"
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ many steps and when to evaluate; train_step (train.step) is the step a throughpu
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +24,15 @@ from scalinglab.data import TokenData, batch_rows, get_batch, load_tokens, row_i
 from scalinglab.data.epochs import epochs
 from scalinglab.model import Transformer
 from scalinglab.plan.budget import Budget, resolve_budget
-from scalinglab.train.checkpoint import RESULT, damage, load_state, save_state, save_text
+from scalinglab.train.checkpoint import damage, load_state, save_state, save_text
 from scalinglab.train.distributed import SOLO, World, check_world, launched_world, process_group, training_loss
 from scalinglab.train.evaluate import eval_loss, evaluate_unseen_train
 from scalinglab.train.optim import build_optimizer
-from scalinglab.train.result import MetricRow, RunResult
+from scalinglab.train.result import CONFIG, RESULT, EditedResult, MetricRow, RunResult, read_result, result_json
 from scalinglab.train.schedules import lr_multiplier
 from scalinglab.train.state import TrainState, other_world_size
 from scalinglab.train.step import train_step
 
-CONFIG = "config.json"
 log = logging.getLogger(__name__)
 
 
@@ -75,7 +75,12 @@ def _finished_result(out_dir: Path, cfg: RunConfig) -> RunResult | None:
     if not path.exists():
         return None
     try:
-        stored = RunResult.model_validate_json(path.read_text())
+        stored = read_result(path)
+    except EditedResult as e:
+        aside = path.with_name("result.edited.json")  # kept, not lost: the user may want to see it
+        os.replace(path, aside)
+        log.warning(f"{e}; set aside as {aside.name}, and the run is finished again from its checkpoint")
+        return None
     except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
         log.warning(f"{path}: damaged result ({damage(e)}); finishing the run from its checkpoint")
         return None
@@ -266,7 +271,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, reporter: Reporter | None 
         diverged_step = _train(cfg, out_dir, run, state, reporter, t_session)
         result = _result(cfg, run, state, diverged_step, time.perf_counter() - t_session)
     if world.main:
-        save_text(out_dir / RESULT, result.model_dump_json(indent=1))
+        save_text(out_dir / RESULT, result_json(result))
     if reporter:
         reporter.on_end(result)
     return result

@@ -1,7 +1,10 @@
-"""What one training run returns: a structured record, never a scraped log."""
+"""What one training run returns: a structured record, never a scraped log; and its file, result.json."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -70,3 +73,48 @@ class RunResult(BaseModel):
     devices: int = 1
     """Processes it trained on, data-parallel (its spec's loop.devices); 1 in results from before."""
     metrics: list[MetricRow] = []
+
+
+RESULT = "result.json"
+CONFIG = "config.json"
+"""A run folder's files: its result, and the config it was trained with (which the result belongs to)."""
+
+
+class EditedResult(ValueError):
+    """A result.json whose content no longer matches the checksum it was written with."""
+
+
+def _checksum(result: RunResult) -> str:
+    return "sha256:" + hashlib.sha256(result.model_dump_json().encode()).hexdigest()
+
+
+def result_json(result: RunResult) -> str:
+    """result.json's text: the result and a checksum of its content, so that a result edited by hand
+    (a final loss changed from 1.92 to 0.52, still valid JSON) is not read back as the run's."""
+    return json.dumps(json.loads(result.model_dump_json()) | {"checksum": _checksum(result)}, indent=1)
+
+
+def read_result(path: Path) -> RunResult:
+    """A result.json read back: ValueError when it is damaged, EditedResult when its content no
+    longer matches its checksum. One written before results carried a checksum is taken as it is.
+    (A checksum, not a signature: it catches an edit, not someone who recomputes it.)"""
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict):
+        raise ValueError(f"holds a JSON {type(doc).__name__}, not a result")
+    signed = "checksum" in doc
+    written = doc.pop("checksum", None)
+    result = RunResult.model_validate(doc)
+    if signed and written != _checksum(result):
+        raise EditedResult(f"{path}: its content does not match its checksum (edited since the run wrote it?)")
+    return result
+
+
+def stored_result(out_dir: Path, config_json: str) -> RunResult | None:
+    """The result in a run folder when it is whole, unedited and this config's (config.json says so);
+    else None, and train_run, which finishes the run, says what was wrong."""
+    try:
+        if (out_dir / CONFIG).read_text() != config_json:
+            return None
+        return read_result(out_dir / RESULT)
+    except (OSError, ValueError):  # missing, unreadable, damaged, edited
+        return None
