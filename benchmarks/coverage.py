@@ -30,13 +30,14 @@ from scalinglab.analysis import compare_arms
 from scalinglab.analysis.synthetic import PLANTED, planted
 
 
-def one(job: tuple[str, int, bool, int]) -> dict:
-    scenario, seed, replicates, draws = job
+def one(job: tuple[str, int, bool, int, str]) -> dict:
+    scenario, seed, replicates, draws, share = job
     df, truth = planted(scenario, seed, replicates=replicates)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        c = compare_arms(df, "a", "b", target_compute=truth.target, draws=draws, seed=seed, backtest=False)
+        c = compare_arms(df, "a", "b", target_compute=truth.target, draws=draws, seed=seed, share=share,
+                         backtest=False)
     f, x = c.forecast, c.crossing
     lo, hi = f.delta_interval
     cross_lo, cross_hi = x.interval
@@ -83,10 +84,12 @@ def main() -> None:
     parser.add_argument("--seeding", nargs="+", default=["single", "replicates"], choices=["single", "replicates"])
     parser.add_argument("--draws", type=int, default=3200, help="Posterior draws per comparison.")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--share", default="auto", help="The joint model (auto: the weighed average; a method variant).")
+    parser.add_argument("--first-seed", type=int, default=0, help="Seeds first-seed … first-seed + tables − 1.")
     parser.add_argument("--json", help="Write every table's figures here.")
     args = parser.parse_args()
-    jobs = [(s, seed, seeding == "replicates", args.draws) for seeding in args.seeding for s in args.scenarios
-            for seed in range(args.tables)]
+    jobs = [(s, seed, seeding == "replicates", args.draws, args.share) for seeding in args.seeding
+            for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.tables)]
     start = time.perf_counter()
     with Pool(args.workers) as pool:
         rows = pool.map(one, jobs, chunksize=2)

@@ -178,7 +178,7 @@ def test_compare_input_errors():
         compare_arms(df.drop(columns="run_id"), "a", "b", draws=0, checkpoints="all")
     with pytest.raises(ConfigError, match="draws: must be 0 or more"):
         compare_arms(df, "a", "b", draws=-1)
-    with pytest.raises(ConfigError, match="margin: must be a non-negative number"):
+    with pytest.raises(ConfigError, match="margin: must be a finite number ≥ 0, got nan"):
         compare_arms(df, "a", "b", draws=0, margin=float("nan"))
     with pytest.raises(ConfigError, match="margin: 9 nats is not below the losses"):
         compare_arms(df, "a", "b", draws=0, margin=9.0)

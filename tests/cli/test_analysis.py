@@ -53,28 +53,29 @@ def test_fit_params_tokens_on_published_points_with_named_columns():
 
 
 def test_compare_reports_design_forecast_verdict_and_backtest(arms_csv):
-    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "30",
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--draws", "400",
                               "--target-compute", "1e18"])
     assert res.exit_code == 0, res.output
     for text in ("Design: ladder (one token budget per size)", "Frontier: the ladder's own points",
                  "Joint models of both arms, by Akaike weight", "The leader changes between",
-                 "The fitted frontiers cross at", "P(scaled beats const) = above 0.99 for a run of each",
-                 "Compute multiplier: const needs", "Backtest: refitted without the largest N",
-                 "verdict: At 1e18 FLOPs, scaled is predicted to beat const", "left out: 1 rows (status diverged)"):
+                 "the curves cross at", "P(scaled better) = above 0.99 (its expected loss below const's)",
+                 "Uncertainty of Δ: parameters ±", "Compute multiplier: const needs",
+                 "Backtest: refitted without the largest N",
+                 "verdict: At 1e18 FLOPs, scaled is better than const", "left out: 1 rows (status diverged)"):
         assert text in res.output, text
-    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "0", "--json"])
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--draws", "0", "--json"])
     d = json.loads(res.stdout)
     assert d["crossing"]["kind"] == "in_range" and d["backtest"]["forecasts"][0]["correct"] is True
     assert d["setup"]["design"] == "ladder" and d["models"]["criterion"] == "AIC"
 
 
 def test_backtest_prints_scores_and_a_reliability_table(arms_csv):
-    res = runner.invoke(app, ["backtest", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "20"])
+    res = runner.invoke(app, ["backtest", str(arms_csv), "--a", "const", "--b", "scaled", "--draws", "200"])
     assert res.exit_code == 0, res.output
     assert "reliability" in res.output and "Rolling-origin backtest of scaled against const" in res.output
-    assert "Brier score" in res.output
-    d = json.loads(runner.invoke(app, ["backtest", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap",
-                                       "10", "--json"]).stdout)
+    assert "Brier score" in res.output and "Against persistence" in res.output
+    d = json.loads(runner.invoke(app, ["backtest", str(arms_csv), "--a", "const", "--b", "scaled", "--draws",
+                                       "100", "--json"]).stdout)
     assert d["scores"]["n"] == len(d["forecasts"]) > 0
 
 
@@ -129,24 +130,35 @@ def test_bad_tables_exit_2_with_one_line(tmp_path, arms_csv, change, message):
 
 
 def test_compare_unknown_arm_and_missing_file_exit_2(arms_csv, tmp_path):
-    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "wide", "--bootstrap", "0"])
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "wide", "--draws", "0"])
     assert res.exit_code == 2 and "--b: arm 'wide' not found (arms: const, scaled)" in res.output
     res = runner.invoke(app, ["fit", str(tmp_path / "nope.csv")])
     assert res.exit_code == 2 and "nope.csv: file not found" in res.output
 
 
-NUMBERS = [  # (flag, value, message) for every number fit, compare and backtest take
+FIT_NUMBERS = [  # (flag, value, message) for every number fit takes
     ("--delta", "nan", "--delta: must be a finite number in [1e-06, 10], got nan"),
     ("--delta", "-1", "--delta: must be a finite number in [1e-06, 10], got -1.0"),
     ("--delta", "0", "--delta: must be a finite number in [1e-06, 10], got 0.0"),
     ("--delta", "inf", "--delta: must be a finite number in [1e-06, 10], got inf"),
     ("--delta", "1e-300", "--delta: must be a finite number in [1e-06, 10], got 1e-300"),
     ("--delta", "1e300", "--delta: must be a finite number in [1e-06, 10], got 1e+300"),
-    ("--seed", "-1", "--seed: must be 0 or more, got -1"),
-    ("--seed", "4294967296", "--seed: must be at most 4294967295, got 4294967296"),
     ("--bootstrap", "-1", "--bootstrap: must be 0 or more, got -1"),
     ("--bootstrap", "100000000", "--bootstrap: must be at most 100000, got 100000000"),
+]
+COMMON = [
+    ("--bootstrap-seed", "-1", "--bootstrap-seed: must be 0 or more, got -1"),
+    ("--bootstrap-seed", "4294967296", "--bootstrap-seed: must be at most 4294967295, got 4294967296"),
     ("--drop-highest", "-1", "--drop-highest: must not be negative"),
+]
+COMPARE_NUMBERS = [  # and those compare and backtest take
+    ("--draws", "100000000", "--draws: must be at most 100000, got 100000000"),
+    ("--margin", "nan", "--margin: must be a finite number ≥ 0, got nan"),
+    ("--margin", "-1", "--margin: must be a finite number ≥ 0, got -1.0"),
+    ("--margin", "50", "--margin: 50 nats is not below the losses it would judge"),
+    ("--level", "0.3", "--level: must be between 0.5 and 1, got 0.3"),
+    ("--level", "nan", "--level: must be between 0.5 and 1, got nan"),
+    ("--bootstrap", "-1", "--bootstrap: must be 0 or more, got -1"),
 ]
 TARGETS = [
     ("--target-compute", "nan", "--target-compute: must be a finite positive number, got nan"),
@@ -154,24 +166,34 @@ TARGETS = [
     ("--target-compute", "1e300", "--target-compute: must be at most 1e+40, got 1e+300"),
     ("--target-compute", "1e-300", "--target-compute: a target of 1e-300 FLOPs is below the data, whose runs span "),
 ]
+CASES = [("fit", *case) for case in FIT_NUMBERS + COMMON + TARGETS] + \
+    [(command, *case) for command in ("compare", "backtest") for case in COMPARE_NUMBERS + COMMON + TARGETS
+     if not (command == "backtest" and case[0] == "--target-compute")]
 
 
-@pytest.mark.parametrize("command", ["fit", "compare", "backtest"])
-@pytest.mark.parametrize(("flag", "value", "message"), NUMBERS + TARGETS)
+@pytest.mark.parametrize(("command", "flag", "value", "message"), CASES)
 def test_every_number_is_checked_before_any_work(arms_csv, command, flag, value, message):
-    if command == "backtest" and flag == "--target-compute":
-        pytest.skip("backtest has no target")
     arms = ["--a", "const", "--b", "scaled"] if command != "fit" else []
-    res = runner.invoke(app, [command, str(arms_csv), *arms, "--bootstrap", "0", flag, value])
+    quick = ["--bootstrap", "0"] if command == "fit" else (["--draws", "0"] if flag not in ("--draws", "--bootstrap")
+                                                           else [])
+    res = runner.invoke(app, [command, str(arms_csv), *arms, *quick, flag, value])
     assert res.exit_code == 2, res.output
     assert res.stderr.startswith(f"error: {message}") and len(res.stderr.strip().splitlines()) == 1, res.stderr
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--target-params", "-1"), ("--target-tokens", "nan")])
 def test_a_target_model_is_checked_too(arms_csv, flag, value):
-    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "0",
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--draws", "0",
                               "--target-params", "1e9", "--target-tokens", "2e10", flag, value])
     assert res.exit_code == 2 and res.stderr.startswith(f"error: {flag}: must be a finite positive number"), res.stderr
+
+
+def test_the_bootstrap_s_old_flags_on_compare_say_what_they_are_now(arms_csv):
+    res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--bootstrap", "0",
+                              "--delta", "1e-3", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "--bootstrap is read as --draws" in res.stderr and "--delta is ignored" in res.stderr
+    assert json.loads(res.stdout)["setup"]["draws"] == 0
 
 
 def test_a_bootstrap_beyond_the_work_limit_is_refused_unless_allowed(arms_csv, monkeypatch):

@@ -171,7 +171,7 @@ TABLE_FLAGS = [["--a", "z"], ["--b", "a"], ["--frontier", "isoflop"], ["--fronti
                ["--where", "__import__('os').system('true')"], ["--target-compute", "inf"], ["--target-compute", "-5"],
                ["--target-params", "1e9"], ["--drop-highest", "-1"], ["--drop-highest", "99"], ["--share", "all"],
                ["--resample", "rows"], ["--law", "chinchilla"], ["--group", "[/x]"], ["--loss", "nope"],
-               ["--bootstrap", "-1"], ["--run", "arm"]]
+               ["--bootstrap", "-1"], ["--run", "arm"], ["--margin", "nan"], ["--level", "2"]]
 
 
 def table_case(rng: random.Random, tmp: Path, i: int) -> Case:
@@ -197,7 +197,8 @@ def table_case(rng: random.Random, tmp: Path, i: int) -> Case:
     path = tmp / rng.choice(["runs.csv", "runs.jsonl" if df.columns.is_unique else "runs.csv", "runs[bold]x[red].csv"])
     (df.to_csv(path, index=False) if path.suffix == ".csv" else df.to_json(path, orient="records", lines=True))
     command = rng.choice(["fit", "compare", "backtest"])
-    flags = ["--bootstrap", "0"] + (rng.choice(TABLE_FLAGS) if kind == 3 or rng.random() < 0.3 else [])
+    flags = (["--bootstrap", "0"] if command == "fit" else ["--draws", "0"]) + \
+        (rng.choice(TABLE_FLAGS) if kind == 3 or rng.random() < 0.3 else [])
     argv = [command, str(path), *(["--a", "a", "--b", "b"] if command != "fit" else []), *flags]
 
     def load():
@@ -209,7 +210,8 @@ def table_case(rng: random.Random, tmp: Path, i: int) -> Case:
             params = cmd.make_context(command, argv[1:]).params
         except TyperException as e:  # a flag the command does not have: a usage error, refused too
             raise ConfigError(e.format_message()) from None
-        frame = _table_of(params.pop("data"), params.pop("where", None), params["bootstrap"], False)
+        refits = params["bootstrap"] if command == "fit" else 0
+        frame = _table_of(params.pop("data"), params.pop("where", None), refits, False)
         if command == "fit":
             return fit_law(frame, "compute", bootstrap=params["bootstrap"], frontier=params["frontier"],
                            checkpoints=params["checkpoints"], drop_highest=params["drop_highest"],
@@ -219,9 +221,10 @@ def table_case(rng: random.Random, tmp: Path, i: int) -> Case:
         extra = {} if command == "backtest" else {"target_compute": params["target_compute"],
                                                   "target_params": params["target_params"],
                                                   "target_tokens": params["target_tokens"]}
-        return call(frame, params["a"], params["b"], bootstrap=params["bootstrap"], law=params["law"],
+        return call(frame, params["a"], params["b"], draws=params["draws"] or 0, law=params["law"],
                     frontier=params["frontier"], checkpoints=params["checkpoints"], share=params["share"],
-                    resample=params["resample"], drop_highest=params["drop_highest"], columns=_columns(params), **extra)
+                    drop_highest=params["drop_highest"], margin=params["margin"], level=params["level"],
+                    columns=_columns(params), **extra)
 
     return Case(argv, _refused(load, " ".join(argv)))
 
@@ -296,7 +299,8 @@ def where_case(rng: random.Random, tmp: Path, i: int) -> Case:
                             "arm = 'a'", "arm == 'a' and", "not arm == 'b'", "`loss` > 0", "loss > '3'"])
     command = rng.choice(["fit", "compare", "backtest"])
     arms = ["--a", "a", "--b", "b"] if command != "fit" else []
-    return Case([command, str(_two_arm_table(rng, tmp)), *arms, "--bootstrap", "0", "--where", where], None)
+    quick = ["--bootstrap", "0"] if command == "fit" else ["--draws", "0"]
+    return Case([command, str(_two_arm_table(rng, tmp)), *arms, *quick, "--where", where], None)
 
 
 DEPTHS = [5, 15, 16, 17, 100, 499, 500, 1000, 5000, 100_000]
@@ -358,13 +362,13 @@ def long_name_case(rng: random.Random, tmp: Path, i: int) -> Case:
 
 
 NUMBER_FLAGS = {
-    "fit": ["--bootstrap", "--seed", "--delta", "--target-compute", "--drop-highest"],
-    "compare": ["--bootstrap", "--seed", "--delta", "--target-compute", "--drop-highest", "--target-params",
-                "--target-tokens"],
-    "backtest": ["--bootstrap", "--seed", "--delta", "--drop-highest"],
-    "report": ["--target-compute", "--bootstrap", "--seed"],
-    "next": ["--target-compute", "--budget", "--bootstrap", "--settle", "--top", "--extend"],
-    "run": ["--budget", "--target-compute", "--settle", "--workers", "--threads-per-worker"],
+    "fit": ["--bootstrap", "--bootstrap-seed", "--delta", "--target-compute", "--drop-highest"],
+    "compare": ["--draws", "--bootstrap-seed", "--margin", "--level", "--target-compute", "--drop-highest",
+                "--target-params", "--target-tokens"],
+    "backtest": ["--draws", "--bootstrap-seed", "--margin", "--level", "--drop-highest"],
+    "report": ["--target-compute", "--bootstrap", "--bootstrap-seed"],
+    "next": ["--target-compute", "--budget", "--draws", "--error-rate", "--top", "--extend"],
+    "run": ["--budget", "--target-compute", "--error-rate", "--workers", "--threads-per-worker"],
     "plan": ["--workers", "--threads-per-worker"],
     "train": ["--width", "--depth", "--tokens", "--lr", "--seed"],
 }
@@ -391,7 +395,8 @@ def number_case(rng: random.Random, tmp: Path, i: int) -> Case:
     if command in ("fit", "compare", "backtest"):
         arms = ["--a", "a", "--b", "b"] if command != "fit" else []
         other = {"--target-params": ["--target-tokens", "1e10"], "--target-tokens": ["--target-params", "1e9"]}
-        extra = (["--bootstrap", "0"] if flag != "--bootstrap" else []) + other.get(flag, [])
+        quick = "--bootstrap" if command == "fit" else "--draws"
+        extra = ([quick, "0"] if flag != quick else []) + other.get(flag, [])
         return Case([command, str(_two_arm_table(rng, tmp)), *arms, *extra, *given], None)
     if command == "train":
         config = tmp / "run.toml"

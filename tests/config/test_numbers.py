@@ -55,9 +55,16 @@ def two_arms() -> pd.DataFrame:
     ({"bootstrap": -5}, "bootstrap"),
 ])
 def test_the_python_api_refuses_them_too(two_arms, options, option):
-    for call in (lambda: fit_law(two_arms, **{"bootstrap": 0} | options),
-                 lambda: compare_arms(two_arms, "a", "b", **{"bootstrap": 0} | options),
-                 lambda: rolling_backtest(two_arms, "a", "b", **{"bootstrap": 0} | options)):
+    with pytest.raises(ConfigError, match=f"^{option}: "):
+        fit_law(two_arms, **{"bootstrap": 0} | options)
+
+
+@pytest.mark.parametrize(("options", "option"), [
+    ({"seed": -1}, "seed"), ({"draws": -5}, "draws"), ({"margin": math.nan}, "margin"), ({"level": 2.0}, "level"),
+])
+def test_the_comparisons_refuse_theirs(two_arms, options, option):
+    for call in (lambda: compare_arms(two_arms, "a", "b", **{"draws": 0} | options),
+                 lambda: rolling_backtest(two_arms, "a", "b", **{"draws": 0} | options)):
         with pytest.raises(ConfigError, match=f"^{option}: "):
             call()
 
@@ -66,4 +73,4 @@ def test_a_target_below_the_data_is_refused_by_fit_and_compare(two_arms):
     with pytest.raises(ConfigError, match="target_compute: a target of 1e-300 FLOPs is below the data"):
         fit_law(two_arms, bootstrap=0, target_compute=1e-300)
     with pytest.raises(ConfigError, match="target_compute: a target of 1e-300 FLOPs is below the data"):
-        compare_arms(two_arms, "a", "b", bootstrap=0, target_compute=1e-300)
+        compare_arms(two_arms, "a", "b", draws=0, target_compute=1e-300)

@@ -38,7 +38,7 @@ def test_quick_demo_end_to_end(quick_demo):
     # Three widths per arm, second seeds at 32 and 48; the pivot (48) and its seed shared: 8 trainings, 10 rows.
     assert summary["runs"]["complete"] == summary["runs"]["total"] == 10
     headline = summary["forecast"]["headline"]
-    assert (headline["a"], headline["b"]) == ("constant", "scaled") and 0 <= headline["p_b_beats_a"] <= 1
+    assert (headline["a"], headline["b"]) == ("constant", "scaled") and 0 <= headline["p_b_better"] <= 1
     assert summary["comparisons"][0]["observed"]["noise_source"].startswith("seeds")
     assert (folder / "index.html").exists()
     images = [p for p in folder.rglob("*") if p.suffix in (".png", ".svg")]
@@ -68,8 +68,8 @@ def test_the_readme_python_example_runs(quick_demo):
         assert re.search(rf"^{arm}: L\(C\) = E \+ A·C\^-alpha, fitted to 5 points \(status \w+\)\n"
                          r"  E = \S+, A = \S+, alpha = \S+", done.stdout, re.MULTILINE), done.stdout
     verdict = done.stdout.strip().splitlines()[-1]  # a sentence: the winner at the target, or why it is uncertain
-    assert re.match(r"At [\d.e]+ FLOPs, (scaled is predicted to beat constant|constant is predicted to beat scaled|"
-                    r"constant vs scaled is uncertain)", verdict), verdict
+    assert re.match(r"At [\d.e]+ FLOPs, (scaled is better than constant|constant is better than scaled|"
+                    r"constant and scaled are equivalent|constant vs scaled is uncertain)", verdict), verdict
     assert (where / "crossover.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

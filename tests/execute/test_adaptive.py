@@ -30,7 +30,7 @@ def adaptive(tmp_path_factory):
     path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
     study = load_study(path)
     decisions = []
-    last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=200,
+    last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, draws=800,
                         on_decision=decisions.append)
     return study, decisions, last
 
@@ -57,7 +57,7 @@ def test_adaptive_starts_with_the_smallest_widths_then_follows_the_advice(adapti
 def test_a_rerun_resumes_from_the_results_and_trains_nothing_twice(adaptive):
     study, decisions, last = adaptive
     before = len(load_decisions(study))
-    again = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=200)
+    again = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, draws=800)
     # The same results decide the same: the last decision again, not a row repeating it.
     assert (again.action, again.step) == (last.action, last.step)
     assert len(load_decisions(study)) == before
@@ -66,10 +66,10 @@ def test_a_rerun_resumes_from_the_results_and_trains_nothing_twice(adaptive):
 @pytest.mark.slow
 def test_next_ranks_what_is_left_and_prints_json(adaptive):
     study, _, _ = adaptive
-    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200", "--json"])
+    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--draws", "800", "--json"])
     assert res.exit_code == 0, res.output
     advice = json.loads(res.stdout)
-    assert 0 <= advice["p_b_beats_a"] <= 1 and advice["a"] == "small_lr"
+    assert 0 <= advice["p_b_better"] <= 1 and advice["a"] == "small_lr"
     assert advice["can_settle"] is False  # four widths per arm: not every joint model can be weighed
     costs = [c["gain_per_flop"] for c in advice["candidates"]]
     assert costs == sorted(costs, reverse=True)
@@ -83,7 +83,9 @@ def test_next_refuses_what_it_cannot_advise_on(tmp_path):
     res = runner.invoke(app, ["next", str(two), "--no-probe"])
     assert res.exit_code == 2 and "arm 'small_lr' has no finished run yet" in res.output
     assert not (tmp_path / "two").exists()  # nothing written
-    res = runner.invoke(app, ["next", str(two), "--settle", "0.7"])
+    res = runner.invoke(app, ["next", str(two), "--error-rate", "0.7"])
+    assert res.exit_code == 2 and "--error-rate: must be between 0 and 0.5" in res.output
+    res = runner.invoke(app, ["next", str(two), "--settle", "nan"])
     assert res.exit_code == 2 and "--settle: must be between 0 and 0.5" in res.output
     res = runner.invoke(app, ["run", str(two), "--adaptive"])
     assert res.exit_code == 2 and "--adaptive and --budget" in res.output
@@ -128,7 +130,7 @@ def test_a_run_that_fails_stops_the_study_instead_of_being_chosen_again(tmp_path
     path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
     study = load_study(path)
     decisions = []
-    last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=50,
+    last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, draws=400,
                         on_decision=decisions.append)
     assert [d.action for d in decisions] == ["train", "failed"]
     assert last.action == "failed" and "broken" in last.reason and "did not finish" in last.reason
@@ -142,7 +144,7 @@ def test_a_config_both_arms_share_is_trained_once_and_counts_for_each_arm(tmp_pa
     path.write_text(path.read_text().replace("[model]\ndepth = 1", "[model]\ndepth = 1\nhead_dim = 16"))
     study = load_study(path)
     decisions = []
-    run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, bootstrap=50, on_decision=decisions.append)
+    run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, draws=400, on_decision=decisions.append)
     table = export_table(study)
     pivot = table[table["width"] == 16]
     assert len(pivot) == 2 and pivot["digest"].nunique() == 1
@@ -167,57 +169,48 @@ def test_the_first_round_brings_the_replicates_at_its_widths_and_no_others(tmp_p
     assert seed_runs(study, ("constant", "scaled"), done) == []
 
 
-def test_a_decision_out_of_reach_stops_the_study_and_says_why(tmp_path):
-    # Planted-equal arms on a whole ladder (a seed where P sits near 0.5): the fits' draws disagree
-    # about the difference by less than the run-to-run noise, so no run would settle it.
-    df, _ = table("equal", seed=2)
-    target = float(df["compute"].max())
-    comparison = compare_arms(df, "a", "b", bootstrap=200, target_compute=target)
-    advice = StudyAdvice(comparison, advise(comparison, []), {}, spent=1.0)
-    assert advice.advice.out_of_reach
-    decision = _decide(tmp_path, ("a", "b"), target, advice, 1.0, 1e30, 2)
+def test_a_sweep_whose_rest_would_not_settle_it_stops_the_study(tmp_path):
+    # An open decision (planted 'never' at five rungs), with a plan whose every likely outcome leaves
+    # it open: training the rest would buy nothing, so the study stops and says why.
+    df, _ = table("never", seed=1)
+    small = df[df["params"] <= 3e7]
+    small.attrs = df.attrs
+    target = 10 * float(df["compute"].max())
+    comparison = compare_arms(small, "a", "b", draws=800, target_compute=target, backtest=False)
+    open_advice = advise(comparison, [])
+    assert open_advice.can_settle and not open_advice.settled and not open_advice.out_of_reach
+    stuck = replace(open_advice, plan=PlanForecast(6, 0.8, np.full(200, open_advice.p), np.zeros(200)))
+    decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2)
     assert decision.action == "out_of_reach" and not decision.runs
-    assert "were both curves known exactly, P would leave 0.05–0.95 in 0% of the fits' draws" in decision.reason
+    assert "training the rest of the plan (6 runs) would decide it at 95% in 0%" in decision.reason
     reader = Store.open_reader(study_paths(tmp_path).db)
     with reader:
         assert [d["action"] for d in reader.decisions()] == ["out_of_reach"]
 
 
-def test_a_sweep_whose_rest_would_not_settle_it_stops_the_study(tmp_path):
-    # An open decision (planted 'never' at five rungs) that exact curves could settle, with a plan
-    # whose every likely outcome leaves P inside the band: training the rest would buy nothing.
-    df, _ = table("never", seed=1)
-    small = df[df["params"] <= 3e7]
-    small.attrs = df.attrs
-    target = float(df["compute"].max())
-    comparison = compare_arms(small, "a", "b", bootstrap=200, target_compute=target)
-    open_advice = advise(comparison, [])
-    assert open_advice.can_settle and not open_advice.settled and not open_advice.out_of_reach
-    stuck = replace(open_advice, plan=PlanForecast(6, 0.8, np.full(200, open_advice.p)))
-    decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2)
-    assert decision.action == "out_of_reach" and not decision.runs
-    assert "training the rest of the plan (6 runs) would take P outside 0.05–0.95 in 0%" in decision.reason
-
-
 @pytest.mark.slow
 def test_next_says_so_while_p_cannot_settle_yet(adaptive):
     study, _, _ = adaptive  # four widths per arm: too few runs to weigh the models with most parameters
-    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--bootstrap", "200"])
+    res = runner.invoke(app, ["next", str(study.path), "--no-probe", "--draws", "800"])
     assert res.exit_code == 0 and "not every joint model can be weighed yet" in " ".join(res.output.split())
 
 
-def test_one_look_outside_the_band_settles_once_every_model_is_weighed(tmp_path):
-    # A crossing planted inside the ladder, every rung seen: P leaves the band and the study stops at
-    # that look. Three rungs per arm say as much of P, but not every joint model can be weighed yet,
-    # so the study goes on.
+def test_a_look_with_a_verdict_settles_once_every_model_is_weighed(tmp_path):
+    # A crossing planted inside the ladder, every rung seen: the verdict names the steeper arm and the
+    # study stops at that look. Three rungs per arm say as much, but not every joint model can be
+    # weighed yet, so the study goes on.
     df, _ = table("inside", seed=0)
     target = 10 * float(df["compute"].max())
-    whole = compare_arms(df, "a", "b", bootstrap=200, target_compute=target)
+    whole = compare_arms(df, "a", "b", draws=800, target_compute=target, backtest=False)
     advice = StudyAdvice(whole, advise(whole, []), {}, spent=1.0)
-    assert advice.advice.settled and advice.advice.p > 0.95
+    assert advice.advice.settled and advice.advice.verdict == "b" and advice.advice.p > 0.975
     decision = _decide(tmp_path / "whole", ("a", "b"), target, advice, 1.0, 1e30, 2)
-    assert decision.action == "settled" and "every joint model weighed" in decision.reason
+    assert decision.action == "settled" and decision.reason.startswith("b better") and "every joint model weighed" \
+        in decision.reason
     small = df[df["params"] <= np.sort(df["params"].unique())[2]]
     small.attrs = df.attrs
-    few = advise(compare_arms(small, "a", "b", bootstrap=200, target_compute=target), [])
+    few = advise(compare_arms(small, "a", "b", draws=800, target_compute=target, backtest=False), [])
     assert not (few.can_settle or few.settled)
+    # A stricter look (early in a sequential study) does not settle on the same draws.
+    strict = advise(whole, [], level=1 - 1e-6)
+    assert strict.verdict == "uncertain" and not strict.settled

@@ -25,7 +25,7 @@ def verdict(data, findings) -> str:
 
 
 def _winner_and_loser(sentence: str) -> tuple[str, str]:
-    winner, _, rest = sentence.partition(" is predicted to beat ")
+    winner, _, rest = sentence.partition(" is better than ")
     return winner.split(", ", 1)[1].split(" ")[0], rest.split(" ")[0]
 
 
@@ -36,7 +36,7 @@ def test_verdict_names_the_winner_on_each_side_of_the_crossing(tmp_path):
     assert law("scaled", 1e17) < law("constant", 1e17) and law("constant", 1e12) < law("scaled", 1e12)
     assert _winner_and_loser(verdict(data, above)) == ("scaled", "constant")
     assert _winner_and_loser(verdict(data, below)) == ("constant", "scaled")
-    assert verdict(data, above).startswith("At 1e17 FLOPs, scaled (lr 2/width) is predicted to beat constant")
+    assert verdict(data, above).startswith("At 1e17 FLOPs, scaled (lr 2/width) is better than constant")
 
     c = above.headline.comparison
     assert c.crossing.kind == "in_range" and c.crossing.winner_after == "b"
@@ -50,17 +50,17 @@ def test_crossing_report_page(tmp_path):
     page = result.index_html.read_text()
     # The headline: the verdict at the target, then each arm's loss forecast there.
     (finding,), forecast = result.headline.finding, result.headline.forecast
-    assert result.headline.kind == "crossover" and finding.startswith("At 1.4e17 FLOPs, scaled (lr 2/width) is predicted")
+    assert result.headline.kind == "crossover" and finding.startswith("At 1.4e17 FLOPs, scaled (lr 2/width) is better")
     assert forecast.startswith("Loss forecast at 1.4e17 FLOPs (10× the largest compute run) from the fitted "
                                "laws: constant (lr 2/192) 2.8")
     assert f'<p class="finding">{html.escape(finding)}</p><p class="forecast">{html.escape(forecast)}</p>' in page
-    assert "The fitted frontiers cross at" in page and "Backtest: refitted without the largest N" in page
+    assert "the curves cross at" in page and "Backtest: refitted without the largest N" in page
     # The measured differences come first, before any fit: one per width, and where the leader changes.
     measured = next(line for line in (result.out_dir / "summary.md").read_text().splitlines()
                     if line.startswith("- Measured, loss of scaled"))
     assert measured.count("; N ") == 5 and "The leader changes between" in measured
     summary = json.loads((result.out_dir / "summary.json").read_text())
-    assert summary["forecast"]["headline"]["p_b_beats_a"] > 0.9
+    assert summary["forecast"]["headline"]["p_b_better"] > 0.975 and summary["forecast"]["headline"]["verdict"] == "b"
     assert summary["target_compute_source"].startswith("10×")
     # No metrics in a synthetic table: no learning-curve figure, and no crash for it.
     assert [p.name for p in result.figures] == ["loss_vs_compute.png", "loss_vs_compute.svg"]
@@ -101,7 +101,7 @@ def test_two_fitted_crossings_are_named_with_their_compute():
     # b: much steeper and with a much higher E: behind, then ahead, then behind again, inside the runs.
     df = pd.concat([arm("a", 2.0, 60.0, 0.1, noise=0.0, seed=1),
                     arm("b", *crossing_a(3e12, e_b=3.0, alpha_b=0.2), noise=0.0, seed=2)], ignore_index=True)
-    c = compare_arms(df, "a", "b", bootstrap=0, share="none")
+    c = compare_arms(df, "a", "b", draws=0, share="none")
     sentences = pair_sentences(Pair("a", "b", c), {"a": "A", "b": "B"})
     ambiguous = next(s for s in sentences if "ambiguous" in s)
     assert c.crossing.n_crossings == 2 and ambiguous.count("e1") == 2, ambiguous
@@ -144,12 +144,12 @@ def test_measured_differences_warn_when_equal_width_is_not_equal_compute():
     b = arm("b", 2.0, 60.0, 0.1).assign(compute=lambda t: 2 * t["compute"])  # a wider MLP, say
     # The wider arm has more parameters at each width: its rows do not pair by (N, D) or by compute.
     b = b.assign(params=lambda t: 2 * t["params"])
-    wider = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", bootstrap=0)
+    wider = compare_arms(pd.concat([a, b], ignore_index=True), "a", "b", draws=0)
     o = wider.observed
     assert o.key == "width" and o.compute_ratio == pytest.approx([2.0] * len(o.sizes))
     assert "At equal width B spends 2× the compute of A" in observed_sentence(wider, "A", "B")
     assert "(where B spends 2× the compute of A)" in backtest_sentence(wider.backtest, "A", "B")
-    same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", bootstrap=0)
+    same = compare_arms(pd.concat([a, arm("b", 2.1, 60.0, 0.1)], ignore_index=True), "a", "b", draws=0)
     assert "compute of" not in observed_sentence(same, "A", "B")
 
 

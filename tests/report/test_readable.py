@@ -86,10 +86,10 @@ def test_render_warns_when_text_overlaps(tmp_path):
 
 def _degenerate(fit):
     """The fit with E at 0 in the point fit and in every resample, as the quick demo's joint fit ended."""
-    samples = fit.bootstrap.samples.copy()
+    samples = fit.draws.samples.copy()
     samples[:, 0] = 4.8e-12
     return dataclasses.replace(fit, params={**fit.params, "E": 4.8e-12},
-                               bootstrap=dataclasses.replace(fit.bootstrap, samples=samples))
+                               draws=dataclasses.replace(fit.draws, samples=samples))
 
 
 def test_a_fit_at_its_bound_with_a_collapsed_interval_is_said_in_words():

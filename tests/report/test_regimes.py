@@ -55,7 +55,7 @@ def test_the_report_marks_repeated_runs_and_says_what_changed_with_the_regime(tw
                         "one epoch (0.001): l2 has no clear effect (+0.000 nats). What l2 does changes with the regime.")
     assert noise.startswith("Noise: a difference counts beyond ±0.014 nats (twice its standard error")  # 2·√2·0.005
     page = result.index_html.read_text()
-    assert page.index("Two regimes") < page.index("Loss vs compute")  # the study's point comes first
+    assert page.index("<h2>Two regimes") < page.index("<h2>Loss vs compute")  # the study's point comes first
     assert "regimes.png" in page and "Hollow markers: the 6 of 12 runs that repeat data" in page
     assert "This comparison mixes regimes (base trains for one epoch and rep-base over many epochs)" in page
     epochs = {r["name"]: r["epochs"] for r in result.summary["table"]}

@@ -158,7 +158,7 @@ def test_cli_report_user_errors(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--out", "/proc/scalinglab-report"], "/proc/scalinglab-report: cannot create or write: /proc is not writable"),
     (["--out", "/proc/x/report"], "/proc/x/report: cannot create or write: /proc is not writable"),
-    (["--seed", "-1"], "--seed: must be 0 or more, got -1"),
+    (["--bootstrap-seed", "-1"], "--bootstrap-seed: must be 0 or more, got -1"),
     (["--bootstrap", "-1"], "--bootstrap: must be 0 or more, got -1"),
     (["--target-compute", "nan"], "--target-compute: must be a finite positive number, got nan"),
     (["--target-compute", "1e-300"], "--target-compute: a target of 1e-300 FLOPs is below the data, whose runs span"),
@@ -195,12 +195,12 @@ def test_the_main_figure_draws_into_a_users_axis():
 
     runs = pd.concat([arm("const", 2.0, 60.0, 0.1, noise=5e-4, seed=1),
                       arm("scaled", *crossing_a(1e14), noise=5e-4, seed=2)], ignore_index=True)
-    comparison = compare_arms(runs, "const", "scaled", target_compute=1e16, bootstrap=50)
+    comparison = compare_arms(runs, "const", "scaled", target_compute=1e16, draws=400)
     fig, ax = plt.subplots()
     assert draw_comparison(ax, runs, comparison) is ax
     labels = [line.get_label() for line in ax.get_lines()]
     assert {"const: runs", "scaled: runs", "target 1e16 FLOPs"} <= set(labels)
     assert sum(label.startswith("fit: ") for label in labels) == 2
     assert any(label.startswith("crossover const/scaled") for label in labels)  # the laws cross at 1e14
-    assert ax.get_xscale() == "log" and len(ax.collections) >= 2  # the two bootstrap bands
+    assert ax.get_xscale() == "log" and len(ax.collections) >= 2  # the two bands of the draws
     plt.close(fig)

@@ -34,7 +34,7 @@ from scalinglab.analysis.forecast import (Forecast, Target, TargetDraws, data_dr
 from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
 from scalinglab.analysis.joint import SHARINGS, layout
 from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law
-from scalinglab.analysis.models import DEFAULT_DRAWS, JointFit, ModelChoice, fit_models
+from scalinglab.analysis.models import DEFAULT_DRAWS, JointFit, ModelChoice, Progress, fit_models
 from scalinglab.analysis.observed import Observed, observe
 from scalinglab.analysis.posterior import NoiseData
 from scalinglab.analysis.serialize import jsonable
@@ -126,6 +126,14 @@ class Comparison:
     def fit_b(self) -> LawFit:
         return self.models.averaged[1]
 
+    def __repr__(self) -> str:
+        f, v = self.forecast, self.verdict
+        lo, hi = f.delta_interval
+        return (f"Comparison({self.b} against {self.a} at {f.compute:.3g} FLOPs: Δ = {f.delta:+.4g} "
+                f"[{lo:+.4g}, {hi:+.4g}], P({self.b} better) = {f.p_b_better:.3g}, verdict {v.kind})")
+
+    __str__ = __repr__
+
     def predict(self, compute) -> tuple[np.ndarray, np.ndarray]:
         """Each arm's frontier L*(C) under the chosen model."""
         return self.fit_a.frontier(compute), self.fit_b.frontier(compute)
@@ -147,7 +155,7 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
             draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = LEVEL,
             margin: float | None = None) -> tuple[Setup, Runs]:
     """Check the table and the options, find the design and the frontier: no fitting yet."""
-    check_numbers(draws=draws, seed=seed, level=level, drop_highest=drop_highest, margin=margin)
+    check_numbers(draws=draws, seed=seed, drop_highest=drop_highest, margin=margin)
     columns = columns or Columns()
     runs = select_runs(df, columns, need=("compute", "loss"), checkpoints="all")
     source = runs.source
@@ -197,15 +205,16 @@ def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_c
                  target_params: float | None = None, target_tokens: float | None = None, law: str | None = None,
                  frontier: str | None = None, checkpoints: str | None = None, share: str = "auto",
                  drop_highest: int = 0, draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = LEVEL,
-                 margin: float | None = None, backtest: bool = True) -> Comparison:
+                 margin: float | None = None, backtest: bool = True, progress: Progress | None = None) -> Comparison:
     """Compare arm b against arm a (the baseline) on a table of runs; see the module docstring.
 
-    backtest: also redo the comparison without the largest size and check its forecast there."""
+    backtest: also redo the comparison without the largest size and check its forecast there;
+    progress(what, share done): told as each posterior is sampled (models.Progress)."""
     setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, share=share,
                           drop_highest=drop_highest, draws=draws, seed=seed, level=level, margin=margin)
     target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
     check_within_data(target.compute, runs.frame["compute"], "target_params" if target.is_model else "target_compute")
-    comparison = replace(analyse(runs.frame, setup, target), excluded=runs.excluded)
+    comparison = replace(analyse(runs.frame, setup, target, progress), excluded=runs.excluded)
     if not backtest:
         return comparison
     # Imported here: calibration refits through analyse(), so it imports this module.
@@ -253,7 +262,7 @@ def arm_points(frame: pd.DataFrame, setup: Setup) -> tuple[pd.DataFrame, pd.Data
     return rows_a, rows_b, minima
 
 
-def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
+def analyse(frame: pd.DataFrame, setup: Setup, target: Target, progress: Progress | None = None) -> Comparison:
     """Fit, forecast, cross and judge on an already prepared table (compare_arms without the backtest)."""
     rows_a, rows_b, minima = arm_points(frame, setup)
     # On an isoFLOP grid the arms' minima pair by budget where their runs share no (N, D).
@@ -264,7 +273,7 @@ def analyse(frame: pd.DataFrame, setup: Setup, target: Target) -> Comparison:
     # takes them as data. A noise read from smoothness shares the law's residuals (analysis.posterior).
     independent = NoiseData(noise.sigma**2, min(noise.dof, 1e6)) if noise.source in ("seeds", "standard errors") \
         else None
-    choice = _fit_in_name_order(rows_a, rows_b, setup, independent)
+    choice = _fit_in_name_order(rows_a, rows_b, setup, independent, progress)
     fit_a, fit_b = choice.averaged
     mix = choice.mixture
     seed = group_seed(setup.seed, "target")
@@ -323,12 +332,12 @@ def _point(fit: LawFit) -> LawFit:
 
 
 def _fit_in_name_order(rows_a: pd.DataFrame, rows_b: pd.DataFrame, setup: Setup,
-                       noise: NoiseData | None) -> ModelChoice:
+                       noise: NoiseData | None, progress: Progress | None = None) -> ModelChoice:
     swap = setup.b < setup.a
     first, second = (rows_b, rows_a) if swap else (rows_a, rows_b)
     names = (setup.b, setup.a) if swap else (setup.a, setup.b)
     choice = fit_models(first, second, setup.law, names, sharing=setup.sharing, draws=setup.draws, noise=noise,
-                        seed=group_seed(setup.seed, "|".join(names)), level=setup.level)
+                        seed=group_seed(setup.seed, "|".join(names)), level=setup.level, progress=progress)
     return choice.swapped() if swap else choice
 
 

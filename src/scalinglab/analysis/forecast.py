@@ -362,12 +362,18 @@ def forecast(fit_a: LawFit, fit_b: LawFit, target: Target, draws: TargetDraws | 
     mean_a, mean_b = float(np.mean(draws.law_a)), float(np.mean(draws.law_b))
     return Forecast(target.compute, target.params, target.tokens, mean_a, percentile_interval(sa, level),
                     mean_b, percentile_interval(sb, level), mean_b - mean_a, percentile_interval(d, level),
-                    float(np.mean(d < 0)), float(win_probability(sa, sb, sigma)),
-                    float(np.mean(np.abs(d) < margin[0])), margin[0], margin[1], parts, float(np.median(sigma)),
+                    share_of(d < 0), float(win_probability(sa, sb, sigma)),
+                    share_of(np.abs(d) < margin[0]), margin[0], margin[1], parts, float(np.median(sigma)),
                     measured.dof if measured.measured else float("inf"),
                     mult if reach is None else float(np.quantile(reach, 0.5, method="lower")),
                     (float("nan"), float("nan")) if reach is None else _quantiles(reach, level), trusted, beyond,
                     len(d), "law" if reach is not None else "data")
+
+
+def share_of(event: np.ndarray) -> float:
+    """The posterior probability of an event from its draws, (k + ½)/(n + 1): never exactly 0 or 1, since
+    n draws cannot tell a probability below about 1/n from none (a study's early look asks for less)."""
+    return float((np.sum(event) + 0.5) / (len(event) + 1))
 
 
 def _quantiles(reach: np.ndarray, level: float) -> tuple[float, float]:

@@ -31,6 +31,7 @@ gets no weight; if no model can be scored, the one with the fewest parameters is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -49,6 +50,8 @@ from scalinglab.analysis.serialize import jsonable
 
 CLOSE_MODELS = 2.0
 """ΔAIC at or below which two models are not told apart (Burnham & Anderson 2002, §2.6)."""
+Progress = Callable[[str, float], None]
+"""Told what is being sampled and the share of it done (for a command's progress line)."""
 DEFAULT_DRAWS = 3200
 """Posterior draws behind a comparison (one emcee chain of 32 walkers: analysis.posterior)."""
 
@@ -227,11 +230,12 @@ def arm_data(rows: pd.DataFrame, law: Law) -> ArmData:
 
 def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple[str, str], *,
                sharing: str = "auto", draws: int = DEFAULT_DRAWS, noise: NoiseData | None = None,
-               seed: int | tuple = 0, level: float = DEFAULT_LEVEL) -> ModelChoice:
+               seed: int | tuple = 0, level: float = DEFAULT_LEVEL, progress: Progress | None = None) -> ModelChoice:
     """Fit the joint models (or the one named by `sharing`), weigh them, sample and average.
 
     noise: the run-to-run noise measured apart from the law (seeds, the table's standard errors),
-    which the posteriors take as data; None where the table has no such measurement."""
+    which the posteriors take as data; None where the table has no such measurement.
+    progress(what, share done): called as each model's posterior is sampled."""
     data = (arm_data(rows_a, law), arm_data(rows_b, law))
     starts = separate_starts(law, data, LEAST_SQUARES)
     sharings = SHARINGS if sharing == "auto" else (sharing,)
@@ -259,8 +263,11 @@ def fit_models(rows_a: pd.DataFrame, rows_b: pd.DataFrame, law: Law, arms: tuple
         share = int(round(draws * weights[s]))
         if share > 0 and status != "exact":
             # One chain per model, seeded apart, thinned to its share of the average.
+            said = None if progress is None else (lambda done, s=s, i=i: progress(
+                f"posterior of model {i + 1} of {len(order)} ({s} shared)" if s != "none" else
+                f"posterior of model {i + 1} of {len(order)} (nothing shared)", done))
             try:
-                chain = sample(lay, sol.theta, data, noise, seed=(*np.atleast_1d(seed), i))
+                chain = sample(lay, sol.theta, data, noise, seed=(*np.atleast_1d(seed), i), progress=said)
             except PosteriorFailed:
                 status = "no_posterior"
             else:

@@ -37,13 +37,16 @@ class Noise:
     """seeds | standard errors | smoothness | none."""
     detail: str = ""
     """What it was read from, for a sentence: '2 replicated points', '4 paired differences'."""
+    points: int = 0
+    """How many points measured it (replicated points, or paired differences)."""
 
     @property
     def measured(self) -> bool:
         return self.source != "none" and np.isfinite(self.sigma) and self.dof > 0
 
     def to_dict(self) -> dict:
-        return {"sigma": self.sigma, "dof": self.dof, "source": self.source, "detail": self.detail}
+        return {"sigma": self.sigma, "dof": self.dof, "source": self.source, "detail": self.detail,
+                "points": self.points}
 
 
 UNMEASURED = Noise(float("nan"), 0.0, "none", "no seeds, standard errors or neighbouring pairs")
@@ -64,7 +67,7 @@ def seed_noise(frame: pd.DataFrame) -> Noise:
     dof = float((count[rep] - 1).sum())
     points = int(rep.sum())
     sigma = float(np.sqrt(((count[rep] - 1) * var[rep]).sum() / dof))
-    return Noise(sigma, dof, "seeds", f"{points} replicated point{'s' if points > 1 else ''}")
+    return Noise(sigma, dof, "seeds", f"{points} replicated point{'s' if points > 1 else ''}", points)
 
 
 def table_noise(loss: np.ndarray, loss_se: np.ndarray) -> Noise:
@@ -107,4 +110,4 @@ def smoothness_noise(lines: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> 
     # Q = Σ e² has mean σ²·tr A and variance 2σ⁴·tr A² (A per line): Satterthwaite's dof.
     trace = sum(float(np.trace(a)) for _, a in quadratic)
     trace2 = sum(float(np.trace(a @ a)) for _, a in quadratic)
-    return Noise(float(np.sqrt(q / trace)), trace**2 / trace2, "smoothness", f"{pairs} paired differences")
+    return Noise(float(np.sqrt(q / trace)), trace**2 / trace2, "smoothness", f"{pairs} paired differences", pairs)

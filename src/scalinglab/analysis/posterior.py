@@ -29,6 +29,7 @@ lengths were checked on planted tables: 4× and 10× longer chains give the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ BURN = 600
 STEPS = 900
 THIN = 9
 """32 walkers × 900 steps kept, every 9th: 3,200 draws, about one per autocorrelation time."""
+PROGRESS_STEPS = 100
 MIN_ACCEPTANCE = 0.05
 """Below this the ensemble has not moved: its draws would be the start repeated, not a posterior."""
 
@@ -175,8 +177,10 @@ class LogDensity:
 
 
 def sample(lay: Layout, theta_hat: np.ndarray, data: tuple[ArmData, ArmData], noise: NoiseData | None,
-           seed: int | tuple[int, ...] = 0, steps: int = STEPS, burn: int = BURN) -> Posterior:
-    """Draws from one joint model's posterior, started next to its point fit θ̂."""
+           seed: int | tuple[int, ...] = 0, steps: int = STEPS, burn: int = BURN,
+           progress: Callable[[float], None] | None = None) -> Posterior:
+    """Draws from one joint model's posterior, started next to its point fit θ̂; progress(share done)
+    is called every PROGRESS_STEPS steps."""
     import emcee
 
     density = LogDensity(lay, data, noise)
@@ -205,7 +209,11 @@ def sample(lay: Layout, theta_hat: np.ndarray, data: tuple[ArmData, ArmData], no
     # emcee's moves draw from the sampler's own RandomState: seeded here, so a posterior reproduces.
     sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
     with np.errstate(invalid="ignore"):  # −inf − −inf of two walkers outside the prior: a rejected move
-        sampler.run_mcmc(walkers, burn + steps, progress=False)
+        state = walkers
+        for done in range(0, burn + steps, PROGRESS_STEPS):
+            state = sampler.run_mcmc(state, min(PROGRESS_STEPS, burn + steps - done), progress=False)
+            if progress is not None:
+                progress(min(done + PROGRESS_STEPS, burn + steps) / (burn + steps))
     if np.mean(sampler.acceptance_fraction) < MIN_ACCEPTANCE:
         raise PosteriorFailed(f"the sampler stuck (acceptance {np.mean(sampler.acceptance_fraction):.3f})")
     chain = sampler.get_chain(discard=burn, thin=THIN, flat=True)

@@ -162,7 +162,7 @@ def fit(
     with user_errors():
         if law not in LAWS:
             raise ConfigError(f"unknown law '{law}' (choose from {', '.join(LAWS)})", option="law")
-        check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, target_compute=target_compute,
+        check_numbers(bootstrap=bootstrap, bootstrap_seed=seed, delta=delta, target_compute=target_compute,
                       drop_highest=drop_highest)
         df = _table_of(data, where, bootstrap, allow_slow)
         if law == "data-constrained":
@@ -252,8 +252,7 @@ def _posterior_draws(draws: int | None, bootstrap: int | None, default: int, **i
         return default if draws is None else draws
     if draws is not None:
         fail("--bootstrap and --draws: give --draws only (--bootstrap is its old name here)")
-    if bootstrap < 0:
-        fail(f"--bootstrap: must be 0 or more, got {bootstrap}")
+    check_numbers(bootstrap=bootstrap)
     err_console.print(warning_line("--bootstrap is read as --draws: the comparison samples a posterior now"),
                       soft_wrap=True)
     return bootstrap
@@ -288,18 +287,20 @@ def compare(
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
     from scalinglab.analysis import compare_arms
     from scalinglab.analysis.models import DEFAULT_DRAWS
+    from scalinglab.cli.progress import AnalysisProgress
     from scalinglab.report import sentences as say_
 
     seed = bootstrap_seed(seed, old_seed)
-    draws = _posterior_draws(draws, bootstrap, DEFAULT_DRAWS, resample=resample, delta=delta)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
-        check_numbers(draws=draws, seed=seed, margin=margin, target_compute=target_compute,
+        draws = _posterior_draws(draws, bootstrap, DEFAULT_DRAWS, resample=resample, delta=delta)
+        check_numbers(draws=draws, bootstrap_seed=seed, margin=margin, target_compute=target_compute,
                       target_params=target_params, target_tokens=target_tokens, drop_highest=drop_highest)
         result = compare_arms(_table_of(data, where, POSTERIOR_REFITS, allow_slow, "draws"), a, b, columns=columns,
                               target_compute=target_compute, target_params=target_params, target_tokens=target_tokens,
                               law=law, frontier=frontier, checkpoints=checkpoints, share=share,
-                              drop_highest=drop_highest, draws=draws, seed=seed, margin=margin, level=level)
+                              drop_highest=drop_highest, draws=draws, seed=seed, margin=margin, level=level,
+                              progress=AnalysisProgress("compare"))
     if json_out:
         return _print_json(result)
     r = result
@@ -347,10 +348,10 @@ def backtest(
     from scalinglab.report.sentences import calibration_lines
 
     seed = bootstrap_seed(seed, old_seed)
-    draws = _posterior_draws(draws, bootstrap, DEFAULT_BACKTEST_DRAWS, resample=resample, delta=delta)
     columns = _pair_options(group, params, tokens, compute, loss, width, step, run, seed_column, loss_se)
     with user_errors():
-        check_numbers(draws=draws, seed=seed, margin=margin, drop_highest=drop_highest)
+        draws = _posterior_draws(draws, bootstrap, DEFAULT_BACKTEST_DRAWS, resample=resample, delta=delta)
+        check_numbers(draws=draws, bootstrap_seed=seed, margin=margin, drop_highest=drop_highest)
         cal = rolling_backtest(_table_of(data, where, POSTERIOR_REFITS, allow_slow, "draws"), a, b, columns=columns,
                                law=law, frontier=frontier, checkpoints=checkpoints, share=share,
                                drop_highest=drop_highest, draws=draws, seed=seed, margin=margin, level=level)

@@ -61,6 +61,27 @@ class _Every:
         return True
 
 
+class AnalysisProgress:
+    """A long analysis's progress on stderr, one plain line at most every PERIOD seconds and only once it
+    has taken that long (a comparison of a few hundred rows says nothing): what is being sampled,
+    its share done, and the time left for it."""
+
+    PERIOD = 5.0
+
+    def __init__(self, command: str):
+        self.command = command
+        self.every = _Every(self.PERIOD)
+        self.started: dict[str, float] = {}
+
+    def __call__(self, what: str, done: float) -> None:
+        start = self.started.setdefault(what, time.monotonic())
+        if not self.every() or done <= 0:
+            return
+        took = time.monotonic() - start
+        err_console.print(f"{self.command}: {what}: {done:.0%}, {duration(took)} so far, about "
+                          f"{duration(took * (1 - done) / done)} left", markup=False, highlight=False, soft_wrap=True)
+
+
 def _bar(console, *columns) -> Progress:
     # markup=False: labels and fields are data, not markup (see cli.app's consoles).
     return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), *columns,

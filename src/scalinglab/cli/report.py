@@ -37,7 +37,7 @@ def report(
 
     seed = bootstrap_seed(seed, old_seed)
     with user_errors():
-        check_numbers(bootstrap=bootstrap, seed=seed)
+        check_numbers(bootstrap=bootstrap, bootstrap_seed=seed)
         study = load_study(study_file)  # a broken study file is one line of error, before any progress
         check_target(study, target_compute)
         check_work(bootstrap, len(study.runs), allow_slow)

@@ -210,7 +210,7 @@ def run(
     if adaptive != (budget is not None):
         fail("--adaptive and --budget: give both (an adaptive study stops when its budget is spent)")
     with user_errors():
-        check_numbers(budget=budget, settle=settle)
+        check_numbers(budget=budget, settle=settle, error_rate=error_rate)
         check_target(study, target_compute)
     if dry_run:
         show_plan(study, probe, workers, threads_per_worker, order, out, as_json=False)

@@ -39,6 +39,7 @@ def _positive(value: Any) -> float:
 RULES: dict[str, Callable[[Any], Any]] = {
     "bootstrap": lambda v: whole_in_range(v, ge=0, le=MAX_RESAMPLES, message="must be 0 or more, got {n}"),
     "seed": lambda v: whole_in_range(v, ge=0, le=MAX_SEED, message="must be 0 or more, got {n}"),
+    "bootstrap_seed": lambda v: whole_in_range(v, ge=0, le=MAX_SEED, message="must be 0 or more, got {n}"),
     "delta": lambda v: in_range(v, ge=HUBER_DELTA[0], le=HUBER_DELTA[1]),
     "level": lambda v: in_range(v, gt=0, lt=1),
     "drop_highest": lambda v: whole_in_range(v, ge=0),

@@ -143,7 +143,7 @@ def run_study(plan: Plan, out_dir: str | Path, *, executor: ExecutorKind = "loca
             elif spec.digest in done_digests:  # the same training run is stored under another id
                 store.copy_result(done_digests[spec.digest], spec.run_id)
                 summary.skipped += 1
-            elif (found := stored_result(_run_dir(paths.runs, run), spec.config.model_dump_json())) is not None:
+            elif (found := stored_result(_run_dir(paths.runs, spec), spec.config.model_dump_json())) is not None:
                 # Finished before this results file existed (a damaged one moved aside): read back
                 # here, so the plan says it is done instead of "to train" and then training nothing.
                 store.record_result(spec.run_id, found, None)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from scalinglab.analysis import COMPUTE, Comparison, HyperReport, LawFit, compare_arms, fit_hyper_law, fit_points
 from scalinglab.analysis.bootstrap import group_seed
+from scalinglab.analysis.models import DEFAULT_DRAWS
 from scalinglab.analysis.fit import default_resampling
 from scalinglab.analysis.table import size_key
 from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
@@ -139,7 +140,10 @@ def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed:
             pairs.append(Pair(baseline, arm, None, short[arm]))
             continue
         try:
-            c = compare_arms(rows, baseline, arm, target_compute=target, bootstrap=bootstrap, seed=seed)
+            # A comparison samples its posterior (analysis.posterior), whose cost does not grow with the
+            # draws kept: bootstrap 0 (point fits only) stays 0, any other count takes the default draws.
+            c = compare_arms(rows, baseline, arm, target_compute=target, draws=DEFAULT_DRAWS if bootstrap else 0,
+                             seed=seed)
         except ConfigError as e:
             pairs.append(Pair(baseline, arm, None, str(e)))
             continue

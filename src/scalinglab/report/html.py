@@ -130,7 +130,7 @@ def page(title: str, meta: str, head: Headline, warnings: Sequence[str],
 
 DECISIONS_TABLE = [
     Column("step", "step", "int"), Column("action", "action", "text"),
-    Column("p_b_beats_a", "P(B beats A)", "num"), Column("delta", "Δ loss", "num"),
+    Column("p_b_beats_a", "P(B better)", "num"), Column("delta", "Δ loss", "num"),
     Column("delta_lo", "Δ low", "num"), Column("delta_hi", "Δ high", "num"),
     Column("spent_flops", "FLOPs spent", "sci"), Column("reason", "why", "err"),
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.observed import seed_noise
+from scalinglab.analysis.noise import seed_noise
 
 TUNED = ("lr", "batch_size")
 """Axes a lever's runs are taken at their best over (the loss of the best LR at each width)."""
@@ -153,5 +153,8 @@ def seed_spread(finished: pd.DataFrame, swept: tuple[str, ...]) -> tuple[float, 
     group = finished["arm"].astype(str)
     for axis in axes:
         group = group + "|" + finished[axis].astype(str)
-    sigma, points, _ = seed_noise(finished.assign(group=group))
-    return sigma, points
+    noise = seed_noise(finished.assign(group=group))
+    if not noise.measured:
+        return float("nan"), 0
+    # analysis.noise measures it relative (the σ of log loss): in nats at these runs' typical loss.
+    return noise.sigma * float(np.median(finished["loss"])), noise.points

@@ -184,12 +184,12 @@ def crossing_sentence(c: Comparison, a: str, b: str) -> str:
     share = f"; crossing in {x.p_cross:.0%} of the posterior draws" if math.isfinite(x.p_cross) else ""
     iv = interval(*x.interval, fmt=flops)
     if not x.crossings:
-        if x.kind == "ambiguous":
-            return (f"Whether {a} and {b} cross is ambiguous: the fitted frontiers (the draws' mean difference) do "
-                    f"not, but {x.p_cross:.0%} of the posterior draws do.")
         leader = name.get(x.leader_first or "", a)
-        return (f"The fitted frontiers (the draws' mean difference) do not cross between {flops(lo)} FLOPs and 6 "
-                f"decades beyond the largest run: {leader} is ahead throughout{share}.")
+        text = (f"The fitted frontiers (the draws' mean difference) do not cross between {flops(lo)} FLOPs and 6 "
+                f"decades beyond the largest run: {leader} is ahead throughout")
+        if x.kind == "ambiguous":
+            return text + f"; but {x.p_cross:.0%} of the posterior draws cross, so whether they do is ambiguous."
+        return text + f"{share}."
     leader = x.leader_first or ("a" if x.winner_after == "b" else "b")
     parts = [f"{name[leader]} is ahead at the smallest run"]
     for i, r in enumerate(x.crossings):
@@ -252,14 +252,22 @@ def backtest_sentence(bt: Backtest | None, a: str, b: str) -> str:
 
 def calibration_lines(cal: Calibration, a: str, b: str) -> list[str]:
     s = cal.scores
-    skipped = [f for f in cal.folds if f[2]]
-    lines = [f"Rolling-origin backtest of {b} against {a}: {len(cal.folds) - len(skipped)} folds (fit on the "
-             f"smallest sizes up to each {cal.key}, forecast every larger pair), {s.n} forecasts, {cal.seconds:.0f} s."]
+    skipped = [f for f in cal.folds if f.skipped]
+    lines = [f"Rolling-origin backtest of {b} against {a}: {len(cal.folds) - len(skipped)} folds (the comparison "
+             f"redone on the smallest sizes up to each {cal.key}, forecasting every larger pair), {s.n} forecasts "
+             f"({s.n_with_p} with a probability), {cal.seconds:.0f} s."]
     if skipped:
-        lines.append(f"Skipped {len(skipped)} fold(s) too small to fit (the first: {skipped[0][2]}).")
+        lines.append(f"Skipped {len(skipped)} fold(s) too small to compare (the first: {skipped[0].skipped}).")
     conf = "none" if s.confident_n == 0 else f"{s.confident_hit:.2f} right of {s.confident_n}"
     lines.append(f"Accuracy {s.accuracy:.2f}; Brier score {s.brier:.3f} (0 perfect, 0.25 a coin); forecasts with "
                  f"P ≥ 0.9: {conf}; mean miss of the difference {s.mean_abs_miss:.3f} nats.")
+    for k in s.skills:
+        lo, hi = k.interval
+        said = ("no skill can be claimed: it was never wrong" if k.baseline_brier == 0 else
+                f"skill {k.skill:+.2f} (95% interval {lo:+.2f} to {hi:+.2f}, {k.clusters} {k.cluster_kind} as clusters)")
+        lines.append(f"Against {k.baseline} (Brier {k.baseline_brier:.3f}): {said}.")
+    if s.skills:
+        lines.append(f"The forecasts share fits and outcomes: they are worth about {s.effective_n:.0f} independent ones.")
     if s.significant_n:
         lines.append(f"On the {s.significant_n} pairs whose measured difference exceeds its noise: accuracy "
                      f"{s.significant_accuracy:.2f}, Brier {s.significant_brier:.3f}.")

@@ -71,7 +71,7 @@ def decision_sentences(data: StudyData) -> list[str]:
            f"{ends} after {last['spent_flops']:.3g} FLOPs. Every step refitted the finished runs and trained the "
            f"runs expected to reduce the uncertainty of the decision most per FLOP."]
     if path:
-        out.append(f"P({b} beats {a}) as compute was spent: {path}.")
+        out.append(f"P({b} better) as compute was spent: {path}.")
     return out
 
 
@@ -164,8 +164,10 @@ def _forecast(findings: Findings) -> dict | None:
     head = findings.headline
     return {"compute": findings.target_compute, "source": findings.target_source, "arms": arms,
             "headline": None if head is None else {
-                "a": head.a, "b": head.b, "p_b_beats_a": head.comparison.forecast.p_b_beats_a,
-                "winner": head.comparison.verdict.winner, "uncertain": head.comparison.verdict.uncertain}}
+                "a": head.a, "b": head.b, "p_b_better": head.comparison.forecast.p_b_better,
+                "p_run": head.comparison.forecast.p_run, "p_equivalent": head.comparison.forecast.p_equivalent,
+                "verdict": head.comparison.verdict.kind, "winner": head.comparison.verdict.winner,
+                "uncertain": head.comparison.verdict.uncertain}}
 
 
 def _pair_dict(p: Pair) -> dict:

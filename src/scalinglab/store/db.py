@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS decisions (  -- what an adaptive study chose to train
     made_at REAL NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL,
     target_compute REAL NOT NULL,
-    p_b_beats_a REAL,                -- the decision's probability when this choice was made
+    p_b_beats_a REAL,                -- P(B better) at the target when this choice was made
     delta REAL, delta_lo REAL, delta_hi REAL,
     spent_flops REAL NOT NULL,       -- compute of the two arms' finished runs at that moment
     action TEXT NOT NULL,            -- train | settled | out_of_reach | budget | exhausted | failed
