@@ -189,7 +189,7 @@ def test_compare_input_errors():
 def test_a_flexible_fit_on_few_runs_does_not_name_a_winner_with_confidence():
     # A crossing planted beyond the ladder (b wins at the target) seen through 5 runs of a and 4 of b:
     # the model that shares nothing has 3 runs beyond its 6 parameters and passes close to them
-    # (its scale reads a quarter of the planted noise). Weighed by AIC it took 0.99 of the weight and
+    # (its scale reads a quarter of the planted noise). Weighed by plain AIC it took 0.99 of the weight and
     # named a with P(b beats a) = 0.035; its fit is weak evidence, and no wrong winner is named.
     df, truth = synthetic_table("beyond", 0)
     sizes = np.sort(df["params"].unique())

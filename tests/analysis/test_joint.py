@@ -109,17 +109,19 @@ def test_model_weights():
 def test_a_gain_in_fit_is_read_at_its_exact_small_sample_distribution():
     # Nine runs, and a model with one more parameter that leaves 0.27 of the residual sum of squares:
     # the F-test's p is 0.065 on its 3 degrees of freedom, the χ²(1) value as far in its tail 3.4. AIC
-    # read the deviance gain, 9·log(1/0.27) = 11.8, as it stands and gave the model weight 0.99.
+    # read the deviance gain, 9·log(1/0.27) = 11.8, as it stands and gave the model weight 0.99; read
+    # at its small-sample distribution, against BIC's log 9 per parameter, it has about two thirds.
     free = {"E": 6, "E+exponents": 5}
     deviance = {"E": 9 * np.log(0.27), "E+exponents": 0.0}  # Gaussian: Δdeviance = n·log(RSS ratio)
     assert calibrated_gain(deviance["E"], 9, 6, 5) == pytest.approx(chi2.isf(f_dist.sf(8.11, 1, 3), 1), rel=1e-3)
     assert 0.5 < model_weights(criteria(deviance, free, 9), free)["E"] < 0.8
-    # With many runs the F-test's scale is χ²'s, and the criterion is AIC's: 2·Δk − gain.
+    # With many runs the F-test's scale is χ²'s, and the criterion is BIC's: log n·Δk − gain.
     gain, n = 6.0, 4000
-    aic_like = criteria({"E": -gain, "E+exponents": 0.0}, free, n)["E"]
-    assert aic_like == pytest.approx(2 - gain, abs=0.05)
-    # No gain is no evidence; a model that cannot be weighed stays so; the base scores 0.
-    assert criteria({"E": 0.0, "E+exponents": 0.0}, free, 9) == {"E": 2.0, "E+exponents": 0.0}
+    bic = criteria({"E": -gain, "E+exponents": 0.0}, free, n)["E"]
+    assert bic == pytest.approx(np.log(n) - gain, abs=0.05)
+    # No gain is no evidence (its weight shrinks as runs grow); a model that cannot be weighed stays
+    # so; the base scores 0.
+    assert criteria({"E": 0.0, "E+exponents": 0.0}, free, 9) == pytest.approx({"E": np.log(9), "E+exponents": 0.0})
     assert criteria({"E": np.inf, "E+exponents": 1.0}, free, 9) == {"E": np.inf, "E+exponents": 0.0}
 
 

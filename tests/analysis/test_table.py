@@ -104,3 +104,20 @@ def test_a_row_of_no_arm_is_left_out_and_counted(runs_frame):
     runs = select_runs(df)
     assert set(runs.frame["group"]) == {"a"} and len(runs.frame) == 2
     assert runs.excluded["empty arm"] == 2
+
+
+def test_replicates_must_have_the_shape_of_runs():
+    base = {"arm": "a", "params": 1e7, "tokens": 2e8, "loss": 3.0}
+    one_run_two_seeds = pd.DataFrame([base | {"run_id": "r1", "seed": 0, "step": 1},
+                                      base | {"run_id": "r1", "seed": 1, "step": 2, "loss": 2.9}])
+    one_run_two_seeds.attrs["source"] = "t.csv"
+    with pytest.raises(ConfigError, match=r"^t.csv: column 'seed': run 'r1' of 'a' holds rows of 2 seeds; each seed "
+                                          r"is a run of its own \(give it its own run_id\)"):
+        select_runs(one_run_two_seeds, checkpoints="all")
+    part_seeded = pd.DataFrame([base | {"run_id": "r1", "seed": 0}, base | {"run_id": "r2", "seed": np.nan,
+                                                                           "loss": 3.1}])
+    part_seeded.attrs["source"] = "t.csv"
+    with pytest.raises(ConfigError, match=r"^t.csv: column 'seed' has a missing value \(row 2\) at a point whose "):
+        select_runs(part_seeded)
+    fine = pd.DataFrame([base | {"run_id": "r1", "seed": 0}, base | {"run_id": "r2", "seed": 1, "loss": 3.1}])
+    assert len(select_runs(fine).frame) == 2

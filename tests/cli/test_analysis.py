@@ -57,7 +57,7 @@ def test_compare_reports_design_forecast_verdict_and_backtest(arms_csv):
                               "--target-compute", "1e18"])
     assert res.exit_code == 0, res.output
     for text in ("Design: ladder (one token budget per size)", "Frontier: the ladder's own points",
-                 "Joint models of both arms, by Akaike weight", "The leader changes between",
+                 "Joint models of both arms, by weight (BIC, Schwarz)", "The leader changes between",
                  "the curves cross at", "P(scaled better) = above 0.99 (its expected loss below const's)",
                  "Uncertainty of Δ: parameters ±", "Compute multiplier: const needs",
                  "Backtest: refitted without the largest N",
@@ -66,7 +66,7 @@ def test_compare_reports_design_forecast_verdict_and_backtest(arms_csv):
     res = runner.invoke(app, ["compare", str(arms_csv), "--a", "const", "--b", "scaled", "--draws", "0", "--json"])
     d = json.loads(res.stdout)
     assert d["crossing"]["kind"] == "in_range" and d["backtest"]["forecasts"][0]["correct"] is True
-    assert d["setup"]["design"] == "ladder" and d["models"]["criterion"] == "AIC"
+    assert d["setup"]["design"] == "ladder" and d["models"]["criterion"] == "BIC"
 
 
 def test_backtest_prints_scores_and_a_reliability_table(arms_csv):

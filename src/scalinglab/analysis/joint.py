@@ -15,9 +15,10 @@ loss (LEAST_SQUARES), the likelihood of its posteriors (analysis.posterior).
 Weighing the models (`deviance`, then models.criteria): a least-squares fit with its noise scale
 fitted has −2·log L = n·log(RSS/n). Rows of one run (checkpoints) are not independent evidence: each
 row counts 1/m of its run's m rows, so the deviance counts runs (a design effect: m perfectly
-correlated rows carry one row's information). AIC rather than a held-out backtest, because it is
-defined for a ladder of five runs per arm, where holding out the largest leaves too little to
-refit; models.criteria reads each model's gain in deviance at its exact small-sample distribution.
+correlated rows carry one row's information). An information criterion rather than a held-out
+backtest, because it is defined for a ladder of five runs per arm, where holding out the largest
+leaves too little to refit; models.criteria reads each model's gain in deviance at its exact
+small-sample distribution.
 """
 
 from __future__ import annotations

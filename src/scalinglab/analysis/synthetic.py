@@ -107,13 +107,14 @@ class Planted:
 
 
 def planted(scenario: str, seed: int, *, sizes: int | None = None, noise: float | None = None,
-            replicates: bool = False) -> tuple[pd.DataFrame, Planted]:
+            replicates: bool = False, seeds: int = 1) -> tuple[pd.DataFrame, Planted]:
     """One planted table of a scenario (PLANTED), its truth drawn at random from plausible laws.
 
     Each draw varies what a method must not be tuned to: 4–8 sizes per arm (`sizes`), noise 0.3–1%
     per run (`noise`), E in 1.6–2.4, α in 0.08–0.2, the reducible share of the smallest run's loss
     in 0.35–0.65, the ladder's first size, where a crossing lies, and which arm is which.
-    replicates: a second seed at each arm's two smallest sizes (the noise measured with 4 dof).
+    replicates: a second seed at each arm's two smallest sizes (the noise measured with 4 dof);
+    seeds: runs of every point (3: a well-measured ladder, "runs enough" to call equal arms equivalent).
     """
     if scenario not in PLANTED:
         raise ValueError(f"unknown scenario '{scenario}' (choose from {', '.join(PLANTED)})")
@@ -135,11 +136,12 @@ def planted(scenario: str, seed: int, *, sizes: int | None = None, noise: float 
     truth = Truth(base, other) if rng.random() < 0.5 else Truth(other, base)
     frames = []
     for arm in ("a", "b"):
-        seeds = np.r_[np.zeros(sizes, int), np.ones(2 if replicates else 0, int)]
-        at = np.r_[np.arange(sizes), np.arange(2 if replicates else 0)]
+        extra = 2 if replicates else 0
+        seed_of = np.r_[np.repeat(np.arange(seeds), sizes), np.full(extra, seeds)]
+        at = np.r_[np.tile(np.arange(sizes), seeds), np.arange(extra)]
         loss = truth.loss(arm, c[at]) * np.exp(rng.normal(0.0, noise, len(at)))
-        frames.append(pd.DataFrame({"arm": arm, "run_id": [f"{arm}-{i}-s{s}" for i, s in zip(at, seeds)],
-                                    "params": n[at], "tokens": d[at], "compute": c[at], "seed": seeds,
+        frames.append(pd.DataFrame({"arm": arm, "run_id": [f"{arm}-{i}-s{s}" for i, s in zip(at, seed_of)],
+                                    "params": n[at], "tokens": d[at], "compute": c[at], "seed": seed_of,
                                     "loss": loss}))
     df = pd.concat(frames, ignore_index=True)
     df.attrs["source"] = f"planted-{scenario}-{seed}"

@@ -264,7 +264,31 @@ def select_runs(df: pd.DataFrame, columns: Columns | None = None, need: tuple[st
             i = int(frame.index[~np.isfinite(frame[std].to_numpy())][0])
             raise ConfigError(f"{source}: column '{names[std]}' has a missing value (row {i + 1})")
         _check_range(frame, std, names, source, MAX_LOSS if std == "loss" else MAX_COUNT)
+    _check_seeds(frame, names, source)
     return Runs(frame.reset_index(drop=True), source, excluded, names)
+
+
+def _check_seeds(frame: pd.DataFrame, names: dict[str, str], source: str) -> None:
+    """Replicates must have the shape of runs: each seed a run of its own (a run id holding rows of two
+    seeds would be read as one run's checkpoints, and its seeds' spread as noise of nothing), and a
+    seed given for every row of a point or for none (a point part-seeded cannot say which rows repeat)."""
+    if "seed" not in frame:
+        return
+    seeds = frame["seed"]
+    if "run_id" in names and len(frame):
+        mixed = frame.groupby(["group", "run"])["seed"].nunique(dropna=False)
+        if (mixed > 1).any():
+            group, run = mixed.index[int(np.argmax(mixed.to_numpy() > 1))]
+            raise ConfigError(f"{source}: column '{names['seed']}': run '{run}' of '{group}' holds rows of "
+                              f"{int(mixed.max())} seeds; each seed is a run of its own (give it its own "
+                              f"{names['run_id']})")
+    if seeds.isna().any() and seeds.notna().any() and {"params", "tokens"} <= set(frame):
+        point = frame.assign(_n=size_key(frame["params"]), _d=size_key(frame["tokens"]))
+        part = point.groupby(["group", "_n", "_d"])["seed"].agg(lambda v: v.isna().any() and v.notna().any())
+        if part.any():
+            i = int(frame.index[seeds.isna()][0])
+            raise ConfigError(f"{source}: column '{names['seed']}' has a missing value (row {i + 1}) at a point "
+                              f"whose other runs give theirs: which of them repeat which cannot be told")
 
 
 def _copies(df: pd.DataFrame) -> np.ndarray:

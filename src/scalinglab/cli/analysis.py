@@ -276,7 +276,7 @@ def compare(
     law: Annotated[Optional[str], typer.Option(help="compute (L(C) on frontier points) or params-tokens (L(N, D)); "
                                                     "default: by design.")] = None,
     frontier: Frontier = None, checkpoints: Checkpoints = None,
-    share: Annotated[str, typer.Option(help="Joint model: auto (average by Akaike weight), none, E, E+exponents.")] = "auto",
+    share: Annotated[str, typer.Option(help="Joint model: auto (average by BIC weight), none, E, E+exponents.")] = "auto",
     where: Where = None, drop_highest: Drop = 0,
     group: Group = None, params: Params = None, tokens: Tokens = None, compute: Compute = None, loss: Loss = None,
     width: Width = None, step: Step = None, run: Run = None, seed_column: SeedCol = None, loss_se: LossSe = None,

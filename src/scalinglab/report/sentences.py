@@ -61,7 +61,7 @@ def models_sentence(c: Comparison) -> str:
     if c.models.forced:
         return f"Joint model: {SHARED[c.models.chosen]} (chosen with --share)."
     weights = ", ".join(f"{SHARED[s]} {f.weight:.2f}" for s, f in fits.items())
-    return (f"Joint models of both arms, by Akaike weight: {weights}. Curves are the heaviest model's; "
+    return (f"Joint models of both arms, by weight (BIC, Schwarz): {weights}. Curves are the heaviest model's; "
             f"probabilities and intervals average all of them.")
 
 
