@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import COMPUTE, Comparison, HyperReport, LawFit, compare_arms, fit_hyper_law, fit_points
@@ -101,16 +102,27 @@ class Findings:
 
     def forecasts(self) -> dict[str, tuple[float, float, float]]:
         """Per fitted arm, its loss at the target compute and the 95% interval (NaN when the fit has
-        no spread); empty without a target."""
+        no spread); empty without a target. The headline comparison's arms are given as its forecast
+        gives them (the draws' means, the law's misfit in the interval), so the page states one loss
+        for each; any other arm as its own fit's draws."""
         if self.target_compute is None:
             return {}
         out = {}
         for arm, fit in self.fits.items():
             if fit.fit is None:
                 continue
-            lo, hi = ((float(v[0]) for v in fit.fit.frontier_interval(self.target_compute)) if fit.fit.has_spread
-                      else (math.nan, math.nan))
-            out[arm] = (float(fit.fit.frontier(self.target_compute)[0]), lo, hi)
+            if fit.fit.has_spread:
+                samples = fit.fit.frontier_samples(self.target_compute)[:, 0]
+                samples = samples[np.isfinite(samples)]
+                lo, hi = np.quantile(samples, [0.025, 0.975]) if len(samples) else (math.nan, math.nan)
+                out[arm] = (float(np.mean(samples)) if len(samples) else math.nan, float(lo), float(hi))
+            else:
+                out[arm] = (float(fit.fit.frontier(self.target_compute)[0]), math.nan, math.nan)
+        head = self.headline
+        if head is not None and head.comparison.forecast.compute == self.target_compute:
+            f = head.comparison.forecast
+            out[head.a] = (f.loss_a, *f.interval_a)
+            out[head.b] = (f.loss_b, *f.interval_b)
         return out
 
 
