@@ -38,11 +38,12 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
-from scalinglab.analysis.advice import Candidate, advise
-from scalinglab.analysis.noise import seed_noise
-from scalinglab.analysis.synthetic import planted
-from scalinglab.analysis.table import filter_rows
-from scalinglab.analysis.verdict import LEVEL, look_level
+from scalinglab.analysis.advising.advice import Candidate, advise
+from scalinglab.analysis.advising.stopping import look_level
+from scalinglab.analysis.deciding.verdict import LEVEL
+from scalinglab.analysis.evaluating.synthetic import planted
+from scalinglab.analysis.reading.noise import seed_noise
+from scalinglab.analysis.reading.table import filter_rows
 from scalinglab.config import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"

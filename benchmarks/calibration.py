@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from scalinglab.analysis import Columns, load_table, rolling_backtest
-from scalinglab.analysis.calibration import Scored, Scores, score
-from scalinglab.analysis.synthetic import PLANTED, planted
-from scalinglab.analysis.table import filter_rows
+from scalinglab.analysis.deciding.scored import Scored
+from scalinglab.analysis.evaluating.calibration import Scores, score
+from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
+from scalinglab.analysis.reading.table import filter_rows
 from scalinglab.config import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"

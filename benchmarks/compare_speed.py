@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import Columns, compare_arms, load_table, rolling_backtest
-from scalinglab.analysis.table import filter_rows
+from scalinglab.analysis.reading.table import filter_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

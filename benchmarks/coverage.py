@@ -27,7 +27,7 @@ from multiprocessing import Pool
 import numpy as np
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.synthetic import PLANTED, planted
+from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
 
 
 def one(job: tuple[str, int, bool, int, str]) -> dict:

@@ -159,7 +159,8 @@ def profile(width: int, steps: int) -> None:
 
 def profile_rank(width: int, steps: int) -> None:
     import torch
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     from scalinglab.config import RunConfig
     from scalinglab.data import tokenizer_vocab_size

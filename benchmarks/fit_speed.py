@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from scalinglab.analysis import PARAMS_TOKENS, Columns, load_table, select_runs
-from scalinglab.analysis.bootstrap import bootstrap_fit, percentile_interval
-from scalinglab.analysis.optimize import fit_grid, fit_varpro
+from scalinglab.analysis.fitting.bootstrap import bootstrap_fit, percentile_interval
+from scalinglab.analysis.fitting.optimize import fit_grid, fit_varpro
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chinchilla-approach3-epoch.csv"
 REFERENCE = {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}

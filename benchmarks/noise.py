@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.synthetic import NOISE, SCENARIOS, table
+from scalinglab.analysis.evaluating.synthetic import NOISE, SCENARIOS, table
 
 
 def main() -> None:

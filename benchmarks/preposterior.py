@@ -21,13 +21,13 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from advisor import DATA, STANDARD, candidates, runs_of
+
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
-from scalinglab.analysis.advice import advise, entropy, regions, simulate
-from scalinglab.analysis.synthetic import table
-from scalinglab.analysis.verdict import LEVEL, verdict_kind
-from scalinglab.analysis.table import filter_rows
+from scalinglab.analysis.advising.advice import advise, entropy, regions, simulate
+from scalinglab.analysis.deciding.verdict import LEVEL, verdict_kind
+from scalinglab.analysis.evaluating.synthetic import table
+from scalinglab.analysis.reading.table import filter_rows
 
 
 def states():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.advice import Advice, Candidate, PlanForecast, advise, entropy, forecast_plan, regions
-from scalinglab.analysis.synthetic import ladder, table
+from scalinglab.analysis.advising.advice import Advice, Candidate, PlanForecast, advise, entropy, forecast_plan, regions
+from scalinglab.analysis.evaluating.synthetic import ladder, table
 
 
 @pytest.fixture(scope="module")

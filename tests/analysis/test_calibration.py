@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from scalinglab.analysis import Columns, compare_arms, load_table, rolling_backtest
-from scalinglab.analysis.calibration import Scored, score
-from scalinglab.analysis.synthetic import table
-from scalinglab.analysis.table import filter_rows
+from scalinglab.analysis.deciding.scored import Scored
+from scalinglab.analysis.evaluating.calibration import score
+from scalinglab.analysis.evaluating.synthetic import table
+from scalinglab.analysis.reading.table import filter_rows
 from tests.analysis.helpers import DATA
 
 GEMSTONES = DATA / "gemstones-lr-ablation.csv"

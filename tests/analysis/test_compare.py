@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.allocation import optimal_split
-from scalinglab.analysis.synthetic import table as synthetic_table
+from scalinglab.analysis.evaluating.synthetic import table as synthetic_table
+from scalinglab.analysis.fitting.laws import optimal_split
 from scalinglab.config import ConfigError
 from tests.analysis.helpers import arm, crossing_a, grid_arm, isoflop_arm, ladder, nd_law
 

@@ -11,8 +11,15 @@ from scipy.optimize import approx_fprime
 from typer.testing import CliRunner
 
 import scalinglab.cli.analysis  # noqa: F401  (registers fit)
-from scalinglab.analysis.constrained import (LAW, PAPER_R_D_STAR, PAPER_R_N_STAR, _objective, _params_to_theta,
-                                             fit_data_constrained, log_loss)
+from scalinglab.analysis.fitting.constrained import (
+    LAW,
+    PAPER_R_D_STAR,
+    PAPER_R_N_STAR,
+    _objective,
+    _params_to_theta,
+    fit_data_constrained,
+    log_loss,
+)
 from scalinglab.cli.app import app
 from scalinglab.config import ConfigError
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import Columns, detect_design, load_table, select_runs
-from scalinglab.analysis.design import check_frontier, default_frontier
-from scalinglab.analysis.table import filter_rows
+from scalinglab.analysis.reading.design import check_frontier, default_frontier
+from scalinglab.analysis.reading.table import filter_rows
 from scalinglab.config import ConfigError
 from tests.analysis.helpers import CHINCHILLA, DATA, arm, grid_arm, isoflop_arm, nd_law
 
@@ -75,7 +75,7 @@ def test_a_frontier_the_design_cannot_give_is_one_line_naming_option_and_design(
 
 
 def test_budget_groups_join_computes_within_one_percent():
-    from scalinglab.analysis.design import budget_groups
+    from scalinglab.analysis.reading.design import budget_groups
 
     labels = budget_groups(pd.Series([1e18, 1.004e18, 0.997e18, 3e18, 3.01e18, 1e19]))
     assert len(set(labels[:3])) == 1 and len(set(labels[3:5])) == 1 and len(set(labels)) == 3

@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, compute_optimal, fit_law, fit_points
-from scalinglab.analysis.optimize import fit_grid, fit_varpro
+from scalinglab.analysis.fitting.optimize import fit_grid, fit_varpro
 from scalinglab.config import ConfigError
 from tests.analysis.helpers import arm, ladder, params_tokens_table
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import PARAMS_TOKENS, select_runs
-from scalinglab.analysis.allocation import frontier_loss, optimal_split
-from scalinglab.analysis.frontier import frontier_points, isoflop_minima
+from scalinglab.analysis.fitting.laws import frontier_loss, optimal_split
+from scalinglab.analysis.reading.frontier import frontier_points, isoflop_minima
 from tests.analysis.helpers import isoflop_arm, nd_law
 
 TRUTH = (1.8, 400.0, 1500.0, 0.34, 0.28)

@@ -8,9 +8,16 @@ from scipy.stats import chi2
 from scipy.stats import f as f_dist
 
 from scalinglab.analysis import COMPUTE, PARAMS_TOKENS, select_runs
-from scalinglab.analysis.bootstrap import run_leverage
-from scalinglab.analysis.joint import MIN_RESIDUAL_DOF, deviance, joint_jacobian, layout, seen_directions, unit_covariance
-from scalinglab.analysis.models import calibrated_gain, criteria, fit_models, model_weights
+from scalinglab.analysis.fitting.bootstrap import run_leverage
+from scalinglab.analysis.fitting.joint import (
+    MIN_RESIDUAL_DOF,
+    deviance,
+    joint_jacobian,
+    layout,
+    seen_directions,
+    unit_covariance,
+)
+from scalinglab.analysis.fitting.models import calibrated_gain, criteria, fit_models, model_weights
 from tests.analysis.helpers import arm, grid_arm, nd_law
 
 WIDTHS = np.geomspace(64, 2048, 10).round()

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.noise import seed_noise, smoothness_noise
-from scalinglab.analysis.synthetic import ladder
+from scalinglab.analysis.evaluating.synthetic import ladder
+from scalinglab.analysis.reading.noise import seed_noise, smoothness_noise
 
 
 def two_arms(noise: float, seed: int, sizes: int = 8, seeds: int = 1, bump: float = 0.0) -> pd.DataFrame:

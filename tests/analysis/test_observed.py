@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import compare_arms, select_runs
-from scalinglab.analysis.observed import observe
-from scalinglab.analysis.synthetic import NOISE, table
+from scalinglab.analysis.deciding.observed import observe
+from scalinglab.analysis.evaluating.synthetic import NOISE, table
 
 
 def frame(rows):

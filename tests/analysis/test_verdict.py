@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import compare_arms
-from scalinglab.analysis.synthetic import PLANTED, planted
-from scalinglab.analysis.verdict import LEVEL, look_level, verdict_kind
+from scalinglab.analysis.advising.stopping import look_level
+from scalinglab.analysis.deciding.verdict import LEVEL, verdict_kind
+from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
 from scalinglab.report.sentences import crossing_sentence, verdict_sentence
 from tests.analysis.helpers import arm, crossing_a, ladder
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from scalinglab.analysis import load_table
-from scalinglab.analysis.table import filter_rows
+from scalinglab.analysis.reading.table import filter_rows
 from scalinglab.config import ConfigError
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

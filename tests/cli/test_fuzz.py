@@ -49,7 +49,8 @@ from typer.testing import CliRunner, Result
 from scalinglab.cli import app
 from scalinglab.cli.train import build_run_config
 from scalinglab.config import ConfigError, RunConfig, load_study
-from scalinglab.config.study import AXES, SECTIONS as RUN_SECTIONS, SHORTHAND
+from scalinglab.config.study import AXES, SHORTHAND
+from scalinglab.config.study import SECTIONS as RUN_SECTIONS
 from tests.conftest import tiny_settings
 
 SEED = 11
@@ -179,7 +180,7 @@ def table_case(rng: random.Random, tmp: Path, i: int) -> Case:
     import pandas as pd
 
     from scalinglab.analysis import compare_arms, fit_law, rolling_backtest
-    from scalinglab.analysis.synthetic import table
+    from scalinglab.analysis.evaluating.synthetic import table
     from scalinglab.cli.analysis import _table_of
 
     df, _ = table(rng.choice(["inside", "never"]), seed=rng.randrange(5), sizes=5)
@@ -236,7 +237,7 @@ def _columns(params: dict):
 
 
 def _two_arm_table(rng: random.Random, tmp: Path) -> Path:
-    from scalinglab.analysis.synthetic import table
+    from scalinglab.analysis.evaluating.synthetic import table
 
     df, _ = table(rng.choice(["inside", "never"]), seed=rng.randrange(5), sizes=5)
     path = tmp / "runs.csv"

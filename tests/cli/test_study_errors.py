@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.store import Store, study_paths
-
 from tests.study_files import write_study
 
 

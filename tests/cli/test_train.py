@@ -3,7 +3,6 @@ nothing left behind."""
 
 from __future__ import annotations
 
-
 import pytest
 import tomli_w
 from typer.testing import CliRunner

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from scalinglab.config import ConfigError, load_study
-
 from tests.study_files import write_study
 
 ARMS = {"constant": {"lr": "2/128"}, "scaled": {"lr": "2/width"}}

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from scalinglab.cli import app
 
-
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from scalinglab.analysis import compare_arms
+from scalinglab.analysis.advising.advice import PlanForecast, advise
+from scalinglab.analysis.evaluating.synthetic import table
 from scalinglab.cli import app
 from scalinglab.config import ConfigError, load_study
-from scalinglab.analysis import compare_arms
-from scalinglab.analysis.advice import PlanForecast, advise
-from scalinglab.analysis.synthetic import table
 from scalinglab.execute import Observer
 from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive, seed_runs
+from scalinglab.report.sentences import decision_reason
 from scalinglab.store import Store, export_table, load_decisions, study_paths
 from tests.study_files import write_study
 
@@ -38,13 +39,13 @@ def adaptive(tmp_path_factory):
 @pytest.mark.slow
 def test_adaptive_starts_with_the_smallest_widths_then_follows_the_advice(adaptive):
     study, decisions, last = adaptive
-    assert decisions[0].action == "train" and "smallest widths first" in decisions[0].reason
+    assert decisions[0].action == "train" and "smallest widths first" in said(decisions[0])
     widths = {r.run_id: r.width for r in study.runs}
     assert {widths[r] for r in decisions[0].runs} == {16, 32, 48}
     assert last.action in ("settled", "out_of_reach", "budget", "exhausted")
     for d in decisions[1:-1]:
-        assert d.action == "train" and "expected drop" in d.reason and d.runs
-        assert "training the rest of the plan (" in d.reason  # each round says what the untrained runs could do
+        assert d.action == "train" and "expected drop" in said(d) and d.runs
+        assert "training the rest of the plan (" in said(d)  # each round says what the untrained runs could do
     stored = load_decisions(study)
     assert list(stored["step"]) == list(range(len(decisions)))
     assert stored["action"].iloc[-1] == last.action
@@ -74,6 +75,11 @@ def test_next_ranks_what_is_left_and_prints_json(adaptive):
     costs = [c["gain_per_flop"] for c in advice["candidates"]]
     assert costs == sorted(costs, reverse=True)
 
+
+
+def said(decision) -> str:
+    """A decision's reason as the terminal and the report word it."""
+    return decision_reason(decision.why, *decision.arms)
 
 def test_next_refuses_what_it_cannot_advise_on(tmp_path):
     one = write_study(tmp_path / "one.toml", widths=(64, 128), tokens=1024)
@@ -133,7 +139,7 @@ def test_a_run_that_fails_stops_the_study_instead_of_being_chosen_again(tmp_path
     last = run_adaptive(study, study.default_out_dir(), budget=1e12, workers=2, draws=400,
                         on_decision=decisions.append)
     assert [d.action for d in decisions] == ["train", "failed"]
-    assert last.action == "failed" and "broken" in last.reason and "did not finish" in last.reason
+    assert last.action == "failed" and "broken" in said(last) and "did not finish" in said(last)
     assert list(load_decisions(study)["action"]) == ["train", "failed"]
 
 
@@ -182,7 +188,7 @@ def test_a_sweep_whose_rest_would_not_settle_it_stops_the_study(tmp_path):
     stuck = replace(open_advice, plan=PlanForecast(6, 0.8, np.full(200, open_advice.p), np.zeros(200)))
     decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2)
     assert decision.action == "out_of_reach" and not decision.runs
-    assert "training the rest of the plan (6 runs) would decide it at 95% in 0%" in decision.reason
+    assert "training the rest of the plan (6 runs) would reach a verdict at this look's level (95.00%) in 0%" in said(decision)
     reader = Store.open_reader(study_paths(tmp_path).db)
     with reader:
         assert [d["action"] for d in reader.decisions()] == ["out_of_reach"]
@@ -205,8 +211,8 @@ def test_a_look_with_a_verdict_settles_once_every_model_is_weighed(tmp_path):
     advice = StudyAdvice(whole, advise(whole, []), {}, spent=1.0)
     assert advice.advice.settled and advice.advice.verdict == "b" and advice.advice.p > 0.975
     decision = _decide(tmp_path / "whole", ("a", "b"), target, advice, 1.0, 1e30, 2)
-    assert decision.action == "settled" and decision.reason.startswith("b better") and "every joint model weighed" \
-        in decision.reason
+    assert decision.action == "settled" and said(decision).startswith("b better") and "every joint model weighed" \
+        in said(decision)
     small = df[df["params"] <= np.sort(df["params"].unique())[2]]
     small.attrs = df.attrs
     few = advise(compare_arms(small, "a", "b", draws=800, target_compute=target, backtest=False), [])

@@ -19,7 +19,6 @@ from scalinglab.store import (
     study_paths,
     study_status,
 )
-
 from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,6 @@ from scalinglab.execute.resources import cuda_devices
 from scalinglab.execute.worker import RunProgress, read_progress
 from scalinglab.store import study_status
 from scalinglab.train import train_run
-
 from tests.execute.test_kill import kill_driver
 from tests.study_files import write_study
 

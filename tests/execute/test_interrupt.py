@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from scalinglab.cli import app
 from scalinglab.config import load_study
 from scalinglab.store import Store, check_owner, study_paths
-
 from tests import terminal
 from tests.conftest import tiny_settings
 from tests.study_files import write_study

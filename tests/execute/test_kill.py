@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from scalinglab.store import Store, study_paths, study_status
-
 from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,6 @@ from scalinglab.execute import Resources
 from scalinglab.execute.local import children_ignore_sigint
 from scalinglab.execute.probe import _representatives, probe_throughputs
 from scalinglab.plan import shape_key
-
 from tests import terminal
 from tests.study_files import write_study
 

@@ -9,7 +9,6 @@ import pytest
 from scalinglab.config import load_study
 from scalinglab.execute import plan_study, run_study
 from scalinglab.store import study_status
-
 from tests.study_files import write_study
 
 pytestmark = pytest.mark.slow

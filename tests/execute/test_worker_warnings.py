@@ -5,10 +5,10 @@ from __future__ import annotations
 from scalinglab.cli.progress import StudyProgress
 from scalinglab.config import RunConfig, load_study
 from scalinglab.execute.driver import Finished
-from scalinglab.execute.worker import Job, train_job
+from scalinglab.execute.group import train_job
+from scalinglab.execute.worker import Job
 from scalinglab.plan import make_plan
 from tests.conftest import tiny_settings
-
 from tests.study_files import write_study
 
 

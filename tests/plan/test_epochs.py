@@ -15,7 +15,6 @@ from scalinglab.plan import make_plan
 from scalinglab.plan.epochs import data_use
 from scalinglab.store import Store, export_table, study_paths
 from scalinglab.train.result import RunResult
-
 from tests.study_files import write_study
 
 CAP = 8 * 32 + 1  # one batch of 8 rows of 32
@@ -105,7 +104,7 @@ def test_every_result_carries_its_epochs_into_the_export(tmp_path):
 def test_the_two_regimes_study_pairs_every_recipe_with_its_many_epoch_twin(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from scalinglab.report.regimes import recipes
+    from scalinglab.report.regimes.findings import recipes
 
     monkeypatch.setenv("SCALINGLAB_CACHE", str(tmp_path))  # no cache: the plan knows only the cap
     study = load_study(Path(__file__).resolve().parents[2] / "studies" / "two-regimes-cpu.toml")

@@ -12,7 +12,6 @@ from scalinglab.config import load_study
 from scalinglab.execute import choose_resources
 from scalinglab.plan import make_plan, makespan, resolve_budget, shape_key
 from scalinglab.plan.plan import STUDY_START_S, WORKER_START_S
-
 from tests.study_files import write_study
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.constrained import LAW, _params_to_theta, log_loss
+from scalinglab.analysis.fitting.constrained import LAW, _params_to_theta, log_loss
 from scalinglab.config import load_study
 from scalinglab.report.collect import StudyData, study_data
 from scalinglab.store import export_table

@@ -12,12 +12,20 @@ import pytest
 from scalinglab.analysis import compare_arms
 from scalinglab.report import write_report
 from scalinglab.report.findings import Pair, analyse
-from scalinglab.report.sentences import backtest_sentence, observed_sentence
 from scalinglab.report.headline import headline
+from scalinglab.report.sentences import backtest_sentence, observed_sentence
 from scalinglab.report.summary import pair_sentences
 from tests.analysis.helpers import arm, crossing_a
-from tests.report.synthetic import (CROSSING, crossing_study, l2_study, law, lr_batch_study, lr_for_batch,
-                                    lr_study, optimal_lr)
+from tests.report.synthetic import (
+    CROSSING,
+    crossing_study,
+    l2_study,
+    law,
+    lr_batch_study,
+    lr_for_batch,
+    lr_study,
+    optimal_lr,
+)
 
 
 def verdict(data, findings) -> str:
@@ -51,7 +59,7 @@ def test_crossing_report_page(tmp_path):
     # The headline: the verdict at the target, then each arm's loss forecast there.
     (finding,), forecast = result.headline.finding, result.headline.forecast
     assert result.headline.kind == "crossover" and finding.startswith("At 1.4e17 FLOPs, scaled (lr 2/width) is better")
-    assert forecast.startswith("Loss forecast at 1.4e17 FLOPs (10× the largest compute run) from the fitted "
+    assert forecast.startswith("Loss forecast at 1.4e17 FLOPs (10× the largest run the study plans) from the fitted "
                                "laws: constant (lr 2/192) 2.8")
     assert f'<p class="finding">{html.escape(finding)}</p><p class="forecast">{html.escape(forecast)}</p>' in page
     assert "the curves cross at" in page and "Backtest: refitted without the largest N" in page

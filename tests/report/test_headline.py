@@ -34,7 +34,7 @@ def test_an_lr_study_opens_with_the_best_lr_per_width_its_law_and_the_largest_st
     assert stable.startswith("Largest stable learning rate: 0.0312 at width 128, 0.0156 at 256, ×")
     assert stable.endswith("the best; every larger one diverged.")
     assert calm == "Nothing diverged up to 0.0625 at width 64: the stable edge lies beyond the grid."
-    assert head.forecast.startswith("Loss forecast at 3e15 FLOPs (10× the largest compute run) from the fitted law:")
+    assert head.forecast.startswith("Loss forecast at 3e15 FLOPs (10× the largest run the study plans) from the fitted law:")
     page = result.index_html.read_text()
     # The page answers the question first: the learning-rate section comes before loss vs compute.
     assert page.index("<h2>Learning rate</h2>") < page.index("<h2>Loss vs compute</h2>")

@@ -10,7 +10,7 @@ from scalinglab.report import write_report
 from scalinglab.report.collect import study_data
 from scalinglab.report.findings import analyse
 from scalinglab.report.headline import headline
-from scalinglab.report.regimes import mix_sentences
+from scalinglab.report.regimes.sentences import mix_sentences
 from tests.report.synthetic import EVALS, R_D_STAR, crossing_study, two_regimes_study
 
 

@@ -10,7 +10,6 @@ from scalinglab.config import ConfigError, load_study
 from scalinglab.store import Store, driver_alive, writer_lock
 from scalinglab.store.db import _ADDED, SCHEMA_VERSION
 from scalinglab.train.result import MetricRow, RunResult
-
 from tests.study_files import write_study
 
 

@@ -4,10 +4,10 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from scalinglab.config import ConfigError, RunConfig
 from scalinglab.train import train_run

@@ -1,7 +1,12 @@
-"""Scaling-law analysis on a plain table: fits, bootstrap intervals, crossovers, hyperparameter laws.
+"""Scaling-law analysis on a plain table: fits, posteriors, forecasts, verdicts, backtests, advice.
 
 Works on a pandas DataFrame with columns such as arm, params, tokens, compute, loss (the study
-export, or anyone's published points), so it never imports torch. Public API:
+export, or anyone's published points), so it never imports torch. Its floors follow the data, and
+import one way only, each from those before it (benchmarks/layout.py checks):
+    reading → fitting → deciding → evaluating → advising
+(reading: the table, its design, frontier points and noise; fitting: laws, posteriors, joint
+models; deciding: forecast, crossing, verdict, the comparison; evaluating: backtests, planted
+truths; advising: the next run, stopping). serialize and threads serve every floor. Public API:
 
 Input
     load_table(path) -> DataFrame                 .csv, .parquet, .jsonl, .json
@@ -19,13 +24,16 @@ Loss laws (Hoffmann et al. 2022; Besiroglu et al. 2024)
 Repeated data (Muennighoff et al. 2023)
     fit_data_constrained(params, tokens, unique_tokens, loss, runs, ...) -> ConstrainedFit
         L(N, D, U) = E + A/N'^α + B/D'^β with repeated tokens and excess parameters decaying by
-        R_D*, R_N*; fit_table(df, columns=...) (analysis.constrained) fits each group of a table
+        R_D*, R_N*; fit_table(df, columns=...) (fitting.constrained) fits each group of a table
 
 Comparing two arms
-    compare_arms(df, a, b, *, columns, target_compute=None, bootstrap=1000, seed=0) -> Comparison
-    Comparison: fit_a, fit_b, observed (paired differences), crossing (kind: in_range |
-                extrapolated | none | ambiguous, compute, interval), forecast (losses, intervals,
-                p_b_beats_a), backtest (held-out largest size), predict(C), to_dict()
+    compare_arms(df, a, b, *, columns, target_compute=None, draws=3200, seed=0, level=0.95,
+                 margin=None, backtest=True) -> Comparison
+    Comparison: setup, models (the joint models, weighed; their posterior draws), observed (paired
+                differences, run noise), forecast (Δ at the target with its three sources of
+                uncertainty, P(B better), a run's P, the compute multiplier), crossing, verdict
+                (b | a | equivalent | uncertain), backtest (held-out largest size), to_dict()
+    rolling_backtest(df, a, b, ...) -> Calibration              every fold redoes the comparison
 
 Hyperparameter laws (Wortsman et al. 2023)
     fit_hyper_law(df, hparam="lr" | "batch_size", by="width" | "compute" | "params", *, columns)
@@ -33,20 +41,31 @@ Hyperparameter laws (Wortsman et al. 2023)
            sensitivity), optimum_law and stable_law (PowerLaw with predict, predict_interval)
 """
 
-from scalinglab.analysis.allocation import Allocation, compute_optimal
-from scalinglab.analysis.bootstrap import Draws, percentile_interval
-from scalinglab.analysis.calibration import Backtest, Calibration, Scores, rolling_backtest
-from scalinglab.analysis.compare import Comparison, Setup, compare_arms
-from scalinglab.analysis.constrained import ConstrainedFit, fit_data_constrained
-from scalinglab.analysis.crossover import Crossing, find_crossing
-from scalinglab.analysis.design import Design, detect_design
-from scalinglab.analysis.forecast import Forecast, Target
-from scalinglab.analysis.observed import Observed
-from scalinglab.analysis.verdict import Verdict
-from scalinglab.analysis.fit import FitReport, LawFit, fit_law, fit_points
-from scalinglab.analysis.hyperparams import HyperLaw, HyperReport, Optimum, PowerLaw, fit_hyper_law, fit_power_law
-from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
-from scalinglab.analysis.table import Columns, Runs, filter_rows, load_table, select_runs
+from scalinglab.analysis.deciding.compare import compare_arms
+from scalinglab.analysis.deciding.comparison import Comparison, Setup
+from scalinglab.analysis.deciding.crossover import Crossing, find_crossing
+from scalinglab.analysis.deciding.forecast import Forecast
+from scalinglab.analysis.deciding.observed import Observed
+from scalinglab.analysis.deciding.scored import Backtest
+from scalinglab.analysis.deciding.verdict import Verdict
+from scalinglab.analysis.evaluating.calibration import Calibration, Scores, rolling_backtest
+from scalinglab.analysis.fitting.allocation import Allocation, compute_optimal
+from scalinglab.analysis.fitting.bootstrap import Draws, percentile_interval
+from scalinglab.analysis.fitting.constrained import ConstrainedFit, fit_data_constrained
+from scalinglab.analysis.fitting.fit import FitReport, fit_law, fit_points
+from scalinglab.analysis.fitting.hyperparams import (
+    HyperLaw,
+    HyperReport,
+    Optimum,
+    PowerLaw,
+    fit_hyper_law,
+    fit_power_law,
+)
+from scalinglab.analysis.fitting.lawfit import LawFit
+from scalinglab.analysis.fitting.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
+from scalinglab.analysis.fitting.target import Target
+from scalinglab.analysis.reading.design import Design, detect_design
+from scalinglab.analysis.reading.table import Columns, Runs, filter_rows, load_table, select_runs
 
 __all__ = [
     "COMPUTE",

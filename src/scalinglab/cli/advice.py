@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -13,14 +12,13 @@ from rich.table import Table
 from scalinglab.cli.analysis import POSTERIOR_REFITS, AllowSlow, check_work
 from scalinglab.cli.app import app, err_console, fail, out_console, user_errors
 from scalinglab.cli.progress import duration
-from scalinglab.cli.study import RESULTS, check_target
+from scalinglab.cli.study_options import RESULTS, STUDY, check_target, saying_what_is_kept
 from scalinglab.config import ConfigError
 from scalinglab.config.numbers import check_numbers
 
 if TYPE_CHECKING:
     from scalinglab.config import Study
 
-STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
 ERROR_RATE = typer.Option(None, "--error-rate", show_default=False,
                           help="Wrong decisions allowed (default 0.05): the verdict is taken at 1 − this "
                                "(an adaptive study spends it over its looks).")
@@ -45,13 +43,13 @@ def error_rate_of(error_rate: float | None, settle: float | None) -> float:
                                        "now"), soft_wrap=True)
         error_rate = settle
     error_rate = 0.05 if error_rate is None else error_rate
-    if not (math.isfinite(error_rate) and 0 < error_rate < 0.5):
-        fail(f"--{'settle' if settle is not None else 'error-rate'}: must be between 0 and 0.5, got {error_rate:g}")
+    with user_errors():
+        check_numbers(**{"settle" if settle is not None else "error_rate": error_rate})
     return error_rate
 
 
 def draws_of(draws: int | None, bootstrap: int | None) -> int:
-    from scalinglab.analysis.models import DEFAULT_DRAWS
+    from scalinglab.analysis.fitting.models import DEFAULT_DRAWS
     from scalinglab.cli.app import warning_line
 
     if bootstrap is None:
@@ -120,10 +118,10 @@ def next_run(
         _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
              "so P may still swing as runs come in, and no verdict is taken before they can.")
     elif adv.out_of_reach:
-        _say(f"the sweep cannot settle it: {adv.reach_sentence()}. Only runs beyond the sweep (*) might; an adaptive "
+        _say(f"the sweep cannot settle it: {_reach(adv)}. Only runs beyond the sweep (*) might; an adaptive "
              "study stops here.")
     else:
-        _say(adv.reach_sentence() + ".")
+        _say(_reach(adv) + ".")
     t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")
     for col in ("run(s)", "FLOPs", "time", "bits", "bits/PF", "settles", "P after"):
         # Numbers stay whole in a narrow terminal (an 80-column one cut "P after" to "0.45–…"); labels wrap.
@@ -138,6 +136,13 @@ def next_run(
          "better) once the run is known; bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after which "
          f"the verdict is decided at {level:.0%}; P after: 10th–90th percentile of P(B better) then.")
     _say(_closing(values, result.advice.values, result.menu, budget))
+
+
+def _reach(adv) -> str:
+    from scalinglab.report.sentences import plan_sentence
+
+    plan = adv.plan
+    return plan_sentence(None if plan is None else plan.runs, None if plan is None else plan.settles(adv.level), adv.level)
 
 
 def _closing(values, every, menu, budget: float | None) -> str:
@@ -173,15 +178,15 @@ def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None,
                    error_rate: float) -> None:
     """`run --adaptive`: train the advised runs until settled or out of budget, saying each choice."""
     from scalinglab.cli.progress import StudyProgress
-    from scalinglab.cli.study import saying_what_is_kept
     from scalinglab.execute.adaptive import run_adaptive
+    from scalinglab.report.sentences import decision_reason, ending
 
     progress = StudyProgress()
     out_dir = out or study.default_out_dir()
 
     def said(d) -> None:
-        progress.progress.console.print(f"decision {d.step}: {d.action}: {d.reason}", markup=False, highlight=False,
-                                        soft_wrap=True)
+        progress.progress.console.print(f"decision {d.step}: {d.action}: {decision_reason(d.why, *d.arms)}", markup=False,
+                                        highlight=False, soft_wrap=True)
 
     try:
         with user_errors(), saying_what_is_kept(study, out_dir):
@@ -190,7 +195,5 @@ def adaptive_study(study: Study, budget: float, *, a: str | None, b: str | None,
                                 error_rate=error_rate, observer=progress, on_decision=said)
     finally:
         progress.stop()
-    from scalinglab.analysis.advice import ENDINGS
-
-    err_console.print(f"{study.name}: {ENDINGS[last.action]} after {last.spent:.3g} FLOPs; P(B better) = {last.p:.3f}",
+    err_console.print(f"{study.name}: {ending(last.action)} after {last.spent:.3g} FLOPs; P(B better) = {last.p:.3f}",
                       markup=False, highlight=False, soft_wrap=True)

@@ -204,7 +204,7 @@ def _fit_constrained(df, columns: Columns, unique: Optional[str], bootstrap: int
     """`fit --law data-constrained`: Muennighoff et al. 2023's law per group (analysis.constrained)."""
     from dataclasses import replace
 
-    from scalinglab.analysis.constrained import fit_table
+    from scalinglab.analysis.fitting.constrained import fit_table
 
     column = unique or "unique_tokens"
     if column not in df.columns:
@@ -286,7 +286,7 @@ def compare(
 ) -> None:
     """Compare two arms: design, frontiers, measured differences, forecast with its verdict, backtest."""
     from scalinglab.analysis import compare_arms
-    from scalinglab.analysis.models import DEFAULT_DRAWS
+    from scalinglab.analysis.fitting.models import DEFAULT_DRAWS
     from scalinglab.cli.progress import AnalysisProgress
     from scalinglab.report import sentences as say_
 
@@ -344,7 +344,7 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest: redo the comparison on the k smallest sizes, forecast every larger one; score."""
     from scalinglab.analysis import rolling_backtest
-    from scalinglab.analysis.calibration import DEFAULT_BACKTEST_DRAWS
+    from scalinglab.analysis.evaluating.calibration import DEFAULT_BACKTEST_DRAWS
     from scalinglab.report.sentences import calibration_lines
 
     seed = bootstrap_seed(seed, old_seed)

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 from rich.text import Text
-
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 

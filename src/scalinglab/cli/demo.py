@@ -56,7 +56,7 @@ def _demo_target(study) -> float:
     """Twice the compute of the largest run the ladder plans, for the fixed demo and the adaptive one
     alike, so their verdicts can be set side by side: a verdict a laptop ladder can reach (at the
     report's default, 10×, the crossover ladder's interval of the difference still includes 0)."""
-    from scalinglab.execute.adaptive import largest_planned
+    from scalinglab.plan import largest_planned
 
     return 2 * largest_planned(study, tuple(study.arms[:2]))
 

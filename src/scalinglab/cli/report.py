@@ -9,7 +9,7 @@ import typer
 
 from scalinglab.cli.analysis import AllowSlow, check_work
 from scalinglab.cli.app import app, bootstrap_seed, err_console, out_console, user_errors
-from scalinglab.cli.study import check_target
+from scalinglab.cli.study_options import check_target
 from scalinglab.config.numbers import check_numbers
 
 

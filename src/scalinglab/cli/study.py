@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -14,38 +12,24 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from scalinglab.cli.app import app, err_console, fail, out_console, resume_command, user_errors, warning_line
+from scalinglab.cli.app import app, err_console, fail, out_console, user_errors, warning_line
 from scalinglab.cli.progress import StudyProgress, duration
-from scalinglab.config.numbers import check_numbers, check_within_data
+from scalinglab.cli.study_options import (
+    ORDER,
+    OUT,
+    RESULTS,
+    STUDY,
+    THREADS,
+    WORKERS,
+    check_target,
+    load,
+    saying_what_is_kept,
+)
+from scalinglab.config.numbers import check_numbers
 
 if TYPE_CHECKING:  # the study's models (pydantic) are built when a command loads one, not for --help
     from scalinglab.config import Study
 
-STUDY = typer.Argument(..., help="The study file (TOML).", show_default=False)
-# --out is always the folder (or file) a command writes; --results the study's results read from elsewhere.
-OUT = typer.Option(None, "--out", help="Folder to write results.sqlite and runs/ into (default: beside the study "
-                   "file, named by its stem).")
-RESULTS = typer.Option(None, "--results", help="The study's results folder, if `run --out` put it elsewhere "
-                       "(default: beside the study file, named by its stem).")
-WORKERS = typer.Option(None, "--workers", min=1, help="Runs trained at once (default: from the cores and model sizes).")
-THREADS = typer.Option(None, "--threads-per-worker", min=1, help="Cores each worker reserves (default: the most threads a run uses). A run's torch threads are its loop.threads, part of its identity.")
-ORDER = typer.Option("largest", "--order", help="Run order: largest (FLOPs) first, smallest first, or as listed.")
-
-
-def _load(path: Path) -> Study:
-    from scalinglab.config import load_study
-
-    with user_errors():
-        return load_study(path)
-
-
-def check_target(study: Study, target_compute: Optional[float]) -> None:
-    """--target-compute: a finite positive number of FLOPs, not below the study's smallest run."""
-    from scalinglab.plan import make_plan
-
-    check_numbers(target_compute=target_compute)
-    if target_compute is not None:
-        check_within_data(target_compute, (r.budget.flops_6nd for r in make_plan(study, order="listed").runs))
 
 
 def _order(order: str) -> str:
@@ -65,7 +49,7 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
 ) -> None:
     """Print every run of a study (size, tokens, FLOPs, estimated time) and the totals, without training."""
-    show_plan(_load(study_file), probe, workers, threads_per_worker, _order(order), results, as_json)
+    show_plan(load(study_file), probe, workers, threads_per_worker, _order(order), results, as_json)
 
 
 def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Optional[int], order: str,
@@ -87,22 +71,14 @@ def show_plan(study: Study, probe: bool, workers: Optional[int], threads: Option
     remaining = [r for r in p.runs if status.by_run[r.spec.run_id] not in FINAL]
     left_s = replace(p, runs=tuple(remaining)).seconds
     if as_json:
-        print(json.dumps({
-            "study": study.name, "workers": p.workers, "threads_per_worker": p.threads, "runs": [
-                {"run_id": r.spec.run_id, "arm": r.spec.arm, "width": r.spec.width, "depth": r.spec.depth,
-                 "params": r.budget.params_non_embedding, "params_total": r.budget.params_total,
-                 "tokens": r.budget.tokens, "steps": r.budget.steps, "flops": r.budget.flops,
-                 "flops_6nd": r.budget.flops_6nd, "devices": r.devices, "tokens_per_s": r.tokens_per_s,
-                 "seconds": r.seconds,
-                 "estimate": None if r.tokens_per_s is None else "flops" if r.scaled else "probe",
-                 "unique_tokens": uses[r.spec.run_id].unique_tokens, "epochs": uses[r.spec.run_id].epochs,
-                 "epochs_at_least": uses[r.spec.run_id].lower_bound,
-                 "status": status.by_run[r.spec.run_id]} for r in p.runs],
-            "notes": [{"kind": kind, "text": text} for kind, text in repetition_lines(p.runs, uses)],
-            "totals": {"runs": len(p.runs), "trainings": len(p.trainings), "tokens": p.tokens, "flops": p.flops, "flops_6nd": p.flops_6nd,
-                       "seconds": p.seconds, "seconds_range": p.seconds_range, "load_per_core": p.load,
-                       "remaining_runs": len(remaining), "remaining_seconds": left_s},
-        }, indent=1))
+        out = p.to_dict()
+        for run in out["runs"]:
+            use = uses[run["run_id"]]
+            run.update(unique_tokens=use.unique_tokens, epochs=use.epochs, epochs_at_least=use.lower_bound,
+                       status=status.by_run[run["run_id"]])
+        out["notes"] = [{"kind": kind, "text": text} for kind, text in repetition_lines(p.runs, uses)]
+        out["totals"].update(remaining_runs=len(remaining), remaining_seconds=left_s)
+        print(json.dumps(out, indent=1))
         return p
     # The run's name says it all but is long; columns keep the table narrow (ids are in --json).
     axes = [a for a in study.runs[0].axes if a not in ("width", "depth")] if study.runs else []
@@ -199,7 +175,7 @@ def run(
     settle: Optional[float] = typer.Option(None, "--settle", hidden=True, help="Deprecated: the old --error-rate."),
 ) -> None:
     """Train every run of a study that has no result yet: resumes interrupted runs, retries failed ones."""
-    study = _load(study_file)  # before importing torch: bad input answers at once
+    study = load(study_file)  # before importing torch: bad input answers at once
     order = _order(order)
     from scalinglab.execute.driver import check_executor  # torch-free: bad input still answers at once
     from scalinglab.store import check_owner
@@ -250,35 +226,6 @@ def train_study(study: Study, *, workers: Optional[int] = None, threads: Optiona
     return summary
 
 
-@contextmanager
-def saying_what_is_kept(study: Study, out_dir: Path) -> Iterator[None]:
-    """Ctrl-C while a study trains: one line saying what is kept and the command that goes on, and
-    exit 130 (the shell's code for it). The driver has stopped its workers by then (execute.driver)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        err_console.print(Text.assemble(("interrupted:", "yellow"), " ", _kept(study, out_dir)), soft_wrap=True)
-        raise typer.Exit(130) from None
-
-
-def _kept(study: Study, out_dir: Path) -> str:
-    from scalinglab.config import ConfigError
-    from scalinglab.execute.driver import resumable
-    from scalinglab.store import FINAL, study_paths, study_status
-
-    go_on = f"to go on, run the same command: {resume_command()}"
-    try:
-        s = study_status(study, out_dir)
-        partial = resumable(study, out_dir)
-    except ConfigError:  # a results file in no state to be read: the command says so when rerun
-        return go_on
-    kept = [f"{sum(s.counts[k] for k in FINAL)} of {s.total} runs have their results in {study_paths(out_dir).db}"]
-    if partial:
-        steps = ", ".join(f"{p.checkpoint:,}/{p.steps:,}" for p in partial.values())
-        kept.append(f"{len(partial)} more resume from their checkpoints (step {steps})")
-    return "; ".join(kept) + f"; {go_on}"
-
-
 @app.command()
 def status(
     study_file: Path = STUDY,
@@ -290,7 +237,7 @@ def status(
     from scalinglab.execute.driver import resumable
     from scalinglab.store import study_status
 
-    study = _load(study_file)
+    study = load(study_file)
     with user_errors():
         s = study_status(study, results)
         # Runs in flight have checkpoints too: only those of no live driver were interrupted.
@@ -325,7 +272,7 @@ def export(
     """Write one row per run (spec fields and results) as CSV, Parquet or JSON lines: what analysis reads."""
     from scalinglab.store import export_table, load_metrics, write_table
 
-    study = _load(study_file)
+    study = load(study_file)
     results_dir = results or study.default_out_dir()
     with user_errors():
         df = load_metrics(study, results_dir) if metrics else export_table(study, results_dir)

@@ -14,8 +14,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
 
-from scalinglab.config.checks import (MAX_BATCH, MAX_DEPTH, MAX_DEVICES, MAX_SEED, MAX_SEQ_LEN, MAX_THREADS,
-                                      MAX_TOKENS, MAX_WIDTH, Boolean, real, real_number, shown, whole, whole_number)
+from scalinglab.config.checks import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_DEVICES,
+    MAX_SEED,
+    MAX_SEQ_LEN,
+    MAX_THREADS,
+    MAX_TOKENS,
+    MAX_WIDTH,
+    Boolean,
+    real,
+    real_number,
+    shown,
+    whole,
+    whole_number,
+)
 from scalinglab.config.errors import ConfigError
 from scalinglab.config.paths import check_folder
 from scalinglab.config.rules import RuleError, check_rule, evaluate_rule

@@ -13,9 +13,8 @@ largest run of the two arms that the study file plans, so it does not move as ru
 
 Every round is another look at the data, and a study that decides at the first look whose verdict
 reads decided at the plain level would decide on chance more often than that level says: each look
-is another chance to be fooled (planted replays, 2026-12: one look per round at a fixed band named
-a wrong winner 3 times in 40, against once in 40 deciding at the last look only). So each look
-decides at a stricter level (analysis.verdict.look_level): an O'Brien–Fleming-type spending of the
+is another chance to be fooled. So each look
+decides at a stricter level (analysis.advising.stopping): an O'Brien–Fleming-type spending of the
 error rate (`error_rate`, 5% by default) over the share of the sweep's compute spent, strict while
 the fits rest on the smallest runs, near the plain level by the end of the sweep. benchmarks/advisor.py
 measures the wrong decisions over hundreds of null and crossing replays.
@@ -27,7 +26,6 @@ risks only a decision that the rest of the sweep might still have made.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +33,15 @@ from pathlib import Path
 import pandas as pd
 
 from scalinglab.analysis import Comparison, compare_arms
-from scalinglab.analysis.advice import Advice, Candidate, advise
-from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
-from scalinglab.analysis.models import DEFAULT_DRAWS
-from scalinglab.analysis.verdict import LEVEL, look_level
+from scalinglab.analysis.advising.advice import Advice, Candidate, advise
+from scalinglab.analysis.advising.stopping import look_level
+from scalinglab.analysis.deciding.verdict import LEVEL, default_target
+from scalinglab.analysis.fitting.models import DEFAULT_DRAWS
+from scalinglab.analysis.serialize import jsonable
 from scalinglab.config import ConfigError, Study
+from scalinglab.config.numbers import check_numbers
 from scalinglab.execute.driver import ExecutorKind, Observer, plan_study, run_study
-from scalinglab.plan import make_plan
+from scalinglab.plan import largest_planned, make_plan
 from scalinglab.plan.candidates import CandidateRuns, candidate_runs
 from scalinglab.store import FINAL, Store, export_table, study_paths, writer_lock
 
@@ -81,18 +81,8 @@ def arms_of(study: Study, a: str | None, b: str | None) -> tuple[str, str]:
     return a, b
 
 
-def _check_target(target_compute: float | None) -> None:
-    if target_compute is not None and not (math.isfinite(target_compute) and target_compute > 0):
-        raise ConfigError(f"must be a positive, finite number of FLOPs, got {target_compute:g}", option="target_compute")
-
-
-def largest_planned(study: Study, arms: tuple[str, str]) -> float:
-    """6ND compute of the largest run of the two arms that the study file plans."""
-    return max(r.budget.flops_6nd for r in make_plan(study, order="listed").runs if r.spec.arm in arms)
-
-
 def planned_target(study: Study, arms: tuple[str, str]) -> float:
-    return DEFAULT_TARGET_FACTOR * largest_planned(study, arms)
+    return default_target(largest_planned(study, arms))
 
 
 def _finished(table, arms) -> tuple[set[str], float]:
@@ -117,7 +107,7 @@ def advise_study(study: Study, out_dir: Path, *, a: str | None = None, b: str | 
     level: the level this look decides at; table: the study's results (export_table), when the
     caller has just read them."""
     arms = arms_of(study, a, b)
-    _check_target(target_compute)
+    check_numbers(target_compute=target_compute)
     table = export_table(study, out_dir) if table is None else table
     for arm in arms:
         finished = table[(table["arm"] == arm) & (table["status"] == "complete") & table["loss"].notna()]
@@ -153,12 +143,26 @@ def seed_runs(study: Study, arms: tuple[str, str], done: set[str]) -> list:
 @dataclass(frozen=True)
 class Decision:
     step: int
+    arms: tuple[str, str]
     action: str
     """train | settled | out_of_reach | budget | exhausted | failed (a chosen run did not finish)."""
     p: float
     spent: float
     runs: tuple[str, ...]
-    reason: str
+    why: dict
+    """Its reason: a code and the numbers behind it (report.sentences.decision_reason words it)."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one decision is made on: the arms, the target, the advice (None before any comparison),
+    the compute of the arms' finished runs, and the study's budget."""
+
+    arms: tuple[str, str]
+    target: float
+    advice: StudyAdvice | None
+    spent: float
+    budget: float
 
 
 def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = None, b: str | None = None,
@@ -169,11 +173,8 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
     """Train the advised runs until the decision is settled or `budget` FLOPs are spent; the last decision.
 
     error_rate: the wrong decisions allowed over all the study's looks together (look_level)."""
-    if not (math.isfinite(budget) and budget > 0):
-        raise ConfigError(f"must be a positive, finite number of FLOPs, got {budget:g}", option="budget")
-    check_error_rate(error_rate)
+    check_numbers(budget=budget, error_rate=error_rate, target_compute=target_compute)
     arms = arms_of(study, a, b)
-    _check_target(target_compute)
     target = target_compute or planned_target(study, arms)
     plan = plan_study(study, workers=workers, threads=threads, probe=False)
     slots = plan.workers
@@ -186,9 +187,8 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
         done, spent = _finished(table, arms)
         failed = [r.run_id for r in trained if r.digest not in done]
         if failed:  # it would be chosen again every round: stop, and let the user look
-            decision = _record(out_dir, arms, target, None, spent, "failed", [],
-                               f"{', '.join(failed)} did not finish (`scalinglab status` says why); fix it and run "
-                               "again to resume", budget)
+            decision = _record(out_dir, Look(arms, target, None, spent, budget), "failed", [],
+                               {"code": "failed", "runs": failed})
             if on_decision:
                 on_decision(decision)
             return decision
@@ -205,13 +205,13 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
                 raise ConfigError(f"{budget:.3g} FLOPs is below what the first round needs ({need:.3g} FLOPs: each "
                                   f"arm's {SEED_WIDTHS} smallest widths and the study's second seeds there, which every "
                                   "comparison needs)", option="budget")
-            decision = _record(out_dir, arms, target, None, spent, "train", first,
-                               f"each arm's {SEED_WIDTHS} smallest widths first: no curve to compare yet", budget)
+            decision = _record(out_dir, Look(arms, target, None, spent, budget), "train", first,
+                               {"code": "first_round", "widths": SEED_WIDTHS})
         else:
             level = look_level(spent, sweep, _last_look(out_dir), 1 - error_rate)
             advice = advise_study(study, out_dir, a=arms[0], b=arms[1], target_compute=target, extend=0,
                                   draws=draws, level=level, table=table)
-            decision = _decide(out_dir, arms, target, advice, spent, budget, slots)
+            decision = _decide(out_dir, Look(arms, target, advice, spent, budget), slots)
         if on_decision:
             on_decision(decision)
         if decision.action != "train":
@@ -223,14 +223,9 @@ def run_adaptive(study: Study, out_dir: Path, budget: float, *, a: str | None = 
                   executor=executor, address=address, observer=observer)
 
 
-def check_error_rate(error_rate: float) -> None:
-    if not (math.isfinite(error_rate) and 0 < error_rate < 0.5):
-        raise ConfigError(f"must be between 0 and 0.5, got {error_rate:g}", option="error_rate")
-
-
 def _last_look(out_dir: Path) -> float:
     """FLOPs spent at the study's last look that weighed the arms (0 before any): where this look's
-    share of the error rate starts (verdict.look_level)."""
+    share of the error rate starts (advising.stopping)."""
     reader = Store.open_reader(study_paths(out_dir).db)
     if reader is None:
         return 0.0
@@ -239,28 +234,24 @@ def _last_look(out_dir: Path) -> float:
     return float(looks[-1]) if looks else 0.0
 
 
-def _state(adv: Advice, arms) -> str:
-    return (f"P({arms[1]} better) = {adv.p:.3f}, P(equivalent) = {adv.p_equivalent:.3f} at this look's level "
-            f"{adv.level:.2%}")
+def _state(adv: Advice) -> dict:
+    return {"p": adv.p, "p_equivalent": adv.p_equivalent, "level": adv.level,
+            "plan": None if adv.plan is None else {"runs": adv.plan.runs, "settles": adv.plan.settles(adv.level)}}
 
 
-def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: float, budget: float,
-            slots: int) -> Decision:
+def _decide(out_dir: Path, look: Look, slots: int) -> Decision:
+    advice = look.advice
     adv = advice.advice
     if adv.settled:
-        said = {"b": f"{arms[1]} better", "a": f"{arms[0]} better", "equivalent": "equivalent"}[adv.verdict]
-        return _record(out_dir, arms, target, advice, spent, "settled", [],
-                       f"{said}: {_state(adv, arms)}, every joint model weighed", budget)
+        return _record(out_dir, look, "settled", [], {"code": "settled", "verdict": adv.verdict} | _state(adv))
     if adv.out_of_reach:
-        return _record(out_dir, arms, target, advice, spent, "out_of_reach", [],
-                       f"{_state(adv, arms)} (not settled); {adv.reach_sentence()}", budget)
-    left = budget - spent
+        return _record(out_dir, look, "out_of_reach", [], {"code": "out_of_reach"} | _state(adv))
+    left = look.budget - look.spent
     if not adv.values:  # no spread to value runs by yet: the next width of each arm, smallest first
         nxt = sorted(advice.menu.values(), key=lambda c: c.flops)
         pair = next((c for c in nxt if len(c.arms) == 2 and c.in_sweep and c.flops <= left), None)
         if pair is not None:
-            return _record(out_dir, arms, target, advice, spent, "train", [r.spec for r in pair.runs],
-                           f"{pair.label}: the fits have no spread yet (as many runs as parameters)", budget)
+            return _record(out_dir, look, "train", [r.spec for r in pair.runs], {"code": "no_spread", "pair": pair.label})
     chosen, cost, runs = [], 0.0, {}
     # Best per FLOP first, within the budget, until every worker has a run: a pair of runs fills two.
     # No more than that, since each round ends in a look, and a look after the cheaper rung can stop
@@ -279,28 +270,23 @@ def _decide(out_dir: Path, arms, target: float, advice: StudyAdvice, spent: floa
     if not chosen:
         untrained = [c for c in advice.menu.values() if c.in_sweep]
         action = "budget" if any(c.flops > left for c in untrained) else "exhausted"
-        why = (f"no run of the sweep that could help fits the {left:.3g} FLOPs left of the budget" if action == "budget"
-               else "no run left in the sweep is expected to move P" if untrained
-               else "no run of the sweep is left to tell the arms apart")
-        return _record(out_dir, arms, target, advice, spent, action, [], f"{why}; {_state(adv, arms)} (not settled)",
-                       budget)
-    reason = "; ".join(f"{v.candidate.label}: expected drop {v.gain:.3f} bits of uncertainty for "
-                       f"{v.candidate.cost:.3g} FLOPs (settles it in {v.settle_chance:.0%} of outcomes)" for v in chosen)
-    if adv.plan is not None:  # the decision path shows how this forecast moves, round by round
-        reason += f"; {adv.plan.sentence(adv.level)}"
-    return _record(out_dir, arms, target, advice, spent, "train", list(runs.values()), reason, budget)
+        code = action if action == "budget" or not untrained else "nothing_helps"
+        return _record(out_dir, look, action, [], {"code": code, "left": left} | _state(adv))
+    return _record(out_dir, look, "train", list(runs.values()),
+                   {"code": "train", "chosen": [{"label": v.candidate.label, "gain": v.gain, "cost": v.candidate.cost,
+                                                 "settles": v.settle_chance} for v in chosen]} | _state(adv))
 
 
-def _record(out_dir: Path, arms, target: float, advice: StudyAdvice | None, spent: float, action: str, specs: list,
-            reason: str, budget: float) -> Decision:
-    f = advice.comparison.forecast if advice else None
-    row = {"a": arms[0], "b": arms[1], "target_compute": target,
+def _record(out_dir: Path, look: Look, action: str, specs: list, why: dict) -> Decision:
+    f = look.advice.comparison.forecast if look.advice else None
+    why = why | {"budget": look.budget}
+    row = {"a": look.arms[0], "b": look.arms[1], "target_compute": look.target,
            "p_b_beats_a": None if f is None else f.p_b_better, "delta": None if f is None else f.delta,
            "delta_lo": None if f is None else f.delta_interval[0], "delta_hi": None if f is None else f.delta_interval[1],
-           "spent_flops": spent, "action": action, "runs": json.dumps([s.run_id for s in specs]),
-           "reason": reason + f" (budget {budget:.3g} FLOPs)"}
+           "spent_flops": look.spent, "action": action, "runs": json.dumps([s.run_id for s in specs]),
+           "reason": json.dumps(jsonable(why))}
     db = study_paths(out_dir).db
     with writer_lock(db), Store.open_writer(db) as store:
         step = store.record_decision(row)
     p = float("nan") if f is None else f.p_b_better
-    return Decision(step, action, p, spent, tuple(s.run_id for s in specs), row["reason"])
+    return Decision(step, look.arms, action, p, look.spent, tuple(s.run_id for s in specs), why)

@@ -5,7 +5,7 @@ The worker (a local pool process, or a Ray task holding the run's devices) start
     torchrun --standalone --nproc-per-node K -m scalinglab.execute.group rank JOB DIR
 
 (through `python -m scalinglab.execute.group launch`, below) and waits. Each rank trains the run
-(worker.train_job, then train.train_run, which finds its place from torchrun's variables) and
+(worker.train_here, then train.train_run, which finds its place from torchrun's variables) and
 writes its Outcome to DIR; the worker hands back rank 0's, or the first failure. torchrun
 (`--standalone`: a free port of this machine) is what a researcher types by hand, so a study's
 runs and hand-launched ones start the same way.
@@ -31,10 +31,20 @@ from pathlib import Path
 
 from scalinglab.config import RunConfig
 from scalinglab.config.paths import write_atomically
-from scalinglab.execute.worker import Job, Outcome, die_with_parent, train_job
+from scalinglab.execute.worker import Job, Outcome, die_with_parent, train_here
 
 LOG_TAIL = 4000
 """Characters of torchrun's output kept with a failed run (its error.log)."""
+
+
+def train_job(job: Job) -> Outcome:
+    """Train one run, as an executor asks: a run on one device in this process, a run on several in a
+    process group this process starts and waits for, unless this process is already one of its ranks."""
+    from scalinglab.train.distributed import launched_world
+
+    if job.devices > 1 and not launched_world().launched:
+        return train_group(job)
+    return train_here(job)
 
 
 def train_group(job: Job) -> Outcome:
@@ -93,7 +103,7 @@ def main() -> None:
     die_with_parent()
     job_file, folder = sys.argv[2:4]
     job = Job(**json.loads(Path(job_file).read_text()))
-    outcome = train_job(job)
+    outcome = train_here(job)
     write_atomically(Path(folder) / f"rank{os.environ['RANK']}.json", json.dumps(dataclasses.asdict(outcome)))
     sys.exit(0 if outcome.error is None else 1)
 

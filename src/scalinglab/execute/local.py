@@ -16,13 +16,14 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from scalinglab.config import RunConfig
+from scalinglab.execute.group import train_job
 from scalinglab.execute.resources import MALLOC_ENV, Resources, available_cpus, check_room, gpu_ids
-from scalinglab.execute.worker import Job, Outcome, init_worker, train_job
+from scalinglab.execute.worker import Job, Outcome, init_worker
 
 
 class LocalExecutor:

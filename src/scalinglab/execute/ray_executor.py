@@ -14,8 +14,9 @@ the ranks with torchrun there, as the local executor's workers do (execute.group
 from __future__ import annotations
 
 from scalinglab.config import ConfigError, RunConfig
+from scalinglab.execute.group import train_job
 from scalinglab.execute.resources import MALLOC_ENV, Resources, check_room
-from scalinglab.execute.worker import Job, Outcome, train_job
+from scalinglab.execute.worker import Job, Outcome
 
 
 def import_ray():

@@ -62,17 +62,9 @@ class _Collected(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def train_job(job: Job) -> Outcome:
-    """Train one run (resuming from its checkpoint); never raises for a run's own error.
-
-    A run on one device trains in this process; a run on several, in a process group this process
-    starts and waits for (execute.group), unless this process is already one of its ranks."""
-    from scalinglab.train.distributed import launched_world
-
-    if job.devices > 1 and not launched_world().launched:
-        from scalinglab.execute.group import train_group
-
-        return train_group(job)
+def train_here(job: Job) -> Outcome:
+    """Train one run in this process (resuming from its checkpoint); never raises for a run's own error.
+    A run on several devices reaches here once per rank (execute.group.train_job starts them)."""
     host = socket.gethostname()
     collected = _Collected()
     logger = logging.getLogger("scalinglab")

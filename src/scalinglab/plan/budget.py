@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from scalinglab.config import RunConfig
 from scalinglab.model.accounting import chinchilla_flops, count_params, training_flops_per_token
 
-
 EVAL_TOKEN_COST = 1 / 3
 """An eval token's cost relative to a training token's: a forward pass without gradients, 2N of the
 6N FLOPs per token (Kaplan et al. 2020)."""

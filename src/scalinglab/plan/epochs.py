@@ -21,9 +21,9 @@ from typing import Literal
 from scalinglab.config import DataConfig
 from scalinglab.config.study import si
 from scalinglab.data import cached_train_tokens, load_tokens
-from scalinglab.data.tokens import split_too_short
 from scalinglab.data.epochs import epochs, repeats_data, unique_train_tokens
 from scalinglab.data.sources import source_bytes
+from scalinglab.data.tokens import split_too_short
 from scalinglab.plan.plan import PlannedRun
 
 BUILD_LIMIT_BYTES = 64e6

@@ -26,9 +26,8 @@ GROUP_START_S = 7.0
 interpreters, torch, the rendezvous): 6.6 s for 2 ranks on the development machine."""
 SCALING_EFFICIENCY = 0.7
 """Throughput of a run on K devices over K times one device's (the gradient average, the ranks'
-smaller batches, a rank held up holding up the others). Measured for 2 CPU processes at width 256
-on the shared development machine under load (benchmarks/ddp.py, 2026-12-07): 0.49-0.73, with the
-CPU times bounding it at 0.93 idle; 0.7 until it is measured on an idle machine and on GPUs."""
+smaller batches, a rank held up holding up the others): what benchmarks/ddp.py measured for 2 CPU
+processes (benchmarks/RESULTS.md), until it is measured on GPUs."""
 FIXED_COST_ERROR = 0.1
 """However steady the probe's timings, the fixed costs above were measured on one machine: a plan's
 time is given as a range at least ±10% wide."""
@@ -71,6 +70,14 @@ class PlannedRun:
         rate = self.tokens_per_s * (self.devices * SCALING_EFFICIENCY if self.devices > 1 else 1)
         start = GROUP_START_S if self.devices > 1 else 0.0
         return (self.budget.tokens + EVAL_TOKEN_COST * eval_tokens) / rate + RUN_OVERHEAD_S + start
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.spec.run_id, "arm": self.spec.arm, "width": self.spec.width, "depth": self.spec.depth,
+                "params": self.budget.params_non_embedding, "params_total": self.budget.params_total,
+                "tokens": self.budget.tokens, "steps": self.budget.steps, "flops": self.budget.flops,
+                "flops_6nd": self.budget.flops_6nd, "devices": self.devices, "tokens_per_s": self.tokens_per_s,
+                "seconds": self.seconds,
+                "estimate": None if self.tokens_per_s is None else "flops" if self.scaled else "probe"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,13 @@ class Plan:
         return (min(at(self.spread[1]), (1 - FIXED_COST_ERROR) * self.seconds),
                 max(at(self.spread[0]), (1 + FIXED_COST_ERROR) * self.seconds))
 
+    def to_dict(self) -> dict:
+        return {"study": self.study.name, "workers": self.workers, "threads_per_worker": self.threads,
+                "runs": [r.to_dict() for r in self.runs],
+                "totals": {"runs": len(self.runs), "trainings": len(self.trainings), "tokens": self.tokens,
+                           "flops": self.flops, "flops_6nd": self.flops_6nd, "seconds": self.seconds,
+                           "seconds_range": self.seconds_range, "load_per_core": self.load}}
+
 
 def makespan(seconds: list[float | None], workers: int, slots: list[int] | None = None) -> float | None:
     """When the last run ends, runs started in order as the driver starts them: each once as many
@@ -163,3 +177,8 @@ def make_plan(study: Study, *, workers: int = 1, threads: int = 1, order: Order 
     if order != "listed":
         planned.sort(key=lambda r: r.budget.flops, reverse=order == "largest")
     return Plan(study=study, runs=tuple(planned), workers=workers, threads=threads, spread=spread, load=load)
+
+
+def largest_planned(study: Study, arms: Collection[str]) -> float:
+    """6ND compute of the largest run of these arms that the study file plans."""
+    return max(r.budget.flops_6nd for r in make_plan(study, order="listed").runs if r.spec.arm in arms)

@@ -16,8 +16,8 @@ from scalinglab.config import ConfigError, Study
 from scalinglab.config.load import read_toml
 from scalinglab.model.accounting import chinchilla_flops
 from scalinglab.plan import make_plan
-from scalinglab.report import regimes
 from scalinglab.report.figures import Trace
+from scalinglab.report.regimes import sentences as regime_sentences
 from scalinglab.store import export_table, load_decisions, load_metrics
 
 # Axes over which a study tunes rather than scales: for L(C), each compute point keeps its best run.
@@ -67,7 +67,7 @@ def study_data(study: Study, table: pd.DataFrame, metrics: pd.DataFrame | None =
     swept = tuple(axis for axis, values in _axes(study).items() if len(values) > 1)
     for col in ("epochs", "unique_tokens"):  # tables from before epochs were recorded: unknown
         table = table if col in table else table.assign(**{col: np.nan})
-    labels = {arm: label + regimes.label_tag(table, arm) for arm, label in arm_labels(study.path, study.arms).items()}
+    labels = {arm: label + regime_sentences.label_tag(table, arm) for arm, label in arm_labels(study.path, study.arms).items()}
     return StudyData(study, table.join(_planned(study), on="run_id"), metrics, swept, labels, decisions)
 
 
@@ -131,7 +131,7 @@ def traces(data: StudyData, arm: str, max_runs: int = 8) -> list[Trace]:
         m = data.metrics[data.metrics["run_id"] == row["run_id"]].sort_values("step")
         train = m[m["train_loss"].notna()]
         ev = m[m["eval_loss"].notna()]
-        label = f"width {row['width']}, depth {row['depth']}" + regimes.epochs_suffix(row["epochs"])
+        label = f"width {row['width']}, depth {row['depth']}" + regime_sentences.epochs_suffix(row["epochs"])
         out.append(Trace(label, train["step"].to_numpy(float), train["train_loss"].to_numpy(float),
                          ev["step"].to_numpy(float), ev["eval_loss"].to_numpy(float),
                          diverged=row["status"] == "diverged"))

@@ -1,7 +1,7 @@
 """One function per figure kind. Each takes an `ax` and plain arrays, draws, and returns the ax.
 
 Inputs are small records of numbers (no DataFrames, no fit objects), so every figure can be drawn
-from anyone's results and tested without training or fitting; report/__init__ does the translation.
+from anyone's results and tested without training or fitting; report/panels.py does the translation.
 Conventions shared by all figures: colour and marker follow the group's index (style.color/marker),
 complete runs are filled markers (hollow when the run repeated data), diverged runs are an x on the
 top edge at their x value.
@@ -17,7 +17,6 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import NullLocator
 
 from scalinglab.report import style
-
 
 # Line styles that captions name (style.LINE_NAMES turns them into words), so a caption says what is drawn.
 FORECAST_LINE = "--"

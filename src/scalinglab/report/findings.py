@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.analysis import COMPUTE, Comparison, HyperReport, LawFit, compare_arms, fit_hyper_law, fit_points
-from scalinglab.analysis.bootstrap import group_seed
-from scalinglab.analysis.models import DEFAULT_DRAWS
-from scalinglab.analysis.fit import default_resampling
-from scalinglab.analysis.table import size_key
-from scalinglab.analysis.compare import DEFAULT_TARGET_FACTOR
+from scalinglab.analysis.deciding.verdict import DEFAULT_TARGET_FACTOR, default_target
+from scalinglab.analysis.fitting.bootstrap import group_seed
+from scalinglab.analysis.fitting.fit import default_resampling
+from scalinglab.analysis.fitting.models import DEFAULT_DRAWS
+from scalinglab.analysis.reading.table import size_key
 from scalinglab.config import ConfigError
+from scalinglab.plan import largest_planned
 from scalinglab.report.collect import StudyData, envelope
 from scalinglab.report.levers import LeverEffect, arm_levers, setting_levers
-from scalinglab.report.regimes import Repeats, analyse_repeats
+from scalinglab.report.regimes.findings import Repeats, analyse_repeats
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +83,7 @@ class Findings:
     """The arm every other arm is compared with: the study's first arm that could be fitted."""
     target_compute: float | None
     target_source: str
-    """'given' (--target-compute) or e.g. '10× the largest compute run'."""
+    """'given' (--target-compute) or e.g. '10× the largest run the study plans'."""
     fit_rows: pd.DataFrame
     """The points the fits saw: per arm and compute point, the best complete run over tuned axes."""
     hyper: dict[str, Hyper]
@@ -136,8 +137,8 @@ def analyse(data: StudyData, target_compute: float | None, bootstrap: int, seed:
     if target_compute is not None:
         target, source = float(target_compute), "given"
     elif fittable:
-        target = DEFAULT_TARGET_FACTOR * float(rows[rows["arm"].isin(fittable)]["compute"].max())
-        source = f"{DEFAULT_TARGET_FACTOR:g}× the largest compute run"
+        target = default_target(largest_planned(data.study, fittable))
+        source = f"{DEFAULT_TARGET_FACTOR:g}× the largest run the study plans"
     else:
         target, source = None, "no fit"
 

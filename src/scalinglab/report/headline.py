@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.report import caveats, regimes
+from scalinglab.report import caveats
 from scalinglab.report.collect import StudyData
 from scalinglab.report.findings import SETTINGS, Findings, Hyper
 from scalinglab.report.levers import LeverEffect, noise_sentence, said, seed_spread, signed, span
+from scalinglab.report.regimes import sentences as regime_sentences
 from scalinglab.report.sentences import flops, interval, loss, verdict_sentence
 
 KINDS = ("two regimes", "regularization", "batch size", "learning rate", "crossover", "ladder")
@@ -61,7 +62,7 @@ def _finding(data: StudyData, f: Findings) -> tuple[str, list[str]]:
     if f.repeats is not None and f.repeats.contrast is not None:
         c = f.repeats.contrast
         effects = [*c.one.levers, *c.many.levers]
-        return "two regimes", [regimes.contrast_headline(c), noise_sentence(_noise(effects), _seeds(data))]
+        return "two regimes", [regime_sentences.contrast_headline(c), noise_sentence(_noise(effects), _seeds(data))]
     if f.levers:
         return "regularization", [*lever_sentences(data, f.levers), noise_sentence(_noise(f.levers), _seeds(data))]
     if "batch_size" in f.hyper:
@@ -71,7 +72,7 @@ def _finding(data: StudyData, f: Findings) -> tuple[str, list[str]]:
     pairs = [p for p in f.pairs if p.comparison is not None]
     if pairs:
         verdicts = [verdict_sentence(p.comparison, data.labels[p.a], data.labels[p.b]) for p in pairs]
-        return "crossover", [*verdicts, *regimes.verdict_notes(f)]
+        return "crossover", [*verdicts, *regime_sentences.verdict_notes(f)]
     return "ladder", []
 
 

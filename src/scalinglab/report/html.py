@@ -11,11 +11,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scalinglab.report import caveats, regimes, summary
+from scalinglab.report import caveats, summary
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import Findings
 from scalinglab.report.headline import Headline, own_section_first
 from scalinglab.report.panels import Panel
+from scalinglab.report.regimes import findings as regime_findings
+from scalinglab.report.regimes import sentences as regime_sentences
+from scalinglab.report.sentences import decision_reason
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d1d1f;
@@ -167,8 +170,8 @@ def _table_rows(data: StudyData) -> list[dict]:
 
 CONTRAST_TABLE = [
     Column("lever", "recipe (vs each regime's baseline)", "text"),
-    Column("one", f"{regimes.ONE}: Δ loss", "text"), Column("one_verdict", "", "text"),
-    Column("many", f"{regimes.MANY}: Δ loss", "text"), Column("many_verdict", "", "text"),
+    Column("one", f"{regime_findings.ONE}: Δ loss", "text"), Column("one_verdict", "", "text"),
+    Column("many", f"{regime_findings.MANY}: Δ loss", "text"), Column("many_verdict", "", "text"),
 ]
 
 
@@ -180,9 +183,9 @@ def _regime_sections(data: StudyData, findings: Findings, text: dict[str, list[s
         return []
     out = []
     if repeats.contrast is not None:
-        out.append((regimes.CONTRAST_TITLE, "".join(by_section.get("regimes", [])) + bullets(text[regimes.CONTRAST_TITLE])
-                    + table(CONTRAST_TABLE, regimes.contrast_rows(repeats.contrast, data.labels))))
-    out.append((regimes.REPEATED_TITLE, bullets(text[regimes.REPEATED_TITLE])))
+        out.append((regime_sentences.CONTRAST_TITLE, "".join(by_section.get("regimes", [])) + bullets(text[regime_sentences.CONTRAST_TITLE])
+                    + table(CONTRAST_TABLE, regime_sentences.contrast_rows(repeats.contrast, data.labels))))
+    out.append((regime_sentences.REPEATED_TITLE, bullets(text[regime_sentences.REPEATED_TITLE])))
     return out
 
 
@@ -220,7 +223,8 @@ def study_page(data: StudyData, findings: Findings, head: Headline, panels: list
     body.append(("Training curves", "".join(by_section.get("curves", [])) + bullets(text["Training curves"])))
     if data.decisions is not None and len(data.decisions):
         body.append(("Adaptive decisions", bullets(text.get("Adaptive decisions", []))
-                     + table(DECISIONS_TABLE, data.decisions.to_dict("records"))))
+                     + table(DECISIONS_TABLE, [r | {"reason": decision_reason(r["reason"], r["a"], r["b"])}
+                                              for r in data.decisions.to_dict("records")])))
     body = own_section_first(body, head.kind)
     rows = _table_rows(data)
     body.append((f"Runs ({len(rows)})", f'<p class="note">{esc(summary.CONVENTION)}. Eval loss in nats per '

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.noise import seed_noise
+from scalinglab.analysis.reading.noise import seed_noise
 
 TUNED = ("lr", "batch_size")
 """Axes a lever's runs are taken at their best over (the loss of the best LR at each width)."""

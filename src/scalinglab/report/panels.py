@@ -12,9 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglab.report import figures, plot, regimes, style, summary
+from scalinglab.report import figures, plot, style, summary
 from scalinglab.report.collect import TUNED_AXES, StudyData, traces
 from scalinglab.report.findings import Findings, Hyper, SettingEffect
+from scalinglab.report.regimes import figures as regime_figures
+from scalinglab.report.regimes import findings as regime_findings
+from scalinglab.report.regimes import sentences as regime_sentences
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -39,9 +43,9 @@ def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel
                      style.WIDE)
     out.append(Panel(png, svg, "Loss vs compute", _compute_caption(data, findings), "compute"))
     if findings.repeats is not None and findings.repeats.contrast is not None:
-        png, svg = _save(lambda canvas: regimes.draw_contrast(canvas, findings.repeats.contrast, data.labels), folder,
+        png, svg = _save(lambda canvas: regime_figures.draw_contrast(canvas, findings.repeats.contrast, data.labels), folder,
                          "regimes", (style.WIDE[0] * 1.25, style.WIDE[1] * 1.6))
-        out.append(Panel(png, svg, "Two regimes side by side", regimes.CONTRAST_CAPTION, "regimes"))
+        out.append(Panel(png, svg, "Two regimes side by side", regime_figures.CONTRAST_CAPTION, "regimes"))
     for h in findings.hyper.values():
         out += _hyper_panels(h, data, folder)
     for setting, effects in findings.settings.items():
@@ -63,7 +67,7 @@ def draw_panels(data: StudyData, findings: Findings, folder: Path) -> list[Panel
         out.append(Panel(png, svg, "Train and eval loss vs step",
                          f"Per width, the longest run (at the best LR when LR is swept): train loss (solid, mean over "
                          f"each logging window) and held-out eval loss ({_line(figures.EVAL_LINE)}, with markers). The "
-                         f"distance between them is the generalization gap. " + regimes.caption_note(data.table),
+                         f"distance between them is the generalization gap. " + regime_sentences.caption_note(data.table),
                          "curves"))
     return out
 
@@ -77,7 +81,7 @@ def _compute_axes(ax, data: StudyData, findings: Findings):
         div = data.diverged()
         div = div[div["arm"] == arm]
         groups.append(figures.Points(data.labels[arm], rows["compute"].to_numpy(float), rows["loss"].to_numpy(float),
-                                         div["planned_compute"].to_numpy(float), regimes.repeated(rows)))
+                                         div["planned_compute"].to_numpy(float), regime_findings.repeated(rows)))
         xs = np.concatenate([rows["compute"].to_numpy(float), div["planned_compute"].to_numpy(float)])
         if xs.size:
             lo = xs.min() if lo is None else min(lo, xs.min())
@@ -124,7 +128,7 @@ def _compute_caption(data: StudyData, findings: Findings) -> str:
         what = ("where the fitted curves cross" + (" (shaded: its 95% interval)" if m.lo is not None else "")
                 if m.linestyle == figures.CROSSING_LINE else f"the target compute ({findings.target_source})")
         parts.append(f"{_line(m.linestyle).capitalize()} line: {what}.")
-    parts.append(regimes.caption_note(findings.fit_rows, drawn_hollow=True))
+    parts.append(regime_sentences.caption_note(findings.fit_rows, drawn_hollow=True))
     parts.append(f"{summary.CONVENTION}.")
     return " ".join(parts)
 
@@ -170,7 +174,7 @@ def _hyper_panels(h: Hyper, data: StudyData, folder: Path) -> list[Panel]:
                        + (f" {_line(figures.STABLE_LINE).capitalize()} line: the largest {name} that did not diverge."
                           if any(v is not None for v in stable) else "")
                        + (" ×: diverged runs." if any(len(g.diverged_x) for g in groups) else "")
-                       + f" {regimes.caption_note(data.table)}", stem))
+                       + f" {regime_sentences.caption_note(data.table)}", stem))
     if max(len(law.optima) for law in h.report.laws.values()) < 2:
         return out  # one width or budget: no law to draw
     png, svg = _save(lambda canvas: figures.hparam_law(canvas.add_subplot(), optima, h.hparam, h.by),
@@ -204,6 +208,6 @@ def _setting_panel(setting: str, effects: list[SettingEffect], data: StudyData, 
     return Panel(png, svg, f"Loss vs {setting}",
                    f"Final eval loss against the {name}, one line per {'arm and ' if multi else ''}width"
                    + (" (the best LR at each value)" if "lr" in data.swept else "") + ". ×: every run at that "
-                   f"value diverged. {regimes.caption_note(data.table)}", "settings")
+                   f"value diverged. {regime_sentences.caption_note(data.table)}", "settings")
 
 

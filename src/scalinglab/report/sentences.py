@@ -1,4 +1,5 @@
-"""A comparison of two arms in words: the one place both `scalinglab compare` and the report get them.
+"""The analysis in words: the one place `scalinglab compare`, `next`, an adaptive study's log and the
+report get them.
 
 Sentences name arms by the labels they are given, compute in FLOPs, losses in nats per token, and
 probabilities never as a certain-looking 1.00 or 0.00 from a finite bootstrap.
@@ -6,12 +7,14 @@ probabilities never as a certain-looking 1.00 or 0.00 from a finite bootstrap.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 
 from scalinglab.analysis import Comparison
-from scalinglab.analysis.calibration import Backtest, Calibration
+from scalinglab.analysis.deciding.scored import Backtest
+from scalinglab.analysis.evaluating.calibration import Calibration
 
 SHARED = {"none": "nothing shared", "E": "E shared", "E+exponents": "E and exponents shared"}
 FRONTIERS = {
@@ -272,3 +275,72 @@ def calibration_lines(cal: Calibration, a: str, b: str) -> list[str]:
         lines.append(f"On the {s.significant_n} pairs whose measured difference exceeds its noise: accuracy "
                      f"{s.significant_accuracy:.2f}, Brier {s.significant_brier:.3f}.")
     return lines
+
+
+# An adaptive study (execute.adaptive) and `next`: each decision is stored as its reason code and
+# numbers (Decision.why); these are its words, in the terminal, the report and its summaries.
+
+ENDINGS = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: no run left to help",
+           "out_of_reach": "stopped: out of reach (the rest of the sweep would rarely settle it)",
+           "failed": "stopped: a chosen run failed", "train": "still running (or interrupted)"}
+"""How an adaptive study's last decision (its action) reads."""
+SETTLED = {"b": "{b} better", "a": "{a} better", "equivalent": "equivalent"}
+
+
+def ending(action: str) -> str:
+    return ENDINGS.get(action, action)
+
+
+def level_words(level: float) -> str:
+    """A look's level: 99.93%, not a rounded 100%."""
+    return f"{level:.2%}" if level < 0.9999 else f"{level:.4%}"
+
+
+def plan_sentence(runs: int | None, settles: float | None, level: float) -> str:
+    """What training the rest of the plan would do to the decision (advising.advice.PlanForecast)."""
+    if runs is None:
+        return "no run of the plan is left to train"
+    return (f"training the rest of the plan ({runs} runs) would reach a verdict at this look's level "
+            f"({level_words(level)}) in {settles:.0%} of its likely outcomes")
+
+
+def state_sentence(why: dict, a: str, b: str) -> str:
+    return (f"P({b} better) = {why['p']:.3f}, P(equivalent) = {why['p_equivalent']:.3f} at this look's level "
+            f"{level_words(why['level'])}")
+
+
+def decision_reason(why: dict | str, a: str, b: str) -> str:
+    """One adaptive decision's reason in words. `why` is its code and numbers (execute.adaptive.Decision)
+    or, from a results file written before codes were stored, the reason as it was worded then."""
+    if isinstance(why, str):
+        try:
+            why = json.loads(why)
+        except ValueError:
+            return why
+    code = why["code"]
+    plan = why.get("plan")
+    reach = plan_sentence(plan["runs"], plan["settles"], why["level"]) if plan else None
+    if code == "failed":
+        text = f"{', '.join(why['runs'])} did not finish (`scalinglab status` says why); fix it and run again to resume"
+    elif code == "first_round":
+        text = f"each arm's {why['widths']} smallest widths first: no curve to compare yet"
+    elif code == "settled":
+        text = f"{SETTLED[why['verdict']].format(a=a, b=b)}: {state_sentence(why, a, b)}, every joint model weighed"
+    elif code == "out_of_reach":
+        text = f"{state_sentence(why, a, b)} (not settled); {reach or plan_sentence(None, None, why['level'])}"
+    elif code == "no_spread":
+        text = f"{why['pair']}: the fits have no spread yet (as many runs as parameters)"
+    elif code in ("budget", "exhausted", "nothing_helps"):
+        cause = {"budget": f"no run of the sweep that could help fits the {why.get('left', 0):.3g} FLOPs left of the "
+                           "budget",
+                 "nothing_helps": "no run left in the sweep is expected to move P",
+                 "exhausted": "no run of the sweep is left to tell the arms apart"}[code]
+        text = f"{cause}; {state_sentence(why, a, b)} (not settled)"
+    elif code == "train":
+        text = "; ".join(f"{c['label']}: expected drop {c['gain']:.3f} bits of uncertainty for {c['cost']:.3g} FLOPs "
+                         f"(settles it in {c['settles']:.0%} of outcomes)" for c in why["chosen"])
+        if reach:
+            text += f"; {reach}"
+    else:
+        text = code
+    return text + (f" (budget {why['budget']:.3g} FLOPs)" if "budget" in why else "")

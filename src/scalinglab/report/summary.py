@@ -10,15 +10,26 @@ import html
 
 import numpy as np
 
-from scalinglab.analysis.advice import ENDINGS
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.report import caveats, regimes
+from scalinglab.report import caveats
 from scalinglab.report.collect import StudyData, run_rows
 from scalinglab.report.findings import ArmFit, Findings, Hyper, Pair
 from scalinglab.report.headline import Headline
 from scalinglab.report.levers import LeverEffect, signed
-from scalinglab.report.sentences import (backtest_sentence, crossing_sentence, flops, forecast_sentence, interval, loss,
-                                         models_sentence, observed_sentence, runner_up_sentence)
+from scalinglab.report.regimes import sentences as regime_sentences
+from scalinglab.report.sentences import (
+    backtest_sentence,
+    crossing_sentence,
+    decision_reason,
+    ending,
+    flops,
+    forecast_sentence,
+    interval,
+    loss,
+    models_sentence,
+    observed_sentence,
+    runner_up_sentence,
+)
 
 CONVENTION = "compute C = 6·N·D FLOPs, N = non-embedding parameters, D = training tokens"
 
@@ -66,7 +77,7 @@ def decision_sentences(data: StudyData) -> list[str]:
     last = d.iloc[-1]
     a, b = data.labels.get(last["a"], last["a"]), data.labels.get(last["b"], last["b"])
     path = "; ".join(f"{row.spent_flops:.2g} FLOPs: {row.p_b_beats_a:.2f}" for row in decided.itertuples())
-    ends = ENDINGS.get(last["action"], last["action"])
+    ends = ending(last["action"])
     out = [f"Adaptive: {len(d)} decisions on {b} against {a} at {flops(last['target_compute'])} FLOPs; "
            f"{ends} after {last['spent_flops']:.3g} FLOPs. Every step refitted the finished runs and trained the "
            f"runs expected to reduce the uncertainty of the decision most per FLOP."]
@@ -144,7 +155,8 @@ def summary_dict(data: StudyData, findings: Findings, head: Headline, figures: l
         "levers": [e.__dict__ | {"verdict": e.verdict} for e in findings.levers],
         "figures": figures,
         "failed_runs": [{"name": r["name"], "error": r["error"]} for r in run_rows(data) if r["status"] == "failed"],
-        "decisions": [] if data.decisions is None else data.decisions.to_dict("records"),
+        "decisions": [] if data.decisions is None else [
+            r | {"reason": decision_reason(r["reason"], r["a"], r["b"])} for r in data.decisions.to_dict("records")],
         "repeated_data": None if findings.repeats is None else findings.repeats.to_dict(),
         "table": run_rows(data),
     })
@@ -209,7 +221,7 @@ def sections(data: StudyData, findings: Findings) -> list[tuple[str, list[str]]]
     if findings.baseline and len(data.study.arms) > 1:
         forecast.append(f"Every arm is compared with {labels[findings.baseline]}, the study's first arm that could be fitted.")
     for p in findings.pairs:
-        forecast += pair_sentences(p, labels) + regimes.mix_sentences(findings.fit_rows, p.a, p.b)
+        forecast += pair_sentences(p, labels) + regime_sentences.mix_sentences(findings.fit_rows, p.a, p.b)
     out = [*_regime_sections(data, findings), ("Scaling fits", fits), ("Forecast and backtest", forecast)]
     for h in findings.hyper.values():
         out.append(({"lr": "Learning rate", "batch_size": "Batch size"}[h.hparam], hyper_sentences(h, labels)))
@@ -230,8 +242,8 @@ def _regime_sections(data: StudyData, findings: Findings) -> list[tuple[str, lis
         return []
     out = []
     if repeats.contrast is not None:
-        out.append((regimes.CONTRAST_TITLE, regimes.contrast_sentences(repeats.contrast, data.labels)))
-    out.append((regimes.REPEATED_TITLE, regimes.repeated_sentences(data.table, repeats.fits, data.labels)))
+        out.append((regime_sentences.CONTRAST_TITLE, regime_sentences.contrast_sentences(repeats.contrast, data.labels)))
+    out.append((regime_sentences.REPEATED_TITLE, regime_sentences.repeated_sentences(data.table, repeats.fits, data.labels)))
     return out
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, nnls
 
-from scalinglab.analysis.laws import Law
+from scalinglab.analysis.fitting.laws import Law
 from scalinglab.analysis.threads import single_threaded_blas
 
 # Exponents stay in [0, 10]: a negative exponent means loss grows with scale, which is a failed

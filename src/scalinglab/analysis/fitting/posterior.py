@@ -2,8 +2,7 @@
 
 Why a posterior rather than a bootstrap: with 3–8 runs per arm a law's E is barely identified, and
 a resampling method has nothing to go on but the few residuals, whose spread collapses exactly
-when there are fewest of them (planted tables, 2026-12: the residual bootstrap's 95% intervals of
-Δ covered a correct planted law in 80–82% of the tables with a crossing). A posterior states what
+when there are fewest of them (its coverage beside this one's: benchmarks/RESULTS.md). A posterior states what
 is assumed beyond the data, as priors, and carries it into every interval:
 - E, the loss no scale reaches, lies between 0 and the arm's smallest measured loss: uniform there;
 - an exponent lies in EXPONENT_PRIOR: log-uniform (language-model laws report 0.05–0.5, and no
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.analysis.joint import ArmData, Layout
+from scalinglab.analysis.fitting.joint import ArmData, Layout
 
 EXPONENT_PRIOR = (0.005, 2.0)
 """Log-uniform prior of every exponent (α, β)."""

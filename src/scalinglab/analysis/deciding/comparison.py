@@ -1,18 +1,20 @@
 """Comparing two arms on any table of runs: design, frontier, noise, joint models, forecast, verdict.
 
 The steps, each in its own module:
-1. design.py: what the table holds (ladder, grid, isoFLOP grid, frontier points, checkpoints), and
-   from it the frontier to compare on (the default follows the design; --frontier chooses);
-2. frontier.py / allocation.py: each arm's compute-optimal frontier L*(C), as points fitted with
-   L(C), or from a fitted L(N, D) (Approach 3);
-3. observed.py / noise.py: the paired measurements, and the run-to-run noise measured from seeds,
-   the table's standard errors or the pairs' local smoothness (never from a law's misfit);
-4. models.py / joint.py / posterior.py: the two arms fitted together under three sharings, weighed,
+1. reading.design: what the table holds (ladder, grid, isoFLOP grid, frontier points, checkpoints),
+   and from it the frontier to compare on (the default follows the design; --frontier chooses);
+2. reading.frontier / fitting.allocation: each arm's compute-optimal frontier L*(C), as points
+   fitted with L(C), or from a fitted L(N, D) (Approach 3);
+3. deciding.observed / reading.noise: the paired measurements, and the run-to-run noise measured
+   from seeds, the table's standard errors or the pairs' local smoothness (never a law's misfit);
+4. fitting.models / joint / posterior: the two arms fitted together under three sharings, weighed,
    each model's posterior sampled, averaged by weight;
-5. forecast.py: at the target, Δ with its three sources of uncertainty, P(B better), a run's P and
-   the compute multiplier; a target inside the data is read off the data near it;
-6. crossover.py: where the frontiers cross; verdict.py: B better, A better, equivalent or uncertain;
-7. calibration.py: the backtest, the whole comparison redone without the largest size.
+5. deciding.forecast: at the target, Δ with its three sources of uncertainty, P(B better), a run's
+   P and the compute multiplier; a target inside the data is read off the data near it;
+6. deciding.crossover: where the frontiers cross; deciding.verdict: B better, A better, equivalent
+   or uncertain;
+7. deciding.holdout: the comparison's own check, redone without the largest size (deciding.compare
+   runs it after this module's analyse).
 The arms are always fitted in name order, so compare(a, b) and compare(b, a) use the same draws
 and give complementary probabilities.
 """
@@ -20,36 +22,47 @@ and give complementary probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.bootstrap import group_seed
-from scalinglab.analysis.crossover import Crossing, find_crossing
-from scalinglab.analysis.design import Design, check_frontier, default_frontier, detect_design
-from scalinglab.analysis.fit import LawFit, choose_checkpoints
-from scalinglab.analysis.forecast import (Forecast, Target, TargetDraws, data_draws, forecast, inside_data,
-                                         target_draws)
-from scalinglab.analysis.frontier import BudgetMinimum, frontier_points
-from scalinglab.analysis.joint import SHARINGS, layout
-from scalinglab.analysis.laws import COMPUTE, PARAMS_TOKENS, Law
-from scalinglab.analysis.models import DEFAULT_DRAWS, JointFit, ModelChoice, Progress, fit_models
-from scalinglab.analysis.observed import Observed, observe
-from scalinglab.analysis.posterior import NoiseData
+from scalinglab.analysis.deciding.crossover import Crossing, find_crossing
+from scalinglab.analysis.deciding.forecast import (
+    Forecast,
+    TargetDraws,
+    data_draws,
+    forecast,
+    inside_data,
+    target_draws,
+)
+from scalinglab.analysis.deciding.observed import Observed, observe
+from scalinglab.analysis.deciding.scored import Backtest
+from scalinglab.analysis.deciding.verdict import (
+    LEVEL,
+    Verdict,
+    check_level,
+    check_margin,
+    decide,
+    default_target,
+    margin,
+)
+from scalinglab.analysis.fitting.bootstrap import group_seed
+from scalinglab.analysis.fitting.fit import choose_checkpoints
+from scalinglab.analysis.fitting.joint import SHARINGS, layout
+from scalinglab.analysis.fitting.lawfit import LawFit
+from scalinglab.analysis.fitting.laws import COMPUTE, PARAMS_TOKENS, Law
+from scalinglab.analysis.fitting.models import DEFAULT_DRAWS, JointFit, ModelChoice, Progress, fit_models
+from scalinglab.analysis.fitting.posterior import NoiseData
+from scalinglab.analysis.fitting.target import Target
+from scalinglab.analysis.reading.design import Design, check_frontier, default_frontier, detect_design
+from scalinglab.analysis.reading.frontier import BudgetMinimum, frontier_points
+from scalinglab.analysis.reading.table import Columns, Runs, select_runs, without_highest
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import Columns, Runs, select_runs, without_highest
-from scalinglab.analysis.verdict import LEVEL, Verdict, check_level, check_margin, decide, margin
 from scalinglab.config import ConfigError
-from scalinglab.config.numbers import check_numbers, check_within_data
-
-if TYPE_CHECKING:
-    from scalinglab.analysis.calibration import Backtest
+from scalinglab.config.numbers import check_numbers
 
 PREPARED = Columns(group="group", run_id="run")
 """A prepared table's own column names (analysis.table: standard names, the group and run renamed)."""
-DEFAULT_TARGET_FACTOR = 10.0
-"""Without a target the forecast is at 10× the largest compute either arm ran."""
 
 
 @dataclass(frozen=True)
@@ -201,29 +214,7 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
     return setup, runs
 
 
-def compare_arms(df, a: str, b: str, *, columns: Columns | None = None, target_compute: float | None = None,
-                 target_params: float | None = None, target_tokens: float | None = None, law: str | None = None,
-                 frontier: str | None = None, checkpoints: str | None = None, share: str = "auto",
-                 drop_highest: int = 0, draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = LEVEL,
-                 margin: float | None = None, backtest: bool = True, progress: Progress | None = None) -> Comparison:
-    """Compare arm b against arm a (the baseline) on a table of runs; see the module docstring.
-
-    backtest: also redo the comparison without the largest size and check its forecast there;
-    progress(what, share done): told as each posterior is sampled (models.Progress)."""
-    setup, runs = prepare(df, a, b, columns=columns, law=law, frontier=frontier, checkpoints=checkpoints, share=share,
-                          drop_highest=drop_highest, draws=draws, seed=seed, level=level, margin=margin)
-    target = _target(setup, runs.frame, target_compute, target_params, target_tokens)
-    check_within_data(target.compute, runs.frame["compute"], "target_params" if target.is_model else "target_compute")
-    comparison = replace(analyse(runs.frame, setup, target, progress), excluded=runs.excluded)
-    if not backtest:
-        return comparison
-    # Imported here: calibration refits through analyse(), so it imports this module.
-    from scalinglab.analysis.calibration import holdout_backtest
-
-    return replace(comparison, backtest=holdout_backtest(runs.frame, setup, comparison.observed))
-
-
-def _target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -> Target:
+def resolve_target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -> Target:
     if (params is None) != (tokens is None):
         raise ConfigError("a target model needs both its size and its tokens (target_tokens)", option="target_params")
     if params is not None:
@@ -241,7 +232,7 @@ def _target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -> Targe
         if not (np.isfinite(compute) and compute > 0):
             raise ConfigError(f"must be a positive, finite number of FLOPs, got {compute:g}", option="target_compute")
         return Target.at(compute)
-    return Target.at(DEFAULT_TARGET_FACTOR * float(frame["compute"].max()))
+    return Target.at(default_target(float(frame["compute"].max())))
 
 
 def arm_points(frame: pd.DataFrame, setup: Setup) -> tuple[pd.DataFrame, pd.DataFrame, list]:

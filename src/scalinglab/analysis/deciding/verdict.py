@@ -18,7 +18,7 @@ are correct ones when the data cannot tell a difference that matters. So no winn
   confidence says nothing yet about what the untested model would forecast; or
 - there is no spread to judge by (a fit through as many runs as it has parameters).
 A study that looks several times (run --adaptive) decides at a stricter level at each look
-(`look_level`), so that its wrong decisions over all its looks stay within 1 − LEVEL.
+(advising.stopping), so that its wrong decisions over all its looks stay within 1 − LEVEL.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
-from scalinglab.analysis.forecast import Forecast
-from scalinglab.analysis.models import ModelChoice
-from scalinglab.analysis.noise import Noise
+from scalinglab.analysis.deciding.forecast import Forecast
+from scalinglab.analysis.fitting.models import ModelChoice
+from scalinglab.analysis.reading.noise import Noise
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.config import ConfigError
 
@@ -142,23 +141,6 @@ def decide(forecast: Forecast, choice: ModelChoice, ladder_step: float, names: t
     return Verdict("uncertain", tuple(reasons), settle, nxt, level, ahead)
 
 
-def look_level(spent: float, total: float, looked: float, level: float = LEVEL) -> float:
-    """The level one look of a sequential study decides at, so that all its looks together keep their
-    wrong decisions within 1 − level: an O'Brien–Fleming-type spending function (Lan & DeMets 1983),
-    α(t) = 2 − 2Φ(z_{1−α/2}/√t) with t the share of the planned compute spent, strict early (when
-    the fits rest on the smallest runs) and close to the plain level at the end. Each look spends
-    α(t) − α(t_before) (`looked`: the share spent at the last look that could decide), which is
-    conservative, since it ignores that successive looks share their data."""
-    alpha = 1 - level
-    z = ndtri(1 - alpha / 2)
-
-    def spend(t: float) -> float:
-        return 0.0 if t <= 0 else float(2 - 2 * ndtr(z / np.sqrt(min(t, 1.0))))
-
-    t, before = (spent / total if total > 0 else 1.0), (looked / total if total > 0 else 0.0)
-    return 1 - max(spend(t) - spend(before), 1e-6)
-
-
 def all_weighed(choice: ModelChoice) -> bool:
     """Whether the data could weigh every joint model (each has enough runs beyond its parameters)."""
     return not _unweighed(choice)
@@ -170,3 +152,12 @@ def _unweighed(choice: ModelChoice) -> list[str]:
 
 def _shared(sharing: str) -> str:
     return {"none": "nothing shared", "E": "E shared", "E+exponents": "E and exponents shared"}[sharing]
+
+
+DEFAULT_TARGET_FACTOR = 10.0
+"""Without a target the forecast is at 10× the largest run: the one a study plans (an adaptive study
+decides there from its first look, and its report is headlined there), or, for a table, it holds."""
+
+
+def default_target(largest_compute: float) -> float:
+    return DEFAULT_TARGET_FACTOR * largest_compute

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.where import matching
+from scalinglab.analysis.reading.where import matching
 from scalinglab.config import ConfigError
 from scalinglab.config.checks import MAX_COUNT
 from scalinglab.model.accounting import chinchilla_flops, chinchilla_tokens

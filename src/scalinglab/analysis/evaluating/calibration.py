@@ -33,12 +33,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.compare import Setup, analyse, prepare
-from scalinglab.analysis.design import BUDGET_TOLERANCE
-from scalinglab.analysis.fit import LawFit
-from scalinglab.analysis.forecast import Target, noise_draws, win_probability
-from scalinglab.analysis.laws import PARAMS_TOKENS
-from scalinglab.analysis.observed import Observed
+from scalinglab.analysis.deciding.comparison import Setup, analyse, prepare
+from scalinglab.analysis.deciding.holdout import held_out
+from scalinglab.analysis.deciding.scored import Scored
+from scalinglab.analysis.fitting.target import Target
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.config import ConfigError
 
@@ -48,62 +46,6 @@ CONFIDENT = 0.9
 CLUSTER_RESAMPLES = 2000
 MIN_CLUSTERS = 5
 """Comparisons are the clusters where a dataset has at least this many, else held-out pairs."""
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One forecast at a pair held out of the fit, and what was observed there."""
-
-    cut: float
-    """The largest size in the fit."""
-    size: float
-    tokens: float
-    compute: float
-    predicted_a: float
-    predicted_b: float
-    observed_a: float
-    observed_b: float
-    p_b_beats_a: float
-    """P(a run of B beats a run of A) at this pair (NaN: a fit without spread)."""
-    significant: bool
-    """The observed difference exceeds twice its standard error (observed.SIGNIFICANT)."""
-    compute_ratio: float = 1.0
-    """Compute of b ÷ compute of a at this pair (≠ 1 when paired by width)."""
-    persistence: float = float("nan")
-    """1 if B was ahead at the fold's largest pair, else 0: the no-model forecast that the leader stays."""
-    climatology: float = float("nan")
-    """The share of the fold's pairs that B led: the no-model forecast of the base rate."""
-    comparison: str = ""
-    """Which comparison it belongs to (a cluster)."""
-
-    @property
-    def pair(self) -> str:
-        """The held-out pair (a cluster of re-forecasts)."""
-        return f"{self.comparison}|{self.size:.6g}|{self.tokens:.6g}|{self.compute:.6g}"
-
-    @property
-    def predicted_winner(self) -> str:
-        if np.isfinite(self.p_b_beats_a) and self.p_b_beats_a != 0.5:
-            return "b" if self.p_b_beats_a > 0.5 else "a"
-        return "b" if self.predicted_b < self.predicted_a else "a"
-
-    @property
-    def observed_winner(self) -> str:
-        return "b" if self.observed_b < self.observed_a else "a"
-
-    @property
-    def correct(self) -> bool:
-        return self.predicted_winner == self.observed_winner
-
-    @property
-    def miss(self) -> float:
-        """(predicted_b − predicted_a) − (observed_b − observed_a)."""
-        return (self.predicted_b - self.predicted_a) - (self.observed_b - self.observed_a)
-
-    def to_dict(self) -> dict:
-        return jsonable(self.__dict__ | {"predicted_winner": self.predicted_winner,
-                                         "observed_winner": self.observed_winner, "correct": self.correct,
-                                         "miss": self.miss})
 
 
 @dataclass(frozen=True)
@@ -217,97 +159,6 @@ def _effective_n(values: np.ndarray, clusters: np.ndarray) -> float:
     dev = np.bincount(clusters, values - values.mean())
     clustered = np.sum(dev**2) / n**2
     return float(min(n, np.var(values) / clustered)) if clustered > 0 else float(n)
-
-
-def _key_values(frame: pd.DataFrame, key: str) -> pd.Series:
-    return frame[{"N and D": "params", "compute": "compute", "width": "width"}[key]]
-
-
-def held_out(df: pd.DataFrame, setup: Setup, observed: Observed, cut: float, label: str = "") -> list[Scored]:
-    """Redo the comparison on the rows at or below `cut` (in the pairing key's units), as prepare() and
-    analyse() would on that table alone, and forecast every pair above it.
-
-    df: the prepared table's rows (Runs.frame, standard columns); observed: the full table's pairs.
-    """
-    tolerance = 1 + (BUDGET_TOLERANCE if observed.key == "compute" else 1e-9)
-    train = df[_key_values(df, observed.key) <= cut * tolerance]
-    sizes = np.array(observed.sizes)
-    test = np.flatnonzero(sizes > cut * tolerance)
-    if not len(test):
-        return []
-    fold, runs = prepare(train, setup.a, setup.b, **setup.options)
-    comparison = analyse(runs.frame, fold, Target.at(float(np.max(np.array(observed.compute)[test]))))
-    fa, fb = comparison.fit_a, comparison.fit_b
-    compute = np.array(observed.compute)[test]
-    ratio = np.array(observed.compute_ratio)[test]
-    ca = 2 * compute / (1 + ratio)
-    at_model = fold.law is PARAMS_TOKENS and observed.key == "N and D"
-    n, d = sizes[test], np.array(observed.tokens)[test]
-    la, lb = (_losses(fa, n, d, ca, at_model), _losses(fb, n, d, ca * ratio, at_model))
-    p = np.full(len(test), np.nan)
-    mix = comparison.models.mixture
-    if mix is not None and fa.has_spread and fb.has_spread:
-        sa, sb = _samples(fa, n, d, ca, at_model), _samples(fb, n, d, ca * ratio, at_model)
-        m = min(len(sa), len(sb))
-        sigma = noise_draws(mix.scatter[:m], None if mix.noise is None else mix.noise[:m],
-                            comparison.observed.run_noise, np.random.default_rng(setup.seed))
-        sa, sb = sa[:m], sb[:m]
-        ok = np.all(np.isfinite(sa) & np.isfinite(sb), axis=1)  # a draw without a frontier says nothing
-        if ok.any():
-            p = win_probability(sa[ok], sb[ok], sigma[ok, None])
-    # The no-model baselines, from the fold's own pairs: who led at its largest, and how often B led.
-    fold_pairs = comparison.observed
-    last = np.array(fold_pairs.sizes) == max(fold_pairs.sizes) if fold_pairs.sizes else np.array([], bool)
-    persist = float(np.mean(np.array(fold_pairs.diff)[last]) < 0) if last.any() else float("nan")
-    clim = float(np.mean(np.array(fold_pairs.diff) < 0)) if fold_pairs.diff else float("nan")
-    sig = observed.significant[test]
-    return [Scored(float(cut), float(sizes[i]), float(observed.tokens[i]), float(observed.compute[i]),
-                   float(la[j]), float(lb[j]), float(observed.loss_a[i]), float(observed.loss_b[i]), float(p[j]),
-                   bool(sig[j]), float(ratio[j]), persist, clim, label) for j, i in enumerate(test)]
-
-
-def _losses(fit: LawFit, n, d, c, at_model: bool) -> np.ndarray:
-    return fit.predict(n, d) if at_model else fit.frontier(c)
-
-
-def _samples(fit: LawFit, n, d, c, at_model: bool) -> np.ndarray:
-    return fit.predict_samples(n, d) if at_model else fit.frontier_samples(c)
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """The comparison's own check: redone without the largest size, the forecasts of that size."""
-
-    status: str
-    """ok | too_few (fewer than two sizes, or too few points without the largest)."""
-    key: str = ""
-    held_out_size: float | None = None
-    forecasts: tuple[Scored, ...] = ()
-    reason: str = ""
-
-    @property
-    def accuracy(self) -> float:
-        return float(np.mean([f.correct for f in self.forecasts])) if self.forecasts else float("nan")
-
-    @property
-    def correct(self) -> bool | None:
-        return None if not self.forecasts else all(f.correct for f in self.forecasts)
-
-    def to_dict(self) -> dict:
-        return jsonable({"status": self.status, "key": self.key, "held_out_size": self.held_out_size,
-                         "reason": self.reason, "accuracy": self.accuracy,
-                         "forecasts": [f.to_dict() for f in self.forecasts]})
-
-
-def holdout_backtest(frame: pd.DataFrame, setup: Setup, observed: Observed) -> Backtest:
-    sizes = np.unique(observed.sizes)
-    if len(sizes) < 2:
-        return Backtest("too_few", observed.key, reason="it needs two or more sizes that both arms ran")
-    try:
-        forecasts = held_out(frame, setup, observed, float(sizes[-2]))
-    except ConfigError as e:
-        return Backtest("too_few", observed.key, float(sizes[-1]), reason=str(e).split(": ", 1)[-1])
-    return Backtest("ok", observed.key, float(sizes[-1]), tuple(forecasts))
 
 
 @dataclass(frozen=True)

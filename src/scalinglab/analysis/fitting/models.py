@@ -11,11 +11,8 @@ model (parallel curves, no crossing possible) wins by default.
 Why BIC's log n per parameter and not AIC's 2: AIC's weights never settle. However many runs show
 two recipes to be the same curve, a model with a useless extra parameter keeps e^−1 of the weight of
 the one without it, so the average always holds the loosest model's spread, and two identical
-recipes could never be called equivalent (measured on planted identical arms, 8 sizes × 3 seeds: 0
-of 8 equivalent with AIC's weights, 5 of 8 with these); the Schwarz weights concentrate on the
-simplest model the data support, as posterior model probabilities do. Coverage on the planted
-scenarios is the same either way to within its noise (benchmarks/coverage.py; figures in
-benchmarks/RESULTS.md).
+recipes could never be called equivalent; the Schwarz weights concentrate on the simplest model the
+data support, as posterior model probabilities do (both, measured: benchmarks/RESULTS.md).
 
 The likelihood ratio at its exact small-sample distribution. The models nest ("E+exponents" in "E"
 in "none"), so each model's criterion is taken relative to the most restrictive one weighed:
@@ -44,13 +41,24 @@ import pandas as pd
 from scipy.stats import chi2
 from scipy.stats import f as f_dist
 
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL, Draws
-from scalinglab.analysis.fit import LawFit
-from scalinglab.analysis.forecast import Target
-from scalinglab.analysis.joint import (LEAST_SQUARES, SHARINGS, ArmData, Layout, deviance, fit_joint, joint_jacobian,
-                                       layout, seen_directions, separate_starts, unit_covariance)
-from scalinglab.analysis.laws import Law
-from scalinglab.analysis.posterior import NoiseData, Posterior, PosteriorFailed, sample
+from scalinglab.analysis.fitting.bootstrap import DEFAULT_LEVEL, Draws
+from scalinglab.analysis.fitting.joint import (
+    LEAST_SQUARES,
+    SHARINGS,
+    ArmData,
+    Layout,
+    deviance,
+    fit_joint,
+    joint_jacobian,
+    layout,
+    seen_directions,
+    separate_starts,
+    unit_covariance,
+)
+from scalinglab.analysis.fitting.lawfit import LawFit
+from scalinglab.analysis.fitting.laws import Law
+from scalinglab.analysis.fitting.posterior import NoiseData, Posterior, PosteriorFailed, sample
+from scalinglab.analysis.fitting.target import Target
 from scalinglab.analysis.serialize import jsonable
 
 CLOSE_MODELS = 2.0

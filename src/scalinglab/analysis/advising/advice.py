@@ -30,16 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.analysis.compare import Comparison
-from scalinglab.analysis.laws import PARAMS_TOKENS
+from scalinglab.analysis.deciding.comparison import Comparison
+from scalinglab.analysis.deciding.verdict import LEVEL, all_weighed, verdict_kind
+from scalinglab.analysis.fitting.laws import PARAMS_TOKENS
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.verdict import LEVEL, all_weighed, verdict_kind
 from scalinglab.model.accounting import chinchilla_flops
 
-ENDINGS = {"settled": "settled", "budget": "stopped at its budget", "exhausted": "stopped: no run left to help",
-           "out_of_reach": "stopped: out of reach (the rest of the sweep would rarely settle it)",
-           "failed": "stopped: a chosen run failed", "train": "still running (or interrupted)"}
-"""How an adaptive study's last decision (its action) reads, in the terminal and in the report."""
 OUT_OF_REACH = 0.05
 """A decision is out of reach when the rest of the plan would settle it in fewer than this share of
 its futures."""
@@ -105,11 +101,6 @@ class PlanForecast:
         return float(np.mean([verdict_kind(p, e, level) != "uncertain"
                               for p, e in zip(self.p_after, self.equivalent_after)]))
 
-    def sentence(self, level: float) -> str:
-        """What it would do, as `next` and an adaptive study's decisions say it."""
-        return (f"training the rest of the plan ({self.runs} runs) would decide it at {level:.0%} in "
-                f"{self.settles(level):.0%} of its likely outcomes")
-
     def to_dict(self, level: float) -> dict:
         return jsonable({"runs": self.runs, "remaining_variance": self.remaining, "settles": self.settles(level),
                          "p_after": [float(np.quantile(self.p_after, q)) for q in (0.1, 0.5, 0.9)]})
@@ -140,12 +131,6 @@ class Advice:
         """Not settled, and the rest of the plan would leave it open in all but OUT_OF_REACH of its futures."""
         return (self.can_settle and not self.settled and self.plan is not None
                 and self.plan.settles(self.level) < OUT_OF_REACH)
-
-    def reach_sentence(self) -> str:
-        """What the rest of the plan could do to this decision, as `next` and an adaptive study say it."""
-        if self.plan is None:
-            return "no run of the plan is left to train"
-        return self.plan.sentence(self.level)
 
     def to_dict(self) -> dict:
         return jsonable({"p_b_better": self.p, "p_equivalent": self.p_equivalent, "entropy_bits": self.entropy,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalinglab.config import ConfigError
+from scalinglab.model.accounting import chinchilla_tokens
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,27 @@ def get_law(name: str | Law) -> Law:
     if name not in LAWS:
         raise ConfigError(f"unknown law '{name}' (choose from {', '.join(LAWS)})", option="law")
     return LAWS[name]
+
+
+def optimal_split(params: np.ndarray, compute: float) -> tuple[np.ndarray, np.ndarray]:
+    """N*(C), D*(C) for parameter rows (…, 5) in PARAMS_TOKENS order (E, A, B, α, β)."""
+    _, a, b, alpha, beta = np.moveaxis(np.asarray(params, dtype=float), -1, 0)
+    # A draw with an exponent at 0 has no interior optimum: its N* is 0 or inf, and its loss NaN.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        g = (alpha * a / (beta * b)) ** (1.0 / (alpha + beta))
+        n = g * (compute / 6.0) ** (beta / (alpha + beta))
+        return n, chinchilla_tokens(compute, n)
+
+
+def frontier_loss(law: Law, params: np.ndarray, compute) -> np.ndarray:
+    """L*(C), the best loss at compute C; parameter rows (..., p) and C (...) broadcast elementwise.
+
+    For L(C) that is the law itself; for L(N, D) it is the law at the compute-optimal split.
+    """
+    params = np.asarray(params, dtype=float)
+    log_c = np.log(np.asarray(compute, dtype=float))
+    if law.name == PARAMS_TOKENS.name:
+        n, d = optimal_split(params, np.exp(log_c))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return law.loss(params, np.stack(np.broadcast_arrays(np.log(n), np.log(d)), axis=-1))
+    return law.loss(params, log_c[..., None])

@@ -34,61 +34,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, stdtr
 
-from scalinglab.analysis.allocation import frontier_loss, optimal_split
-from scalinglab.analysis.bootstrap import group_seed, percentile_interval
-from scalinglab.analysis.fit import LawFit
-from scalinglab.analysis.laws import PARAMS_TOKENS
-from scalinglab.analysis.noise import Noise
+from scalinglab.analysis.fitting.bootstrap import group_seed, percentile_interval
+from scalinglab.analysis.fitting.lawfit import LawFit
+from scalinglab.analysis.fitting.laws import frontier_loss
+from scalinglab.analysis.fitting.target import Target
+from scalinglab.analysis.reading.noise import Noise
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.model.accounting import chinchilla_flops
 
 _SEARCH_DECADES = 30.0
 """The multiplier is looked for within this many decades either side of the target."""
 TRUSTED_DECADES = 1.0
 """A's curve is trusted up to this many decades beyond the farther of its data and the target: a
 multiplier that needs more is stated as 'more than' the trusted reach."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the forecast is made: a compute (on each arm's frontier), or a model (N, D)."""
-
-    compute: float
-    params: float | None = None
-    tokens: float | None = None
-
-    @classmethod
-    def at(cls, compute: float | None = None, params: float | None = None, tokens: float | None = None) -> Target:
-        if params is not None and tokens is not None:
-            return cls(chinchilla_flops(params, tokens), float(params), float(tokens))
-        return cls(float(compute))
-
-    @property
-    def is_model(self) -> bool:
-        return self.params is not None
-
-    def describe(self) -> str:
-        c = f"C = {self.compute:.3g} FLOPs"
-        return f"N = {self.params:.3g}, D = {self.tokens:.3g} ({c})" if self.is_model else c
-
-    def losses(self, fit: LawFit) -> np.ndarray:
-        """Point loss of one arm at the target: (1,)."""
-        return fit.predict(self.params, self.tokens) if self.is_model else fit.frontier(self.compute)
-
-    def log_inputs(self, fit: LawFit) -> np.ndarray:
-        """Where the arm's target loss is read, in its law's log inputs: (1, k). On the L(N, D)
-        frontier, at the arm's compute-optimal (N, D): the optimum moves with the parameters, but
-        the loss there does not move with it to first order (the envelope theorem), so a derivative
-        by the parameters at that point is the frontier's."""
-        n, d = self.params, self.tokens
-        if fit.law.name == PARAMS_TOKENS.name and not self.is_model:
-            n, d = optimal_split(fit.vector, self.compute)
-        return fit.law.log_inputs(params=n, tokens=d, compute=self.compute)
-
-    def loss_samples(self, fit: LawFit) -> np.ndarray:
-        """The same under each draw: (n_draws,)."""
-        s = fit.predict_samples(self.params, self.tokens) if self.is_model else fit.frontier_samples(self.compute)
-        return s[:, 0]
 
 
 @dataclass(frozen=True)
@@ -342,7 +299,7 @@ def forecast(fit_a: LawFit, fit_b: LawFit, target: Target, draws: TargetDraws | 
     noise_sigma = measured.sigma if measured.measured else float("nan")
     source = "the law's scatter (no seeds, standard errors or neighbouring pairs measured the noise)"
     if measured.measured:
-        from scalinglab.analysis.observed import describe
+        from scalinglab.analysis.deciding.observed import describe
 
         source = describe(measured)
     if draws is None or not len(draws.loss_a):

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from scalinglab.analysis.allocation import frontier_loss
-from scalinglab.analysis.bootstrap import percentile_interval
-from scalinglab.analysis.fit import LawFit
+from scalinglab.analysis.fitting.bootstrap import percentile_interval
+from scalinglab.analysis.fitting.lawfit import LawFit
+from scalinglab.analysis.fitting.laws import frontier_loss
 from scalinglab.analysis.serialize import jsonable
 
 HORIZON_DECADES = 6.0

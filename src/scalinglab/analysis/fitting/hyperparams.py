@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalinglab.analysis.bootstrap import DEFAULT_LEVEL
+from scalinglab.analysis.fitting.bootstrap import DEFAULT_LEVEL
+from scalinglab.analysis.reading.table import Columns, select_runs, size_key
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import Columns, select_runs, size_key
 from scalinglab.config import ConfigError
 
 HPARAMS = ("lr", "batch_size")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.design import MIN_SIZES_PER_BUDGET, budget_groups
+from scalinglab.analysis.reading.design import MIN_SIZES_PER_BUDGET, budget_groups
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.model.accounting import chinchilla_tokens
 

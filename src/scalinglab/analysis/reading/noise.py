@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.table import size_key
+from scalinglab.analysis.reading.table import size_key
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.design import budget_groups
-from scalinglab.analysis.noise import UNMEASURED, Noise, seed_noise, smoothness_noise, table_noise
+from scalinglab.analysis.reading.design import budget_groups
+from scalinglab.analysis.reading.noise import UNMEASURED, Noise, seed_noise, smoothness_noise, table_noise
+from scalinglab.analysis.reading.table import last_rows, size_key
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import last_rows, size_key
 
 SIGNIFICANT = 2.0
 """A difference counts as a lead when it exceeds this many standard errors."""
@@ -124,8 +124,9 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, frontier_a: pd.DataFra
     key, fa, fb, pairs = enough[0] if enough else max(found, key=lambda f: len(f[3]))
     noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, _pairs(last_rows(fa), last_rows(fb), key), key)
     if pairs.empty:
-        return Observed("none", (), (), (), (), (), (), (), (), _nats(noise, frame_a, frame_b), describe(noise), (), (),
-                        noise.dof if noise.measured else float("inf"), noise)
+        return Observed(key="none", sizes=(), tokens=(), compute=(), compute_ratio=(), loss_a=(), loss_b=(), diff=(),
+                        se=(), noise=_nats(noise, frame_a, frame_b), noise_source=describe(noise), sign_changes=(),
+                        noise_dof=noise.dof if noise.measured else float("inf"), run_noise=noise)
     if noise.source == "standard errors":
         se = np.sqrt(pairs["loss_se_a"] ** 2 / pairs["count_a"] + pairs["loss_se_b"] ** 2 / pairs["count_b"]).to_numpy()
     elif noise.measured:
@@ -142,9 +143,10 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, frontier_a: pd.DataFra
     sizes, tokens, compute, ratio, diff, se = (v[order] for v in (sizes, tokens, compute, ratio, diff, se))
     loss_a, loss_b = pairs["loss_a"].to_numpy()[order], pairs["loss_b"].to_numpy()[order]
     changes, at = _sign_changes(key, sizes, tokens, diff, se)
-    return Observed(key, tuple(sizes), tuple(tokens), tuple(compute), tuple(ratio), tuple(loss_a), tuple(loss_b),
-                    tuple(diff), tuple(se), _nats(noise, frame_a, frame_b), describe(noise), changes, at,
-                    noise.dof if noise.measured else float("inf"), noise)
+    return Observed(key=key, sizes=tuple(sizes), tokens=tuple(tokens), compute=tuple(compute), compute_ratio=tuple(ratio),
+                    loss_a=tuple(loss_a), loss_b=tuple(loss_b), diff=tuple(diff), se=tuple(se),
+                    noise=_nats(noise, frame_a, frame_b), noise_source=describe(noise), sign_changes=changes,
+                    sign_change_sizes=at, noise_dof=noise.dof if noise.measured else float("inf"), run_noise=noise)
 
 
 def _nats(noise: Noise, frame_a: pd.DataFrame, frame_b: pd.DataFrame) -> float:

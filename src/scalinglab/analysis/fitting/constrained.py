@@ -28,12 +28,19 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from scalinglab.analysis.bootstrap import (DEFAULT_LEVEL, DEFAULT_RESAMPLES, REFIT_OPTIONS, RESAMPLINGS, Draws,
-                                           group_seed, resample)
-from scalinglab.analysis.fit import DEFAULT_DELTA, default_resampling
-from scalinglab.analysis.optimize import EXPONENT_BOUNDS, LBFGS_OPTIONS, huber
+from scalinglab.analysis.fitting.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    REFIT_OPTIONS,
+    RESAMPLINGS,
+    Draws,
+    group_seed,
+    resample,
+)
+from scalinglab.analysis.fitting.fit import DEFAULT_DELTA, default_resampling
+from scalinglab.analysis.fitting.optimize import EXPONENT_BOUNDS, LBFGS_OPTIONS, huber
+from scalinglab.analysis.reading.table import Columns, select_runs
 from scalinglab.analysis.serialize import jsonable
-from scalinglab.analysis.table import Columns, select_runs
 from scalinglab.analysis.threads import single_threaded_blas
 from scalinglab.config import ConfigError
 from scalinglab.config.numbers import check_numbers

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalinglab.analysis.joint import unit_covariance
-from scalinglab.analysis.laws import Law
-from scalinglab.analysis.optimize import minimize_from
+from scalinglab.analysis.fitting.joint import unit_covariance
+from scalinglab.analysis.fitting.laws import Law
+from scalinglab.analysis.fitting.optimize import minimize_from
 from scalinglab.analysis.threads import single_threaded_blas
 
 DEFAULT_RESAMPLES = 1000
