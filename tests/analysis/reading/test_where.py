@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,8 +11,7 @@ import pytest
 from scalinglab.analysis import load_table
 from scalinglab.analysis.reading.table import filter_rows
 from scalinglab.config import ConfigError
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+from tests.analysis.helpers import DATA
 
 
 @pytest.fixture
