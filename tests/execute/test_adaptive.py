@@ -15,7 +15,7 @@ from scalinglab.analysis.evaluating.synthetic import table
 from scalinglab.cli import app
 from scalinglab.config import ConfigError, load_study
 from scalinglab.execute import Observer
-from scalinglab.execute.adaptive import StudyAdvice, _decide, run_adaptive, seed_runs
+from scalinglab.execute.adaptive import Look, StudyAdvice, _decide, run_adaptive, seed_runs
 from scalinglab.report.sentences import decision_reason
 from scalinglab.store import Store, export_table, load_decisions, study_paths
 from tests.study_files import write_study
@@ -90,9 +90,9 @@ def test_next_refuses_what_it_cannot_advise_on(tmp_path):
     assert res.exit_code == 2 and "arm 'small_lr' has no finished run yet" in res.output
     assert not (tmp_path / "two").exists()  # nothing written
     res = runner.invoke(app, ["next", str(two), "--error-rate", "0.7"])
-    assert res.exit_code == 2 and "--error-rate: must be between 0 and 0.5" in res.output
+    assert res.exit_code == 2 and "--error-rate: must be a finite number in (0, 0.5), got 0.7" in res.output
     res = runner.invoke(app, ["next", str(two), "--settle", "nan"])
-    assert res.exit_code == 2 and "--settle: must be between 0 and 0.5" in res.output
+    assert res.exit_code == 2 and "--settle: must be a finite number in (0, 0.5), got nan" in res.output
     res = runner.invoke(app, ["run", str(two), "--adaptive"])
     assert res.exit_code == 2 and "--adaptive and --budget" in res.output
     res = runner.invoke(app, ["run", str(two), "--adaptive", "--budget", "10"])  # not even the first round fits
@@ -186,7 +186,7 @@ def test_a_sweep_whose_rest_would_not_settle_it_stops_the_study(tmp_path):
     open_advice = advise(comparison, [])
     assert open_advice.can_settle and not open_advice.settled and not open_advice.out_of_reach
     stuck = replace(open_advice, plan=PlanForecast(6, 0.8, np.full(200, open_advice.p), np.zeros(200)))
-    decision = _decide(tmp_path, ("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30, 2)
+    decision = _decide(tmp_path, Look(("a", "b"), target, StudyAdvice(comparison, stuck, {}, spent=1.0), 1.0, 1e30), 2)
     assert decision.action == "out_of_reach" and not decision.runs
     assert "training the rest of the plan (6 runs) would reach a verdict at this look's level (95.00%) in 0%" in said(decision)
     reader = Store.open_reader(study_paths(tmp_path).db)
@@ -210,7 +210,7 @@ def test_a_look_with_a_verdict_settles_once_every_model_is_weighed(tmp_path):
     whole = compare_arms(df, "a", "b", draws=800, target_compute=target, backtest=False)
     advice = StudyAdvice(whole, advise(whole, []), {}, spent=1.0)
     assert advice.advice.settled and advice.advice.verdict == "b" and advice.advice.p > 0.975
-    decision = _decide(tmp_path / "whole", ("a", "b"), target, advice, 1.0, 1e30, 2)
+    decision = _decide(tmp_path / "whole", Look(("a", "b"), target, advice, 1.0, 1e30), 2)
     assert decision.action == "settled" and said(decision).startswith("b better") and "every joint model weighed" \
         in said(decision)
     small = df[df["params"] <= np.sort(df["params"].unique())[2]]

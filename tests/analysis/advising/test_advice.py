@@ -109,4 +109,3 @@ def test_a_plan_that_would_rarely_settle_it_puts_the_decision_out_of_reach():
     assert not Advice(0.6, 0.1, 1.0, 0.95, ()).out_of_reach  # no plan: nothing says runs cannot settle it
     assert not Advice(0.99, 0.0, 0.1, 0.95, (), verdict="b", plan=hopeless).out_of_reach  # settled
     assert not Advice(0.6, 0.1, 1.0, 0.95, (), can_settle=False, plan=hopeless).out_of_reach
-    assert "rest of the plan (4 runs)" in Advice(0.6, 0.1, 1.0, 0.95, (), plan=hopeless).reach_sentence()
