@@ -98,7 +98,7 @@ def test_next_refuses_what_it_cannot_advise_on(tmp_path):
     res = runner.invoke(app, ["run", str(two), "--adaptive", "--budget", "10"])  # not even the first round fits
     assert res.exit_code == 2 and res.output.startswith("error: --budget: 10 FLOPs is below what the first round needs")
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "two").exists()
-    with pytest.raises(ConfigError, match="^budget: must be a positive"):
+    with pytest.raises(ConfigError, match="^budget: must be a finite positive number, got -1.0$"):
         run_adaptive(load_study(two), tmp_path / "out", budget=-1.0)
 
 
