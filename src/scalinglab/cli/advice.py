@@ -83,6 +83,7 @@ def next_run(
     """Rank the runs a study could train next by how much they would settle which arm wins, per FLOP."""
     from scalinglab.config import load_study
     from scalinglab.execute.adaptive import advise_study
+    from scalinglab.report.sentences import advice_legend, advice_sentences, closing_sentence
 
     level = 1 - error_rate_of(error_rate, settle)
     draws = draws_of(draws, bootstrap)
@@ -106,22 +107,11 @@ def next_run(
                                                          "target_compute": result.comparison.forecast.compute},
                               indent=1))
         return
-    adv, f = result.advice, result.comparison.forecast
-    _say(f"{study.name}: {result.b} against {result.a} at {f.compute:.3g} FLOPs; {result.spent:.3g} FLOPs spent on "
-         f"their finished runs. P({result.b} better) = {adv.p:.3f}, P(equivalent within {f.margin:.2g} nats) = "
-         f"{adv.p_equivalent:.3f} now.")
+    adv = result.advice
+    for line in advice_sentences(result, study.name, level):
+        _say(line)
     if adv.settled:
-        said = {"b": f"{result.b} is better", "a": f"{result.a} is better", "equivalent": "they are equivalent"}
-        _say(f"settled at {level:.0%}: {said[adv.verdict]}, so no run is needed for this decision.")
         return
-    if not adv.can_settle:
-        _say("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
-             "so P may still swing as runs come in, and no verdict is taken before they can.")
-    elif adv.out_of_reach:
-        _say(f"the sweep cannot settle it: {_reach(adv)}. Only runs beyond the sweep (*) might; an adaptive "
-             "study stops here.")
-    else:
-        _say(_reach(adv) + ".")
     t = Table(title=f"runs worth most per FLOP (uncertainty now {adv.entropy:.2f} bits; * beyond the sweep)")
     for col in ("run(s)", "FLOPs", "time", "bits", "bits/PF", "settles", "P after"):
         # Numbers stay whole in a narrow terminal (an 80-column one cut "P after" to "0.45–…"); labels wrap.
@@ -132,32 +122,8 @@ def next_run(
         t.add_row(c.label + star, f"{c.cost:.2g}", duration(c.seconds), f"{v.gain:.3f}", f"{1e15 * v.per_flop:.3g}",
                   f"{v.settle_chance:.0%}", f"{v.p_after[0]:.2f}–{v.p_after[1]:.2f}")
     out_console.print(t)
-    _say("bits: expected drop of the uncertainty (entropy) of the verdict at the target (B better, equivalent, A "
-         "better) once the run is known; bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after which "
-         f"the verdict is decided at {level:.0%}; P after: 10th–90th percentile of P(B better) then.")
-    _say(_closing(values, result.advice.values, result.menu, budget))
-
-
-def _reach(adv) -> str:
-    from scalinglab.report.sentences import plan_sentence
-
-    plan = adv.plan
-    return plan_sentence(None if plan is None else plan.runs, None if plan is None else plan.settles(adv.level), adv.level)
-
-
-def _closing(values, every, menu, budget: float | None) -> str:
-    """values: the runs within the budget, best per FLOP first; every: all of them, to say what settling would cost."""
-    if not values:
-        return "nothing left to train on this ladder (every run is done): the decision stays open."
-    best = values[0]
-    beyond = "" if menu[best.candidate.label].in_sweep else "; it is beyond the sweep: add its width to sweep.width"
-    text = f"next: {best.candidate.label} ({best.candidate.cost:.3g} FLOPs){beyond}."
-    if budget is not None and max(v.settle_chance for v in values) < 0.5:
-        likely = sorted((v for v in every if v.settle_chance >= 0.5), key=lambda v: v.candidate.cost)
-        need = (f"the cheapest run that settles it in half of its outcomes costs {likely[0].candidate.cost:.3g} FLOPs"
-                if likely else "no single run on this ladder is likely to; widen the ladder (--extend) or add seeds")
-        text += f" Cannot settle within the budget ({budget:.3g} FLOPs): {need}."
-    return text
+    _say(advice_legend(level))
+    _say(closing_sentence(values, result.advice.values, result.menu, budget))
 
 
 def _speeds(study: Study, extend: int) -> dict[str, float] | None:

@@ -226,8 +226,34 @@ def verdict_sentence(c: Comparison, a: str, b: str) -> str:
         lean = "" if v.ahead is None else f"; {name[v.ahead]} is ahead, by less than the margin"
         return (f"At {where}, {a} and {b} are equivalent within {f.margin:.2g} nats ({f.margin_source}): "
                 f"P(|Δ| < {f.margin:.2g}) = {probability(f.p_equivalent)} ({delta}{lean}).")
-    return (f"At {where}, {a} vs {b} is uncertain: {'; '.join(v.reasons)} (point forecast: {a} {loss(f.loss_a)}, "
-            f"{b} {loss(f.loss_b)}). " + (f"{v.settle[0].upper()}{v.settle[1:]}." if v.settle else ""))
+    return (f"At {where}, {a} vs {b} is uncertain: {'; '.join(reason_words(r, b) for r in v.reasons)} (point "
+            f"forecast: {a} {loss(f.loss_a)}, {b} {loss(f.loss_b)}). " + settle_words(v, f.compute))
+
+
+def reason_words(reason: dict, b: str) -> str:
+    """One reason an uncertain verdict gives (analysis.deciding.verdict.Verdict.reasons)."""
+    code = reason["code"]
+    if code == "no_spread":
+        return "no spread: the fit passes through as many runs as it has parameters"
+    if code == "unweighed":
+        return (f"too few runs to weigh every joint model ({', '.join(reason['models'])} could not be): a model the "
+                f"data cannot yet test might disagree")
+    if code == "undecided":
+        return f"P({b} better) = {reason['p']:.2f} is between {reason['tail']:.3g} and {1 - reason['tail']:.3g}"
+    if code == "beyond_margin":
+        return (f"the difference may exceed the margin of {reason['margin']:.3g} nats (P(|Δ| < margin) = "
+                f"{reason['p_equivalent']:.2f})")
+    return code
+
+
+def settle_words(v, target: float) -> str:
+    """The run that would settle an uncertain verdict."""
+    if v.settle == "next_rung":
+        return (f"Runs of both arms at about {v.settle_compute:.2g} FLOPs (the next rung, {v.step:.2g}× the largest "
+                f"run) would narrow it.")
+    if v.settle == "target":
+        return f"Runs of both arms at the target ({target:.2g} FLOPs) would settle it."
+    return ""
 
 
 def backtest_sentence(bt: Backtest | None, a: str, b: str) -> str:
@@ -344,3 +370,49 @@ def decision_reason(why: dict | str, a: str, b: str) -> str:
     else:
         text = code
     return text + (f" (budget {why['budget']:.3g} FLOPs)" if "budget" in why else "")
+
+
+def advice_sentences(result, study: str, level: float) -> list[str]:
+    """What `next` says before its table (execute.adaptive.StudyAdvice): where the decision stands, and
+    what the rest of the plan could do to it."""
+    adv, f = result.advice, result.comparison.forecast
+    out = [f"{study}: {result.b} against {result.a} at {f.compute:.3g} FLOPs; {result.spent:.3g} FLOPs spent on their "
+           f"finished runs. P({result.b} better) = {adv.p:.3f}, P(equivalent within {f.margin:.2g} nats) = "
+           f"{adv.p_equivalent:.3f} now."]
+    plan = adv.plan
+    reach = plan_sentence(None if plan is None else plan.runs, None if plan is None else plan.settles(adv.level),
+                          adv.level)
+    if adv.settled:
+        said = {"b": f"{result.b} is better", "a": f"{result.a} is better", "equivalent": "they are equivalent"}
+        out.append(f"settled at {level_words(level)}: {said[adv.verdict]}, so no run is needed for this decision.")
+    elif not adv.can_settle:
+        out.append("not every joint model can be weighed yet (each needs three runs per arm beyond its parameters), "
+                   "so P may still swing as runs come in, and no verdict is taken before they can.")
+    elif adv.out_of_reach:
+        out.append(f"the sweep cannot settle it: {reach}. Only runs beyond the sweep (*) might; an adaptive study stops "
+                   "here.")
+    else:
+        out.append(reach + ".")
+    return out
+
+
+def advice_legend(level: float) -> str:
+    return ("bits: expected drop of the uncertainty (entropy) of the verdict at the target (B better, equivalent, A "
+            "better) once the run is known; bits/PF: per 1e15 FLOPs; settles: share of its possible outcomes after "
+            f"which the verdict is decided at {level_words(level)}; P after: 10th–90th percentile of P(B better) then.")
+
+
+def closing_sentence(values, every, menu, budget: float | None) -> str:
+    """`next`'s last line. values: the runs within the budget, best per FLOP first; every: all of them,
+    to say what settling would cost; menu: the candidate runs by label (in_sweep)."""
+    if not values:
+        return "nothing left to train on this ladder (every run is done): the decision stays open."
+    best = values[0]
+    beyond = "" if menu[best.candidate.label].in_sweep else "; it is beyond the sweep: add its width to sweep.width"
+    text = f"next: {best.candidate.label} ({best.candidate.cost:.3g} FLOPs){beyond}."
+    if budget is not None and max(v.settle_chance for v in values) < 0.5:
+        likely = sorted((v for v in every if v.settle_chance >= 0.5), key=lambda v: v.candidate.cost)
+        need = (f"the cheapest run that settles it in half of its outcomes costs {likely[0].candidate.cost:.3g} FLOPs"
+                if likely else "no single run on this ladder is likely to; widen the ladder (--extend) or add seeds")
+        text += f" Cannot settle within the budget ({budget:.3g} FLOPs): {need}."
+    return text

@@ -282,7 +282,7 @@ def analyse(frame: pd.DataFrame, setup: Setup, target: Target, progress: Progres
                       setup.level) if rival else None
     if runner is not None and runner.winner == fc.winner:
         runner = None
-    verdict = decide(fc, choice, _ladder_step(rows_a, rows_b), (setup.a, setup.b), setup.level)
+    verdict = decide(fc, choice, _ladder_step(rows_a, rows_b), setup.level)
     return Comparison(setup, {}, choice, obs, find_crossing(fit_a, fit_b, setup.level), fc, runner, verdict, None,
                       tuple(minima), draws)
 

@@ -45,14 +45,19 @@ KINDS = ("b", "a", "equivalent", "uncertain")
 class Verdict:
     kind: str
     """'b' (B better), 'a' (A better), 'equivalent' or 'uncertain'."""
-    reasons: tuple[str, ...]
-    """Why no winner and no equivalence are named (empty otherwise)."""
+    reasons: tuple[dict, ...]
+    """Why no winner and no equivalence are named (empty otherwise): each a code and its numbers
+    (no_spread; unweighed: models; undecided: p, tail; beyond_margin: margin, p_equivalent), worded
+    by report.sentences."""
     settle: str | None
-    """What run would settle an uncertain verdict."""
+    """What run would settle an uncertain verdict: 'next_rung' (both arms at settle_compute, `step`
+    times the largest run) or 'target' (both arms at the target)."""
     settle_compute: float | None = None
     level: float = LEVEL
     ahead: str | None = None
     """'a' or 'b' when the level's interval of Δ excludes 0 (also within an equivalence)."""
+    step: float | None = None
+    """The next rung's compute over the largest run's (settle 'next_rung')."""
 
     @property
     def winner(self) -> str | None:
@@ -111,34 +116,29 @@ def verdict_kind(p_better: float, p_equivalent: float, level: float = LEVEL) -> 
     return "uncertain"
 
 
-def decide(forecast: Forecast, choice: ModelChoice, ladder_step: float, names: tuple[str, str],
-           level: float = LEVEL) -> Verdict:
+def decide(forecast: Forecast, choice: ModelChoice, ladder_step: float, level: float = LEVEL) -> Verdict:
     """The verdict at the target. ladder_step: the typical compute ratio between the runs' rungs."""
     p, eq = forecast.p_b_better, forecast.p_equivalent
     tail = (1 - level) / 2
     ahead = None if not math.isfinite(p) else "b" if p >= 1 - tail else "a" if p <= tail else None
     reasons = []
     if not math.isfinite(p):
-        reasons.append("no spread: the fit passes through as many runs as it has parameters")
+        reasons.append({"code": "no_spread"})
     if not choice.forced and not all_weighed(choice):
-        reasons.append(f"too few runs to weigh every joint model ({', '.join(_unweighed(choice))} could not be): "
-                       f"a model the data cannot yet test might disagree")
+        reasons.append({"code": "unweighed", "models": _unweighed(choice)})
     if not reasons and verdict_kind(p, eq, level) != "uncertain":
         return Verdict(verdict_kind(p, eq, level), (), None, level=level, ahead=ahead)
     if math.isfinite(p):
         if ahead is None:
-            reasons.append(f"P({names[1]} better) = {p:.2f} is between {tail:.3g} and {1 - tail:.3g}")
+            reasons.append({"code": "undecided", "p": p, "tail": tail})
         if eq < level:
-            reasons.append(f"the difference may exceed the margin of {forecast.margin:.3g} nats (P(|Δ| < margin) = "
-                           f"{eq:.2f})")
+            reasons.append({"code": "beyond_margin", "margin": forecast.margin, "p_equivalent": eq})
     top = max(choice.best.fit_a.data_range["compute"][1], choice.best.fit_b.data_range["compute"][1])
     # At least a doubling: checkpoints and dense grids have rungs closer than any run worth adding.
     step = max(ladder_step, 2.0) if np.isfinite(ladder_step) else 10.0
     nxt = min(top * step, forecast.compute)
-    settle = (f"runs of both arms at about {nxt:.2g} FLOPs (the next rung, {step:.2g}× the largest run) would narrow "
-              f"it" if nxt < forecast.compute else
-              f"runs of both arms at the target ({forecast.compute:.2g} FLOPs) would settle it")
-    return Verdict("uncertain", tuple(reasons), settle, nxt, level, ahead)
+    settle = "next_rung" if nxt < forecast.compute else "target"
+    return Verdict("uncertain", tuple(reasons), settle, nxt, level, ahead, step)
 
 
 def all_weighed(choice: ModelChoice) -> bool:
