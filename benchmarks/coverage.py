@@ -14,6 +14,7 @@ sizes). `compare_arms` then forecasts at 10× the largest run, and this prints, 
     python benchmarks/coverage.py                   # 200 tables per scenario and seeding (~1 h on 2 cores)
     python benchmarks/coverage.py --tables 50 --scenarios identical never --workers 2
     python benchmarks/coverage.py --json out.json   # every table's figures
+    python benchmarks/coverage.py --tables 50 --scenarios identical --seeding three-seeds   # equivalent?
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ from scalinglab.analysis import compare_arms
 from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
 
 
-def one(job: tuple[str, int, bool, int, str]) -> dict:
-    scenario, seed, replicates, draws, share = job
-    df, truth = planted(scenario, seed, replicates=replicates)
+SEEDINGS = {"single": {}, "replicates": {"replicates": True}, "three-seeds": {"sizes": 8, "seeds": 3}}
+"""How each planted table is run: one seed per point; a second seed at each arm's two smallest sizes;
+or a well-measured ladder, 8 sizes with 3 seeds each (where identical arms should read equivalent)."""
+
+
+def one(job: tuple[str, int, str, int, str]) -> dict:
+    scenario, seed, seeding, draws, share = job
+    df, truth = planted(scenario, seed, **SEEDINGS[seeding])
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -41,7 +47,7 @@ def one(job: tuple[str, int, bool, int, str]) -> dict:
     f, x = c.forecast, c.crossing
     lo, hi = f.delta_interval
     cross_lo, cross_hi = x.interval
-    return {"scenario": scenario, "seed": seed, "replicates": replicates, "sizes": int(df["compute"].nunique()),
+    return {"scenario": scenario, "seed": seed, "seeding": seeding, "sizes": int(df["compute"].nunique()),
             "noise": truth.noise, "truth": truth.delta, "delta": f.delta, "lo": lo, "hi": hi,
             "covered": bool(lo <= truth.delta <= hi), "p": f.p_b_better, "p_run": f.p_run, "verdict": c.verdict.kind,
             "right": c.verdict.winner is not None and scenario != "identical"
@@ -81,22 +87,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=200, help="Planted tables per scenario and seeding.")
     parser.add_argument("--scenarios", nargs="+", default=list(PLANTED), choices=PLANTED)
-    parser.add_argument("--seeding", nargs="+", default=["single", "replicates"], choices=["single", "replicates"])
+    parser.add_argument("--seeding", nargs="+", default=["single", "replicates"], choices=list(SEEDINGS))
     parser.add_argument("--draws", type=int, default=3200, help="Posterior draws per comparison.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--share", default="auto", help="The joint model (auto: the weighed average; a method variant).")
     parser.add_argument("--first-seed", type=int, default=0, help="Seeds first-seed … first-seed + tables − 1.")
     parser.add_argument("--json", help="Write every table's figures here.")
     args = parser.parse_args()
-    jobs = [(s, seed, seeding == "replicates", args.draws, args.share) for seeding in args.seeding
+    jobs = [(s, seed, seeding, args.draws, args.share) for seeding in args.seeding
             for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.tables)]
     start = time.perf_counter()
     with Pool(args.workers) as pool:
         rows = pool.map(one, jobs, chunksize=2)
     for seeding in args.seeding:
         for s in args.scenarios:
-            part = [r for r in rows if r["scenario"] == s and r["replicates"] == (seeding == "replicates")]
-            print(f"{s:10s} {seeding:10s} n={len(part):4d}  {summary(part)}", flush=True)
+            part = [r for r in rows if r["scenario"] == s and r["seeding"] == seeding]
+            print(f"{s:10s} {seeding:11s} n={len(part):4d}  {summary(part)}", flush=True)
     print(f"all: {summary(rows)}; {time.perf_counter() - start:.0f} s in all")
     if args.json:
         with open(args.json, "w") as f:
