@@ -48,7 +48,7 @@ def main() -> None:
     t_boot = time.perf_counter() - start
 
     print(f"points: {len(y)}")
-    print(f"grid fit ({grid.n_starts} L-BFGS starts of {len(law.start_grid(log_x, y))}): {t_grid:.2f} s")
+    print(f"grid fit ({grid.n_starts} L-BFGS starts of {len(law.starts(log_x, y))}): {t_grid:.2f} s")
     print(f"varpro fit ({varpro.n_starts} exponent pairs + polish): {t_varpro:.2f} s")
     print(f"bootstrap ({args.resamples} resamples, {boot.n_failed} failed): {t_boot:.2f} s")
     print(f"{'':6} {'grid':>10} {'varpro':>10} {'reference':>10}   95% interval")

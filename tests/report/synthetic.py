@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.fitting.constrained import LAW, _params_to_theta, log_loss
+from scalinglab.analysis.fitting.constrained import DATA_CONSTRAINED
 from scalinglab.config import load_study
 from scalinglab.report.collect import StudyData, study_data
 from scalinglab.store import export_table
@@ -246,8 +246,8 @@ EVALS = np.linspace(0.1, 1.0, 10)
 
 
 def _constrained(recipe: str, n, d, u):
-    theta = _params_to_theta(np.array([(TRUTH | {"R_D_star": R_D_STAR[recipe]})[k] for k in LAW.param_names]))
-    return np.exp(log_loss(theta, np.log(n), np.log(d), np.log(u)))
+    params = np.array([(TRUTH | {"R_D_star": R_D_STAR[recipe]})[k] for k in DATA_CONSTRAINED.param_names])
+    return DATA_CONSTRAINED.loss(params, np.log(np.stack(np.broadcast_arrays(n, d, u), axis=-1)))
 
 
 def two_regimes_study(folder: Path) -> StudyData:

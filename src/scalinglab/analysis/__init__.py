@@ -22,9 +22,10 @@ Loss laws (Hoffmann et al. 2022; Besiroglu et al. 2024)
     compute_optimal(fit, compute) -> Allocation                 N*(C), D*(C), D*/N*, with intervals
 
 Repeated data (Muennighoff et al. 2023)
-    fit_data_constrained(params, tokens, unique_tokens, loss, runs, ...) -> ConstrainedFit
+    fit_data_constrained(params, tokens, unique_tokens, loss, runs, ...) -> LawFit
         L(N, D, U) = E + A/N'^α + B/D'^β with repeated tokens and excess parameters decaying by
-        R_D*, R_N*; fit_table(df, columns=...) (fitting.constrained) fits each group of a table
+        R_D*, R_N* (DATA_CONSTRAINED, one more Law); fit_table(df, columns=...) (fitting.constrained)
+        fits each group of a table
 
 Comparing two arms
     compare_arms(df, a, b, *, columns, target_compute=None, draws=3200, seed=0, level=0.95,
@@ -51,7 +52,7 @@ from scalinglab.analysis.deciding.verdict import Verdict
 from scalinglab.analysis.evaluating.calibration import Calibration, Scores, rolling_backtest
 from scalinglab.analysis.fitting.allocation import Allocation, compute_optimal
 from scalinglab.analysis.fitting.bootstrap import Draws, percentile_interval
-from scalinglab.analysis.fitting.constrained import ConstrainedFit, fit_data_constrained
+from scalinglab.analysis.fitting.constrained import DATA_CONSTRAINED, fit_data_constrained
 from scalinglab.analysis.fitting.fit import FitReport, fit_law, fit_points
 from scalinglab.analysis.fitting.hyperparams import (
     HyperLaw,
@@ -70,13 +71,13 @@ from scalinglab.analysis.reading.table import Columns, Runs, filter_rows, load_t
 __all__ = [
     "COMPUTE",
     "PARAMS_TOKENS",
+    "DATA_CONSTRAINED",
     "Allocation",
     "Backtest",
     "Draws",
     "Calibration",
     "Columns",
     "Comparison",
-    "ConstrainedFit",
     "Crossing",
     "Design",
     "FitReport",

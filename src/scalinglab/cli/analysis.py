@@ -218,9 +218,9 @@ def _fit_constrained(df, columns: Columns, unique: Optional[str], bootstrap: int
     out_console.print(_params_table(f"{report.source}: {report.law.formula}", list(report.fits.values())))
     for g, f in report.fits.items():
         p = f.params
-        say(f"{g}: {f.n_repeated} of {f.n_points} rows repeat data; the k-th repetition is worth exp(-k/{p['R_D_star']:.3g}) "
+        say(f"{g}: {report.repeated[g]} of {f.n_points} rows repeat data; the k-th repetition is worth exp(-k/{p['R_D_star']:.3g}) "
             f"of fresh data, so repeated data is worth at most {1 + p['R_D_star']:.3g} epochs of fresh data"
-            + ("" if f.identified["R_N_star"] else f"; no row has more parameters than its unique data is worth, "
+            + ("" if "R_N_star" not in f.unmeasured else f"; no row has more parameters than its unique data is worth, "
                f"so R_N* is not measured (Muennighoff et al.'s {p['R_N_star']:.3g} is used)"))
     _excluded_line(report.excluded)
 

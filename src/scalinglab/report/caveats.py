@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalinglab.analysis import LawFit
-from scalinglab.analysis.fitting.optimize import EXPONENT_BOUNDS
+from scalinglab.analysis.fitting.laws import EXPONENT_BOUNDS
 from scalinglab.report.sentences import loss
 
 E_ZERO = 5e-4

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from matplotlib.axes import Axes
 
-from scalinglab.analysis import COMPUTE, Columns, Comparison, LawFit, select_runs
+from scalinglab.analysis import Columns, Comparison, LawFit, select_runs
 from scalinglab.report import caveats, figures
 from scalinglab.report.sentences import flops
 
@@ -35,7 +35,7 @@ def fit_curve(fit: LawFit, grid: np.ndarray, observed_max: float) -> figures.Cur
     the largest run's compute, a forecast beyond."""
     band = fit.frontier_interval(grid) if fit.has_spread else (None, None)
     p = fit.params
-    label = (f"fit: {p['E']:.2f} + {p['A']:.3g}·C^-{p['alpha']:.3f}" if fit.law.name == COMPUTE.name
+    label = (f"fit: {p['E']:.2f} + {p['A']:.3g}·C^-{p['alpha']:.3f}" if fit.law.is_frontier
              else f"fit: best loss at C from {fit.law.formula}") + caveats.legend_note(fit)
     return figures.Curve(grid, fit.frontier(grid), band[0], band[1], label, observed_max)
 

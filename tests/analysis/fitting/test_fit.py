@@ -108,7 +108,7 @@ def test_compute_optimal_allocation_minimises_loss_at_fixed_compute():
     assert alloc.loss == pytest.approx(float(fit.predict(alloc.params, alloc.tokens)[0]))
     lo, hi = alloc.intervals["params"]
     assert lo < alloc.params < hi
-    with pytest.raises(ConfigError, match="needs the params-tokens law"):
+    with pytest.raises(ConfigError, match="needs a law of N and D, not .compute."):
         compute_optimal(fit_law(arm("a", 2.0, 60.0, 0.1), bootstrap=0)["a"], c)
 
 

@@ -32,7 +32,6 @@ import numpy as np
 
 from scalinglab.analysis.deciding.comparison import Comparison
 from scalinglab.analysis.deciding.verdict import LEVEL, all_weighed, verdict_kind
-from scalinglab.analysis.fitting.laws import PARAMS_TOKENS
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.model.accounting import chinchilla_flops
 
@@ -171,7 +170,7 @@ def forecast_plan(c: Comparison, plan: list[Candidate]) -> PlanForecast | None:
     for side in ("a", "b"):
         n = np.array([x.params for x in plan if x.arms == (side,)])
         d = np.array([x.tokens for x in plan if x.arms == (side,)])
-        rows.append(law.log_inputs(params=n, tokens=d, compute=chinchilla_flops(n, d)).reshape(-1, law.n_terms))
+        rows.append(law.log_inputs(params=n, tokens=d, compute=chinchilla_flops(n, d)).reshape(-1, len(law.inputs)))
     t = c.models.remaining_variance(c.forecast.target, tuple(rows))
     delta = c.draws.loss_b - c.draws.loss_a
     dev = delta - delta.mean()
@@ -186,7 +185,7 @@ def _log_predictions(c: Comparison, cand: Candidate, rows: np.ndarray) -> np.nda
     out = []
     for arm in cand.arms:
         fit = c.fit_a if arm == "a" else c.fit_b
-        if fit.law is PARAMS_TOKENS:
+        if not fit.law.is_frontier:
             s = fit.predict_samples(cand.params, cand.tokens)[:, 0]
         else:
             s = fit.frontier_samples(chinchilla_flops(cand.params, cand.tokens))[:, 0]

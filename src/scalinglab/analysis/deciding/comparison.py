@@ -203,8 +203,8 @@ def prepare(df, a: str, b: str, *, columns: Columns | None = None, law: str | No
             design, COMPUTE.name if law == COMPUTE.name else None)
     check_frontier(design, frontier, source)
     fitted_law = PARAMS_TOKENS if frontier == "params-tokens" else COMPUTE
-    if fitted_law is PARAMS_TOKENS:
-        for std in ("params", "tokens"):
+    if not fitted_law.is_frontier:
+        for std in fitted_law.inputs:
             if std not in runs.frame:
                 raise ConfigError(f"params-tokens needs a '{std}' column", option="frontier", where=source)
     options = {"columns": PREPARED, "law": law, "frontier": frontier, "checkpoints": checkpoints, "share": share,
@@ -221,7 +221,7 @@ def resolve_target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -
         for option, v in (("target_params", params), ("target_tokens", tokens)):
             if not (np.isfinite(v) and v > 0):
                 raise ConfigError(f"must be a positive number, got {v:g}", option=option)
-        if setup.law is not PARAMS_TOKENS:
+        if setup.law.is_frontier:
             raise ConfigError(f"a target model (N, D) needs law params-tokens; the frontier is '{setup.frontier}' "
                               f"({setup.design.describe()})", option="target_params", where=setup.source)
         if compute is not None:
@@ -237,10 +237,10 @@ def resolve_target(setup: Setup, frame: pd.DataFrame, compute, params, tokens) -
 
 def arm_points(frame: pd.DataFrame, setup: Setup) -> tuple[pd.DataFrame, pd.DataFrame, list]:
     """Each arm's points for the law: every row for L(N, D), else its frontier points."""
-    if setup.law is PARAMS_TOKENS:
-        points, minima = frame, []
-    else:
+    if setup.law.is_frontier:
         points, minima = frontier_points(frame, setup.frontier)
+    else:
+        points, minima = frame, []
     rows_a, rows_b = points[points["group"] == setup.a], points[points["group"] == setup.b]
     need = layout(setup.law, "E+exponents").n_free + 1
     for arm, rows in ((setup.a, rows_a), (setup.b, rows_b)):
@@ -298,7 +298,7 @@ def difference_misfit(model: JointFit, obs: Observed) -> float | None:
     sizes, tokens = np.array(obs.sizes), np.array(obs.tokens)
     compute, ratio = np.array(obs.compute), np.array(obs.compute_ratio)
     c_a = 2 * compute / (1 + ratio)
-    if law is PARAMS_TOKENS and obs.key == "N and D":
+    if not law.is_frontier and obs.key == "N and D":
         fitted = np.log(model.fit_b.predict(sizes, tokens)) - np.log(model.fit_a.predict(sizes, tokens))
     else:
         fitted = np.log(model.fit_b.frontier(c_a * ratio)) - np.log(model.fit_a.frontier(c_a))
@@ -312,7 +312,7 @@ def difference_misfit(model: JointFit, obs: Observed) -> float | None:
 def _near_points(frame: pd.DataFrame, setup: Setup, rows_a: pd.DataFrame, rows_b: pd.DataFrame):
     """Each arm's measured frontier points, for a target inside the data: the points the law was fitted
     to, or, for L(N, D) (fitted to every row), the lower envelope of its rows."""
-    if setup.law is not PARAMS_TOKENS:
+    if setup.law.is_frontier:
         return rows_a, rows_b
     points, _ = frontier_points(frame, "envelope")
     return points[points["group"] == setup.a], points[points["group"] == setup.b]

@@ -11,7 +11,6 @@ from scalinglab.analysis.deciding.forecast import noise_draws, win_probability
 from scalinglab.analysis.deciding.observed import Observed
 from scalinglab.analysis.deciding.scored import Backtest, Scored
 from scalinglab.analysis.fitting.lawfit import LawFit
-from scalinglab.analysis.fitting.laws import PARAMS_TOKENS
 from scalinglab.analysis.fitting.target import Target
 from scalinglab.analysis.reading.design import BUDGET_TOLERANCE
 from scalinglab.config import ConfigError
@@ -39,7 +38,7 @@ def held_out(df: pd.DataFrame, setup: Setup, observed: Observed, cut: float, lab
     compute = np.array(observed.compute)[test]
     ratio = np.array(observed.compute_ratio)[test]
     ca = 2 * compute / (1 + ratio)
-    at_model = fold.law is PARAMS_TOKENS and observed.key == "N and D"
+    at_model = not fold.law.is_frontier and observed.key == "N and D"
     n, d = sizes[test], np.array(observed.tokens)[test]
     la, lb = (_losses(fa, n, d, ca, at_model), _losses(fb, n, d, ca * ratio, at_model))
     p = np.full(len(test), np.nan)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from scalinglab.analysis.fitting.bootstrap import percentile_interval
 from scalinglab.analysis.fitting.lawfit import LawFit
-from scalinglab.analysis.fitting.laws import PARAMS_TOKENS, frontier_loss, optimal_split
+from scalinglab.analysis.fitting.laws import frontier_loss, optimal_split
 from scalinglab.analysis.serialize import jsonable
 from scalinglab.config import ConfigError
 
@@ -35,8 +35,8 @@ class Allocation:
 
 def compute_optimal(fit: LawFit, compute: float, level: float | None = None) -> Allocation:
     """N*, D*, D*/N* and the loss there, at `compute` FLOPs, from an L(N, D) fit."""
-    if fit.law.name != PARAMS_TOKENS.name:
-        raise ConfigError(f"compute-optimal allocation needs the {PARAMS_TOKENS.name} law, not '{fit.law.name}'")
+    if fit.law.is_frontier:
+        raise ConfigError(f"compute-optimal allocation needs a law of N and D, not '{fit.law.name}'")
     if not compute > 0:
         raise ConfigError(f"must be positive, got {compute:g}", option="target_compute")
     level = fit.level if level is None else level

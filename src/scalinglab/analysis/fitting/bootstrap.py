@@ -18,6 +18,7 @@ from scalinglab.analysis.fitting.joint import unit_covariance
 from scalinglab.analysis.fitting.laws import Law
 from scalinglab.analysis.fitting.optimize import minimize_from
 from scalinglab.analysis.threads import single_threaded_blas
+from scalinglab.config import ConfigError
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
@@ -72,9 +73,10 @@ distinct points, and it keeps a run's checkpoints moving together. runs: resampl
 with replacement within each arm (the case bootstrap of Besiroglu et al. 2024), which needs many
 runs per arm but assumes less about the law being right."""
 
-REFIT_OPTIONS = {"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20}
-"""A resample's refit starts next to its optimum: a relative change of 1e-9 in the objective is far
-below any difference its draws show, and it stops in about half the iterations of a full fit."""
+
+def check_resampling(kind: str) -> None:
+    if kind not in RESAMPLINGS:
+        raise ConfigError(f"unknown choice '{kind}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
 
 # Webb (2014)'s six-point weights: with few runs the two-point (Rademacher) weights allow only
 # 2^G distinct resamples; these allow 6^G and have mean 0 and variance 1.

@@ -14,12 +14,12 @@ from scalinglab.analysis.fitting.allocation import Allocation, compute_optimal
 from scalinglab.analysis.fitting.bootstrap import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
-    RESAMPLINGS,
     bootstrap_fit,
+    check_resampling,
     group_seed,
 )
 from scalinglab.analysis.fitting.lawfit import LawFit
-from scalinglab.analysis.fitting.laws import COMPUTE, PARAMS_TOKENS, Law, get_law
+from scalinglab.analysis.fitting.laws import COMPUTE, Law, get_law
 from scalinglab.analysis.fitting.optimize import fit_grid, fit_varpro
 from scalinglab.analysis.reading.design import MIN_SIZES_FOR_ND, Design, check_frontier, default_frontier, detect_design
 from scalinglab.analysis.reading.frontier import BudgetMinimum, frontier_points
@@ -41,10 +41,14 @@ def fit_points(law: Law | str, x: np.ndarray, loss: np.ndarray, runs: np.ndarray
     passes through them and there is nothing to resample).
     """
     law = get_law(law)
-    x = np.asarray(x, dtype=float).reshape(len(loss), law.n_terms)
+    x = np.asarray(x, dtype=float).reshape(len(loss), len(law.inputs))
     loss = np.asarray(loss, dtype=float)
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}' (choose from {', '.join(METHODS)})", option="method")
+    if method == "varpro" and law.effective is not None:
+        raise ConfigError(f"varpro needs a law linear in E and A_k at fixed exponents, which {law.formula} is not",
+                          option="method")
+    check_resampling(resampling)
     if not (np.isfinite(delta) and delta > 0):
         raise ConfigError(f"must be a positive number, got {delta:g}", option="delta")
     distinct = len(np.unique(np.round(np.log(x), 9), axis=0))
@@ -98,7 +102,7 @@ class FitReport:
                "design_description": None if self.design is None else self.design.describe(),
                "frontier": self.frontier, "minima": [m.to_dict() for m in self.minima],
                "fits": [f.to_dict() for f in self.fits.values()], "target_compute": self.target_compute}
-        if self.target_compute is not None and self.law.name == COMPUTE.name:
+        if self.target_compute is not None and self.law.is_frontier:
             out["predictions"] = {g: _prediction(f, self.target_compute) for g, f in self.fits.items()}
         if self.allocations:
             out["allocations"] = {g: a.to_dict() for g, a in self.allocations.items()}
@@ -132,8 +136,8 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
     """
     law = get_law(law)
     check_numbers(bootstrap=bootstrap, seed=seed, delta=delta, level=level, target_compute=target_compute)
-    if resample is not None and resample not in RESAMPLINGS:
-        raise ConfigError(f"unknown choice '{resample}' (choose from {', '.join(RESAMPLINGS)})", option="resample")
+    if resample is not None:
+        check_resampling(resample)
     runs = select_runs(df, columns, need=(*law.inputs, "loss"), checkpoints="all")
     check_within_data(target_compute, runs.frame["compute"])
     design = detect_design(runs.frame, runs.source)
@@ -141,7 +145,7 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
     runs = without_highest(runs, drop_highest)
     minima: list[BudgetMinimum] = []
     points = runs.frame
-    if law.name == COMPUTE.name:
+    if law.is_frontier:
         frontier = frontier or default_frontier(design, "compute")
         check_frontier(design, frontier, runs.source)
         if frontier != "points":
@@ -162,10 +166,10 @@ def fit_law(df, law: Law | str = COMPUTE, *, columns: Columns | None = None, met
         except ConfigError as e:
             raise e.at(runs.source) from None
     allocations = {}
-    if target_compute is not None and law.name == PARAMS_TOKENS.name:
+    if target_compute is not None and not law.is_frontier:
         allocations = {g: compute_optimal(f, target_compute) for g, f in fits.items()}
     return FitReport(law, runs.source, fits, runs.excluded, target_compute, allocations, design,
-                     frontier if law.name == COMPUTE.name else None, tuple(minima))
+                     frontier if law.is_frontier else None, tuple(minima))
 
 
 def choose_checkpoints(runs: Runs, design: Design, checkpoints: str | None,

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from scalinglab.analysis.fitting.laws import Law
-from scalinglab.analysis.fitting.optimize import EXPONENT_BOUNDS, LBFGS_OPTIONS, fit_varpro
+from scalinglab.analysis.fitting.laws import EXPONENT_BOUNDS, Law
+from scalinglab.analysis.fitting.optimize import LBFGS_OPTIONS, fit_varpro
 from scalinglab.analysis.threads import single_threaded_blas
 
 SHARINGS = ("none", "E", "E+exponents")

@@ -36,19 +36,22 @@ class LawFit:
     """Parameters this arm shares with the other arm of a joint fit (analysis.joint)."""
     resampling: str = "runs"
     """How the draws were made: a bootstrap's resampling (bootstrap.RESAMPLINGS), or 'posterior'."""
+    unmeasured: tuple[str, ...] = ()
+    """Parameters these points cannot measure, held at a cited value and given no interval (the
+    data-constrained law's R_N* when no run has more parameters than its data is worth)."""
 
     @property
     def vector(self) -> np.ndarray:
         return np.array([self.params[n] for n in self.law.param_names])
 
     def _log_x(self, inputs) -> np.ndarray:
-        if len(inputs) != self.law.n_terms:
+        if len(inputs) != len(self.law.inputs):
             raise TypeError(f"predict() of {self.law.formula} takes {', '.join(self.law.inputs)}")
         arrays = np.broadcast_arrays(*[np.atleast_1d(np.asarray(v, dtype=float)) for v in inputs])
-        return np.log(np.stack(arrays, axis=-1).reshape(-1, self.law.n_terms))
+        return np.log(np.stack(arrays, axis=-1).reshape(-1, len(self.law.inputs)))
 
     def predict(self, *inputs) -> np.ndarray:
-        """Loss at compute C (L(C)) or at (N, D) (L(N, D)); arrays broadcast."""
+        """Loss at the law's inputs: compute C (L(C)), (N, D) (L(N, D)) or (N, D, U); arrays broadcast."""
         return self.law.predict(self.vector, self._log_x(inputs))
 
     def predict_samples(self, *inputs) -> np.ndarray:
@@ -62,7 +65,7 @@ class LawFit:
         return percentile_interval(self.predict_samples(*inputs), self.level if level is None else level, axis=0)
 
     def frontier(self, compute) -> np.ndarray:
-        """L*(C): the best loss at compute C (for L(N, D), at the compute-optimal N and D)."""
+        """L*(C): the best loss at compute C (for a law of N and D, where its frontier lies)."""
         return frontier_loss(self.law, self.vector, np.atleast_1d(np.asarray(compute, dtype=float)))
 
     def frontier_samples(self, compute) -> np.ndarray:
@@ -80,7 +83,7 @@ class LawFit:
         return self.draws is not None and len(self.draws.samples) > 1
 
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
-        if self.draws is None:
+        if self.draws is None or name in self.unmeasured:
             return (float("nan"), float("nan"))
         return self.draws.interval(self.law.param_names.index(name), self.level if level is None else level)
 
@@ -98,7 +101,7 @@ class LawFit:
         values = []
         for n in self.law.param_names:
             lo, hi = self.interval(n)
-            shared = " (shared)" if n in self.shared else ""
+            shared = " (shared)" if n in self.shared else " (not measured)" if n in self.unmeasured else ""
             values.append(f"{n} = {self.params[n]:.4g}{shared}" + (f" [{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) else ""))
         boot = self.draws
         how = (" (no intervals: as many distinct points as parameters, the curve passes through them)"
@@ -115,7 +118,7 @@ class LawFit:
             "group": self.group, "law": self.law.name, "formula": self.law.formula, "status": self.status,
             "method": self.method, "params": self.params, "intervals": self.intervals(), "level": self.level,
             "objective": self.objective, "delta": self.delta, "n_points": self.n_points, "n_runs": self.n_runs,
-            "data_range": self.data_range, "shared": list(self.shared),
+            "data_range": self.data_range, "shared": list(self.shared), "unmeasured": list(self.unmeasured),
             "bootstrap": None if boot is None else {"resamples": boot.n_resamples, "failed": boot.n_failed,
                                                     "seed": boot.seed, "resampling": self.resampling},
         })

@@ -14,12 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, nnls
 
-from scalinglab.analysis.fitting.laws import Law
+from scalinglab.analysis.fitting.laws import EXPONENT_BOUNDS, Law, grid
 from scalinglab.analysis.threads import single_threaded_blas
 
-# Exponents stay in [0, 10]: a negative exponent means loss grows with scale, which is a failed
-# fit to report (status "boundary"), not an answer. log E and log A_k are free.
-EXPONENT_BOUNDS = (0.0, 10.0)
 # L-BFGS-B's ftol test divides by max(|J|, 1); with J ≈ 1e-3 the default 2.2e-9 would stop at a
 # relative change of ~1e-6 and miss the golden optimum in the fourth digit.
 LBFGS_OPTIONS = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20}
@@ -33,7 +30,7 @@ class Solution:
     objective: float
     converged: bool
     at_bound: bool
-    """An exponent sits on its bound: the law does not describe these points."""
+    """An exponent (or a further parameter) sits on its bound: the law does not describe these points."""
     n_starts: int
 
 
@@ -43,50 +40,24 @@ def huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
-def objective(theta: np.ndarray, log_x: np.ndarray, y: np.ndarray, w: np.ndarray, delta: float):
-    """J(θ) and its gradient. log_x: (n, k) log inputs; y: (n,) log loss; w: (n,) weights."""
-    k = log_x.shape[1]
-    t_nK = np.empty((log_x.shape[0], k + 1))
-    t_nK[:, 0] = theta[0]
-    t_nK[:, 1:] = theta[1 : k + 1] - theta[k + 1 :] * log_x
-    m = t_nK.max(axis=1, keepdims=True)
-    p_nK = np.exp(t_nK - m)
-    s = p_nK.sum(axis=1, keepdims=True)
-    p_nK /= s  # softmax: ∂LSE/∂t
-    r = (m + np.log(s))[:, 0] - y
-    a = np.abs(r)
-    inside = a <= delta
-    f = w @ np.where(inside, 0.5 * r * r, delta * (a - 0.5 * delta))
-    g = w * np.where(inside, r, delta * np.sign(r))  # w · Huber'(r)
-    gp = g @ p_nK
-    grad = np.empty_like(theta)
-    grad[: k + 1] = gp
-    grad[k + 1 :] = -(g @ (p_nK[:, 1:] * log_x))
-    return float(f), grad
+def objective(theta: np.ndarray, law: Law, log_x: np.ndarray, y: np.ndarray, w: np.ndarray, delta: float):
+    """J(θ) and its gradient. log_x: (n, m) log inputs; y: (n,) log loss; w: (n,) weights."""
+    z, jac = law.log_loss_and_jacobian(theta, log_x)
+    r = z - y
+    g = w * np.where(np.abs(r) <= delta, r, delta * np.sign(r))  # w · Huber'(r)
+    return float(w @ huber(r, delta)), g @ jac
 
 
-def screen(thetas: np.ndarray, log_x: np.ndarray, y: np.ndarray, w: np.ndarray, delta: float) -> np.ndarray:
+def screen(law: Law, thetas: np.ndarray, log_x: np.ndarray, y: np.ndarray, w: np.ndarray, delta: float) -> np.ndarray:
     """J at many starting points at once: (S, p) → (S,)."""
-    k = log_x.shape[1]
     out = np.empty(len(thetas))
     for lo in range(0, len(thetas), 512):  # chunks keep the (S, n, k+1) block small
-        th = thetas[lo : lo + 512]
-        t = np.empty((len(th), log_x.shape[0], k + 1))
-        t[:, :, 0] = th[:, :1]
-        t[:, :, 1:] = th[:, None, 1 : k + 1] - th[:, None, k + 1 :] * log_x
-        m = t.max(axis=2)
-        lse = m + np.log(np.exp(t - m[:, :, None]).sum(axis=2))
-        out[lo : lo + 512] = huber(lse - y, delta) @ w
+        out[lo : lo + 512] = huber(law.log_loss(thetas[lo : lo + 512, None, :], log_x) - y, delta) @ w
     return out
 
 
-def _bounds(law: Law) -> list[tuple[float | None, float | None]]:
-    return [(None, None)] * (law.n_terms + 1) + [EXPONENT_BOUNDS] * law.n_terms
-
-
 def _at_bound(law: Law, theta: np.ndarray) -> bool:
-    ex = theta[law.n_terms + 1 :]
-    return bool(np.any(ex <= EXPONENT_BOUNDS[0] + 1e-6) or np.any(ex >= EXPONENT_BOUNDS[1] - 1e-6))
+    return any(lo is not None and (v <= lo + 1e-6 or v >= hi - 1e-6) for v, (lo, hi) in zip(theta, law.bounds))
 
 
 def minimize_from(law: Law, theta0, log_x, y, w, delta: float) -> Solution:
@@ -96,15 +67,10 @@ def minimize_from(law: Law, theta0, log_x, y, w, delta: float) -> Solution:
     term's size at the centre): the same model, but log A and α are no longer tied together by
     log x ≈ 20–40 (on the Chinchilla bootstrap: 31 iterations per refit instead of 54).
     """
-    k = law.n_terms
-    center = log_x.mean(axis=0)
-
-    start = np.array(theta0, dtype=float)
-    start[1 : k + 1] -= start[k + 1 :] * center
-    res = minimize(objective, start, args=(log_x - center, y, w, delta), jac=True,
-                   method="L-BFGS-B", bounds=_bounds(law), options=LBFGS_OPTIONS)
-    theta = res.x.copy()
-    theta[1 : k + 1] += theta[k + 1 :] * center
+    log_xc, center = law.centred(log_x)
+    res = minimize(objective, law.recentred(theta0, center), args=(law, log_xc, y, w, delta), jac=True,
+                   method="L-BFGS-B", bounds=law.bounds, options=LBFGS_OPTIONS)
+    theta = law.recentred(res.x, -center)
     # An ABNORMAL line search at J's floor is L-BFGS's usual way to stop at ftol ≈ 0: the point is
     # a minimum to machine precision, so count it as converged when the gradient is small.
     ok = bool(res.success) or float(np.max(np.abs(res.jac))) < 1e-6
@@ -120,18 +86,18 @@ def fit_grid(law: Law, log_x, y, w=None, delta: float = 1e-3, max_starts: int | 
     On the Chinchilla points 27 such starts find the optimum that all 4,500 find (1 s instead of minutes).
     """
     w = np.ones_like(y) if w is None else w
-    grid = law.start_grid(log_x, y)
-    j0 = screen(grid, log_x, y, w, delta)
+    starts = law.starts(log_x, y)
+    j0 = screen(law, starts, log_x, y, w, delta)
     if max_starts is None:
-        picks = np.arange(len(grid))
+        picks = np.arange(len(starts))
     else:
         order = np.argsort(j0, kind="stable")
-        _, first = np.unique(grid[order][:, law.n_terms + 1 :], axis=0, return_index=True)
+        _, first = np.unique(starts[order][:, law.n_terms + 1 : 2 * law.n_terms + 1], axis=0, return_index=True)
         picks = np.union1d(order[:max_starts], order[first])
     best = None
     with single_threaded_blas():
         for i in picks:
-            sol = minimize_from(law, grid[i], log_x, y, w, delta)
+            sol = minimize_from(law, starts[i], log_x, y, w, delta)
             if best is None or sol.objective < best.objective:
                 best = sol
     return Solution(best.theta, best.objective, best.converged, best.at_bound, len(picks))
@@ -164,12 +130,12 @@ def fit_varpro(law: Law, log_x, y, w=None, delta: float = 1e-3) -> Solution:
     loss, sw = np.exp(y), np.sqrt(w)
     k = law.n_terms
     axis = np.linspace(0.02, 1.5, 75) if k == 1 else np.linspace(0.05, 1.5, 30)
-    cands = np.stack([g.ravel() for g in np.meshgrid(*[axis] * k, indexing="ij")], axis=1)
+    cands = grid(*[axis] * k)
 
     def profile(expo: np.ndarray) -> float:
         expo = np.clip(expo, *EXPONENT_BOUNDS)
         theta = _theta_of(law, _project(law, expo, log_x, loss, sw), expo, loss)
-        return objective(theta, log_x, y, w, delta)[0]
+        return objective(theta, law, log_x, y, w, delta)[0]
 
     with single_threaded_blas():
         j = np.array([profile(c) for c in cands])

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalinglab.analysis.fitting.lawfit import LawFit
-from scalinglab.analysis.fitting.laws import PARAMS_TOKENS, optimal_split
 from scalinglab.model.accounting import chinchilla_flops
 
 
@@ -42,10 +41,9 @@ class Target:
         frontier, at the arm's compute-optimal (N, D): the optimum moves with the parameters, but
         the loss there does not move with it to first order (the envelope theorem), so a derivative
         by the parameters at that point is the frontier's."""
-        n, d = self.params, self.tokens
-        if fit.law.name == PARAMS_TOKENS.name and not self.is_model:
-            n, d = optimal_split(fit.vector, self.compute)
-        return fit.law.log_inputs(params=n, tokens=d, compute=self.compute)
+        if not self.is_model:
+            return fit.law.frontier_inputs(fit.vector, np.atleast_1d(self.compute))
+        return fit.law.log_inputs(params=self.params, tokens=self.tokens, compute=self.compute)
 
     def loss_samples(self, fit: LawFit) -> np.ndarray:
         """The same under each draw: (n_draws,)."""

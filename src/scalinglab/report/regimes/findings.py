@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.analysis.fitting.bootstrap import group_seed
-from scalinglab.analysis.fitting.constrained import ConstrainedFit, fit_data_constrained
+from scalinglab.analysis.fitting.constrained import fit_data_constrained
+from scalinglab.analysis.fitting.lawfit import LawFit
 from scalinglab.config import ConfigError, Study
 from scalinglab.data.epochs import repeats_data
 from scalinglab.report.levers import LeverEffect, effect, per_width
@@ -130,8 +131,10 @@ class RecipeFit:
     recipe: str
     arms: tuple[str, ...]
     n_runs: int
-    fit: ConstrainedFit | None
+    fit: LawFit | None
     reason: str = ""
+    n_repeated: int = 0
+    """Evaluations that repeat data (D > U): what R_D* is measured on."""
 
 
 def checkpoints(table: pd.DataFrame, metrics: pd.DataFrame, arms) -> pd.DataFrame:
@@ -169,7 +172,8 @@ def constrained_fits(study: Study, table: pd.DataFrame, metrics: pd.DataFrame, b
         except ConfigError as e:
             out.append(RecipeFit(recipe, arms, len(rows), None, str(e)))
             continue
-        out.append(RecipeFit(recipe, arms, len(rows), fit))
+        repeats = int((points["tokens"] > points["unique_tokens"]).sum())
+        out.append(RecipeFit(recipe, arms, len(rows), fit, n_repeated=repeats))
     return out
 
 
@@ -193,6 +197,7 @@ class Repeats:
             for r in (c.one, c.many)}
         return {"regimes": regimes,
                 "data_constrained": [{"recipe": rf.recipe, "arms": list(rf.arms), "runs": rf.n_runs,
+                                      "repeated": rf.n_repeated,
                                       "fit": None if rf.fit is None else rf.fit.to_dict(), "reason": rf.reason}
                                      for rf in self.fits]}
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.fitting.constrained import LAW, PAPER_R_D_STAR
+from scalinglab.analysis.fitting.constrained import DATA_CONSTRAINED, PAPER_R_D_STAR
 from scalinglab.data.epochs import repeats_data
 from scalinglab.report.levers import said, signed
 from scalinglab.report.regimes.findings import MANY, ONE, Contrast, RecipeFit, Regime, finished, repeated
@@ -145,10 +145,10 @@ def repeated_sentences(table: pd.DataFrame, fits: list[RecipeFit], labels: dict[
         f, p = rf.fit, rf.fit.params
         lo, hi = f.interval("R_D_star")
         iv = (f" (95% interval {lo:.3g}–{hi:.3g})" if math.isfinite(lo) else
-              f" (no interval: {f.n_runs} runs, and resampling them needs more than the law's {LAW.n_params} "
-              f"parameters)" if f.draws is None else "")
+              f" (no interval: {f.n_runs} runs, and resampling them needs more than the law's "
+              f"{DATA_CONSTRAINED.n_params} parameters)" if f.draws is None else "")
         rms = float(np.sqrt(np.mean(f.residuals**2)))
-        rn = (f"R_N* = {p['R_N_star']:.3g}" if f.identified["R_N_star"]
+        rn = (f"R_N* = {p['R_N_star']:.3g}" if "R_N_star" not in f.unmeasured
               else "no run has more parameters than its unique data is worth, so R_N* is not measured")
         out.append(f"Data-constrained law (Muennighoff et al. 2023) fitted to the {f.n_points} evaluations of "
                    f"{rf.n_runs} runs of {who}: R_D* = {p['R_D_star']:.3g}{iv}: the k-th repetition of the data is "
