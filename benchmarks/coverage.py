@@ -30,7 +30,6 @@ import numpy as np
 from scalinglab.analysis import compare_arms
 from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
 
-
 SEEDINGS = {"single": {}, "replicates": {"replicates": True}, "three-seeds": {"sizes": 8, "seeds": 3}}
 """How each planted table is run: one seed per point; a second seed at each arm's two smallest sizes;
 or a well-measured ladder, 8 sizes with 3 seeds each (where identical arms should read equivalent)."""
