@@ -74,3 +74,22 @@ def test_with_seeds_the_posterior_puts_a_planted_misfit_in_the_misfit_and_none_w
     misfit = np.sqrt(np.maximum(wrong.models.mixture.scatter**2 - wrong.models.mixture.noise**2, 0))
     assert np.median(misfit) > 2 * 0.004  # the wave (3%, as a relative error ~0.02) shows as misfit
     assert u_wrong.growth > 1  # beyond the data the misfit grows
+
+
+def test_runs_that_end_a_hair_apart_still_measure_the_noise_from_their_ends():
+    # Checkpoints of runs: each arm's run stops at the checkpoint nearest its budget, b's 0.04% short
+    # of a's (as in a published ablation). Their ends are one budget; read apart, nothing would
+    # measure the noise and the law's scatter would stand in for it.
+    n, d, c = ladder(8)
+    rng = np.random.default_rng(4)
+    frames = []
+    for arm, scale, end in (("a", 1.0, 1.0), ("b", 1.05, 0.9996)):
+        for i in range(len(n)):
+            tokens = d[i] * np.array([0.25, 0.5, 0.75, end])
+            mean = 2.0 + 400 * scale * n[i] ** -0.3 + 400 * tokens**-0.3
+            frames.append(pd.DataFrame({"arm": arm, "run_id": f"{arm}-{i}", "params": n[i], "tokens": tokens,
+                                        "step": np.arange(4), "loss": mean * np.exp(rng.normal(0, 0.004))}))
+    c = compare_arms(pd.concat(frames, ignore_index=True), "a", "b", draws=200, backtest=False)
+    assert c.observed.run_noise.source == "smoothness"
+    assert c.observed.run_noise.points == 8
+    assert c.observed.run_noise.sigma == pytest.approx(0.004, rel=0.6)

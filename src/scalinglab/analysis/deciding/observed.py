@@ -83,16 +83,19 @@ def describe(noise: Noise) -> str:
             "smoothness": f"local smoothness ({noise.detail})"}.get(noise.source, "none")
 
 
-def _key_columns(key: str, both: pd.DataFrame) -> pd.DataFrame:
+def _key_columns(key: str, both: pd.DataFrame, ends: bool = False) -> pd.DataFrame:
+    """ends: the rows are runs' last rows, whose budgets pair within BUDGET_TOLERANCE (a run stopped at
+    the checkpoint nearest its budget, 0.04% from the other arm's, ran the same budget)."""
     if key == "N and D":
-        return both.assign(_k1=size_key(both["params"]), _k2=size_key(both["tokens"]))
+        tokens = budget_groups(both["tokens"]).astype(float) if ends else size_key(both["tokens"])
+        return both.assign(_k1=size_key(both["params"]), _k2=tokens)
     if key == "compute":
         return both.assign(_k1=budget_groups(both["compute"]).astype(float), _k2=0.0)
     return both.assign(_k1=size_key(both["width"]), _k2=0.0)
 
 
-def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str) -> pd.DataFrame:
-    both = _key_columns(key, pd.concat([frame_a.assign(_arm="a"), frame_b.assign(_arm="b")]))
+def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str, ends: bool = False) -> pd.DataFrame:
+    both = _key_columns(key, pd.concat([frame_a.assign(_arm="a"), frame_b.assign(_arm="b")]), ends)
     agg = {"loss": "mean", "compute": "mean", "size": "mean", "tokens": "mean", "count": "size"}
     size = "params" if key == "N and D" else key
     both = both.assign(size=both[size], count=1.0, tokens=both["tokens"] if "tokens" in both else np.nan)
@@ -122,7 +125,7 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, frontier_a: pd.DataFra
     found = [(key, fa, fb, _pairs(fa, fb, key)) for key, fa, fb in options]
     enough = [f for f in found if len(f[3]) >= 2]
     key, fa, fb, pairs = enough[0] if enough else max(found, key=lambda f: len(f[3]))
-    noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, _pairs(last_rows(fa), last_rows(fb), key), key)
+    noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, _pairs(last_rows(fa), last_rows(fb), key, ends=True), key)
     if pairs.empty:
         return Observed(key="none", sizes=(), tokens=(), compute=(), compute_ratio=(), loss_a=(), loss_b=(), diff=(),
                         se=(), noise=_nats(noise, frame_a, frame_b), noise_source=describe(noise), sign_changes=(),
