@@ -26,8 +26,8 @@ GROUP_START_S = 7.0
 interpreters, torch, the rendezvous): 6.6 s for 2 ranks on the development machine."""
 SCALING_EFFICIENCY = 0.7
 """Throughput of a run on K devices over K times one device's (the gradient average, the ranks'
-smaller batches, a rank held up holding up the others): what benchmarks/ddp.py measured for 2 CPU
-processes (benchmarks/RESULTS.md), until it is measured on GPUs."""
+smaller batches, a rank held up holding up the others): between what benchmarks/ddp.py measured for
+2 CPU processes idle and under load (benchmarks/RESULTS.md), until it is measured on GPUs."""
 FIXED_COST_ERROR = 0.1
 """However steady the probe's timings, the fixed costs above were measured on one machine: a plan's
 time is given as a range at least ±10% wide."""
