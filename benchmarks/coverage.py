@@ -14,7 +14,7 @@ sizes). `compare_arms` then forecasts at 10× the largest run, and this prints, 
     python benchmarks/coverage.py                   # 200 tables per scenario and seeding (~1 h on 2 cores)
     python benchmarks/coverage.py --tables 50 --scenarios identical never --workers 2
     python benchmarks/coverage.py --json out.json   # every table's figures
-    python benchmarks/coverage.py --tables 50 --scenarios identical --seeding three-seeds   # equivalent?
+    python benchmarks/coverage.py --tables 50 --scenarios identical --seeding three-seeds six-seeds   # equivalent?
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ import numpy as np
 from scalinglab.analysis import compare_arms
 from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
 
-SEEDINGS = {"single": {}, "replicates": {"replicates": True}, "three-seeds": {"sizes": 8, "seeds": 3}}
+SEEDINGS = {"single": {}, "replicates": {"replicates": True}, "three-seeds": {"sizes": 8, "seeds": 3},
+            "six-seeds": {"sizes": 8, "seeds": 6}}
 """How each planted table is run: one seed per point; a second seed at each arm's two smallest sizes;
-or a well-measured ladder, 8 sizes with 3 seeds each (where identical arms should read equivalent)."""
+or a well-measured ladder, 8 sizes with 3 or 6 seeds each (where identical arms should read equivalent)."""
 
 
 def one(job: tuple[str, int, str, int, str]) -> dict:
