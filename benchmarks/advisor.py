@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from scalinglab.analysis import Columns, compare_arms, load_table, select_runs
 from scalinglab.analysis.advising.advice import Candidate, advise
@@ -214,13 +215,12 @@ def perturbed_cases(path: Path, n: int, a: str | None, b: str | None, target: fl
         yield f"{path.stem} #{i} (σ {noise.sigma:.4f})", "perturbed", copy, a, b, Columns(), target, None
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% interval of the proportion k / n."""
     if n == 0:
         return float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return ci.low, ci.high
 
 
 def summary(results: list[Replay], error_rate: float) -> str:

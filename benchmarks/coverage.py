@@ -26,6 +26,7 @@ import warnings
 from multiprocessing import Pool
 
 import numpy as np
+from scipy.stats import binomtest
 
 from scalinglab.analysis import compare_arms
 from scalinglab.analysis.evaluating.synthetic import PLANTED, planted
@@ -58,13 +59,12 @@ def one(job: tuple[str, int, str, int, str]) -> dict:
             "noise_source": f.uncertainty.noise_source, "seconds": time.perf_counter() - start}
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% interval of the proportion k / n."""
     if n == 0:
         return float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return ci.low, ci.high
 
 
 def summary(rows: list[dict]) -> str:
