@@ -125,7 +125,8 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, frontier_a: pd.DataFra
     found = [(key, fa, fb, _pairs(fa, fb, key)) for key, fa, fb in options]
     enough = [f for f in found if len(f[3]) >= 2]
     key, fa, fb, pairs = enough[0] if enough else max(found, key=lambda f: len(f[3]))
-    noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, _pairs(last_rows(fa), last_rows(fb), key, ends=True), key)
+    ends = _pairs(last_rows(fa), last_rows(fb), key, ends=True)
+    noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, ends, key)
     if pairs.empty:
         return Observed(key="none", sizes=(), tokens=(), compute=(), compute_ratio=(), loss_a=(), loss_b=(), diff=(),
                         se=(), noise=_nats(noise, frame_a, frame_b), noise_source=describe(noise), sign_changes=(),
