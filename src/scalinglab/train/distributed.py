@@ -119,6 +119,10 @@ def process_group(world: World, device: torch.device) -> Iterator[None]:
                             device_id=device if device.type == "cuda" else None)
     try:
         yield
+        # Leave together: a rank that tears down its gloo pairs while a peer is still in its last
+        # collective can take that peer down with SIGABRT (seen once in CI, on a diverged run,
+        # which ends with no collective after its last step).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
