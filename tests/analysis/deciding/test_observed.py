@@ -30,6 +30,18 @@ def test_budgets_of_one_size_stay_apart_never_averaged():
     assert o.diff == pytest.approx((-0.2, 0.2))
 
 
+def test_checkpoints_a_hair_apart_pair_once_each_and_never_merge_within_a_run():
+    # b's run stopped 0.04% short of a's last checkpoint: one pair. a also logged a checkpoint 0.3%
+    # before its last, with no partner in b: it stays a's own point, not averaged into the pair.
+    rows = [{"arm": "a", "run_id": "a", "params": 1e8, "tokens": d, "step": i, "loss": loss}
+            for i, (d, loss) in enumerate([(1e9, 4.0), (9.97e9, 3.21), (1e10, 3.2)])]
+    rows += [{"arm": "b", "run_id": "b", "params": 1e8, "tokens": d, "step": i, "loss": loss}
+             for i, (d, loss) in enumerate([(1e9, 3.9), (0.9996e10, 3.1)])]
+    o = observe(*arms(rows))
+    assert o.key == "N and D" and len(o.diff) == 2
+    assert o.diff == pytest.approx((-0.1, -0.1))
+
+
 def test_arms_of_different_sizes_pair_by_compute_budget():
     # Per-budget optimal points: each arm's best model at each budget, of different sizes.
     rows = []

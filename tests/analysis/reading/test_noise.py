@@ -76,10 +76,10 @@ def test_with_seeds_the_posterior_puts_a_planted_misfit_in_the_misfit_and_none_w
     assert u_wrong.growth > 1  # beyond the data the misfit grows
 
 
-def test_runs_that_end_a_hair_apart_still_measure_the_noise_from_their_ends():
+def test_runs_that_end_a_hair_apart_are_compared_and_measure_the_noise_at_their_ends():
     # Checkpoints of runs: each arm's run stops at the checkpoint nearest its budget, b's 0.04% short
-    # of a's (as in a published ablation). Their ends are one budget; read apart, nothing would
-    # measure the noise and the law's scatter would stand in for it.
+    # of a's (as in a published ablation). Their ends are one budget; read apart, the final losses
+    # would go uncompared, nothing would measure the noise and the law's scatter would stand in for it.
     n, d, c = ladder(8)
     rng = np.random.default_rng(4)
     frames = []
@@ -90,6 +90,7 @@ def test_runs_that_end_a_hair_apart_still_measure_the_noise_from_their_ends():
             frames.append(pd.DataFrame({"arm": arm, "run_id": f"{arm}-{i}", "params": n[i], "tokens": tokens,
                                         "step": np.arange(4), "loss": mean * np.exp(rng.normal(0, 0.004))}))
     c = compare_arms(pd.concat(frames, ignore_index=True), "a", "b", draws=200, backtest=False)
+    assert len(c.observed.diff) == 8 * 4  # every checkpoint paired, the ends too
     assert c.observed.run_noise.source == "smoothness"
     assert c.observed.run_noise.points == 8
     assert c.observed.run_noise.sigma == pytest.approx(0.004, rel=0.6)

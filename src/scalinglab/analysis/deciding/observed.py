@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalinglab.analysis.reading.design import budget_groups
+from scalinglab.analysis.reading.design import BUDGET_TOLERANCE, budget_groups
 from scalinglab.analysis.reading.noise import UNMEASURED, Noise, seed_noise, smoothness_noise, table_noise
 from scalinglab.analysis.reading.table import last_rows, size_key
 from scalinglab.analysis.serialize import jsonable
@@ -83,19 +83,41 @@ def describe(noise: Noise) -> str:
             "smoothness": f"local smoothness ({noise.detail})"}.get(noise.source, "none")
 
 
-def _key_columns(key: str, both: pd.DataFrame, ends: bool = False) -> pd.DataFrame:
-    """ends: the rows are runs' last rows, whose budgets pair within BUDGET_TOLERANCE (a run stopped at
-    the checkpoint nearest its budget, 0.04% from the other arm's, ran the same budget)."""
+def _key_columns(key: str, both: pd.DataFrame) -> pd.DataFrame:
     if key == "N and D":
-        tokens = budget_groups(both["tokens"]).astype(float) if ends else size_key(both["tokens"])
-        return both.assign(_k1=size_key(both["params"]), _k2=tokens)
+        return _snap_tokens(both.assign(_k1=size_key(both["params"]), _k2=size_key(both["tokens"])))
     if key == "compute":
         return both.assign(_k1=budget_groups(both["compute"]).astype(float), _k2=0.0)
     return both.assign(_k1=size_key(both["width"]), _k2=0.0)
 
 
-def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str, ends: bool = False) -> pd.DataFrame:
-    both = _key_columns(key, pd.concat([frame_a.assign(_arm="a"), frame_b.assign(_arm="b")]), ends)
+def _snap_tokens(both: pd.DataFrame) -> pd.DataFrame:
+    """Arm b's token keys moved onto arm a's at the same N where they differ by less than
+    BUDGET_TOLERANCE and neither has an exact partner: runs that stopped at checkpoints a hair apart
+    (a published ablation's last checkpoints differ by 0.04%) ran one budget. Each key is matched at
+    most once, nearest first, so two checkpoints of one run never become one point."""
+    keys = both[["_arm", "_k1", "_k2"]].drop_duplicates()
+    a, b = keys[keys["_arm"] == "a"], keys[keys["_arm"] == "b"]
+    exact = a.merge(b, on=["_k1", "_k2"])[["_k1", "_k2"]].assign(_exact=True)
+
+    def lone(k: pd.DataFrame) -> pd.DataFrame:
+        k = k.merge(exact, on=["_k1", "_k2"], how="left")
+        return k[k["_exact"].isna()][["_k1", "_k2"]]
+
+    near = lone(b).merge(lone(a), on="_k1", suffixes=("_b", "_a"))
+    if near.empty:
+        return both
+    near["_gap"] = np.abs(np.log(near["_k2_b"] / near["_k2_a"]))
+    near = near[near["_gap"] <= np.log1p(BUDGET_TOLERANCE)].sort_values("_gap", kind="stable")
+    near = near.drop_duplicates(["_k1", "_k2_b"]).drop_duplicates(["_k1", "_k2_a"])
+    snap = dict(zip(zip(near["_k1"], near["_k2_b"]), near["_k2_a"]))
+    is_b = both["_arm"] == "b"
+    moved = [snap.get(k, k[1]) for k in zip(both.loc[is_b, "_k1"], both.loc[is_b, "_k2"])]
+    return both.assign(_k2=both["_k2"].where(~is_b, pd.Series(moved, index=both.index[is_b], dtype=float)))
+
+
+def _pairs(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: str) -> pd.DataFrame:
+    both = _key_columns(key, pd.concat([frame_a.assign(_arm="a"), frame_b.assign(_arm="b")]))
     agg = {"loss": "mean", "compute": "mean", "size": "mean", "tokens": "mean", "count": "size"}
     size = "params" if key == "N and D" else key
     both = both.assign(size=both[size], count=1.0, tokens=both["tokens"] if "tokens" in both else np.nan)
@@ -125,7 +147,7 @@ def observe(frame_a: pd.DataFrame, frame_b: pd.DataFrame, frontier_a: pd.DataFra
     found = [(key, fa, fb, _pairs(fa, fb, key)) for key, fa, fb in options]
     enough = [f for f in found if len(f[3]) >= 2]
     key, fa, fb, pairs = enough[0] if enough else max(found, key=lambda f: len(f[3]))
-    ends = _pairs(last_rows(fa), last_rows(fb), key, ends=True)
+    ends = _pairs(last_rows(fa), last_rows(fb), key)
     noise = measure_noise(pd.concat([frame_a, frame_b]), pairs, ends, key)
     if pairs.empty:
         return Observed(key="none", sizes=(), tokens=(), compute=(), compute_ratio=(), loss_a=(), loss_b=(), diff=(),
