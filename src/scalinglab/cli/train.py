@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -64,8 +65,10 @@ def train(
     from scalinglab.execute.worker import die_with_parent
     from scalinglab.train import train_run
 
-    if "WORLD_SIZE" in os.environ:  # a rank of torchrun's: a killed torchrun leaves none training on
+    launched = "WORLD_SIZE" in os.environ
+    if launched:  # a rank of torchrun's: a killed torchrun leaves none training on
         die_with_parent()
+        faulthandler.enable()  # a rank that crashes says where, in torchrun's log
 
     with user_errors():
         cfg = build_run_config(config, sets, {"model.width": width, "model.depth": _number_or_rule(depth),
@@ -86,12 +89,14 @@ def train(
             raise typer.Exit(130) from None
         finally:
             reporter.stop()  # an error prints below the bar, not inside it
-    if not main:
-        return
-    if json:
+    if main and json:
         print(result.model_dump_json(indent=1, exclude={"metrics"}))
-    else:
+    elif main:
         out_console.print(summary_table(result))
+    if launched:
+        from scalinglab.train.distributed import end_rank
+
+        end_rank(0)
 
 
 def _number_or_rule(text: str | None) -> int | float | str | None:

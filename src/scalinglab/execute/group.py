@@ -21,6 +21,7 @@ worker with threads, which Python warns can deadlock.)
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import os
 import socket
@@ -101,11 +102,14 @@ def main() -> None:
         torchrun(sys.argv[3:])
         return
     die_with_parent()
+    faulthandler.enable()  # a rank that crashes says where, in torchrun's log
     job_file, folder = sys.argv[2:4]
     job = Job(**json.loads(Path(job_file).read_text()))
     outcome = train_here(job)
     write_atomically(Path(folder) / f"rank{os.environ['RANK']}.json", json.dumps(dataclasses.asdict(outcome)))
-    sys.exit(0 if outcome.error is None else 1)
+    from scalinglab.train.distributed import end_rank
+
+    end_rank(0 if outcome.error is None else 1)
 
 
 if __name__ == "__main__":
