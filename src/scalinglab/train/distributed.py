@@ -121,9 +121,8 @@ def process_group(world: World, device: torch.device) -> Iterator[None]:
                             device_id=device if device.type == "cuda" else None)
     try:
         yield
-        # Leave together: a rank that tears down its gloo pairs while a peer is still in its last
-        # collective can take that peer down with SIGABRT (seen once in CI, on a diverged run,
-        # which ends with no collective after its last step).
+        # Leave together: a diverged run ends with no collective after its last step, and a rank
+        # should not tear down its gloo pairs while a peer is still in one.
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -131,8 +130,8 @@ def process_group(world: World, device: torch.device) -> Iterator[None]:
 
 def end_rank(code: int) -> NoReturn:
     """End a torchrun rank whose work is done (rank 0 has written the result): flush its output and
-    leave without the interpreter's teardown. A rank of a diverged run, past the group's last
-    barrier and its destroy, was aborted in that teardown ("terminate called without an active
+    leave without the interpreter's teardown, where a C++ thread still held can abort the process.
+    A rank of a diverged run was aborted as it ended ("terminate called without an active
     exception", SIGABRT) in 2 of 5 full test-suite runs, and torchrun then failed the whole run."""
     sys.stdout.flush()
     sys.stderr.flush()
